@@ -1,0 +1,288 @@
+"""The ``nimble`` command line (Typer). Thin: parse, call a service, render."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from nimble_oke import __version__
+from nimble_oke.cli.common import OPTIONS, check_output_format, handle_errors, print_json
+
+app = typer.Typer(
+    name="nimble",
+    help=(
+        "NVIDIA NIM on Oracle Kubernetes Engine: plan, provision, deploy, smoke-test, "
+        "benchmark and tear down inside a budget. Default target: the local simulator (sim)."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+config_app = typer.Typer(help="Create, validate and inspect nimble.yaml.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+
+ConfigOpt = Annotated[
+    str | None,
+    typer.Option("--config", "-c", help="Config file (default: $NIMBLE_CONFIG or ./nimble.yaml)."),
+]
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"nimble {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    config: ConfigOpt = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    log_format: Annotated[
+        str, typer.Option("--log-format", help="human or json.", envvar="NIMBLE_LOG_FORMAT")
+    ] = "human",
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    from nimble_oke.log import configure
+
+    if log_format not in ("human", "json"):
+        typer.echo("[nimble][ERROR] --log-format: allowed values are human, json", err=True)
+        raise typer.Exit(2)
+    OPTIONS.config = config
+    OPTIONS.debug = debug
+    OPTIONS.log_format = log_format
+    configure("DEBUG" if debug else "INFO", log_format)
+
+
+# --- plan ----------------------------------------------------------------------------
+
+
+def session_flags(
+    target: str | None = None,
+    name: str | None = None,
+    shape: str | None = None,
+    nodes: int | None = None,
+    preemptible: bool | None = None,
+    model: str | None = None,
+    precision: str | None = None,
+    hours: float | None = None,
+    budget: float | None = None,
+    cache_size: int | None = None,
+    cache_mode: str | None = None,
+) -> dict[str, object]:
+    """CLI flags as dotted config paths (None = not given, so lower layers apply)."""
+    return {
+        "target": target,
+        "cluster.name": name,
+        "gpu_pool.shape": shape,
+        "gpu_pool.nodes": nodes,
+        "gpu_pool.preemptible": preemptible,
+        "nim.model": model,
+        "nim.precision": precision,
+        "budget.max_hours": hours,
+        "budget.max_usd": budget,
+        "cache.size_gb": cache_size,
+        "cache.mode": cache_mode,
+    }
+
+
+@app.command()
+@handle_errors
+def plan(
+    config: ConfigOpt = None,
+    target: Annotated[str | None, typer.Option(help="sim or oci.")] = None,
+    name: Annotated[str | None, typer.Option(help="Session name (default: cluster name).")] = None,
+    shape: Annotated[str | None, typer.Option(help="GPU shape, e.g. VM.GPU.A10.1.")] = None,
+    nodes: Annotated[int | None, typer.Option(help="GPU nodes.")] = None,
+    preemptible: Annotated[
+        bool | None, typer.Option("--preemptible/--on-demand", help="Preemptible capacity.")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="NIM model, e.g. meta/llama-3.1-8b-instruct.")
+    ] = None,
+    precision: Annotated[str | None, typer.Option(help="bf16, fp16, fp8 or int4-awq.")] = None,
+    hours: Annotated[float | None, typer.Option(help="Session time box (lease) in hours.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Budget in USD.")] = None,
+    cache_size: Annotated[int | None, typer.Option(help="Model cache volume size in GB.")] = None,
+    cache_mode: Annotated[str | None, typer.Option(help="pvc, object-storage or ngc.")] = None,
+    warm: Annotated[bool, typer.Option(help="Plan as if the model cache were warm.")] = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Show what a session would create, its timeline and every billed line."""
+    from nimble_oke.services.planning import plan_session
+
+    check_output_format(output)
+    flags = session_flags(
+        target,
+        name,
+        shape,
+        nodes,
+        preemptible,
+        model,
+        precision,
+        hours,
+        budget,
+        cache_size,
+        cache_mode,
+    )
+    planned = plan_session(config or OPTIONS.config, flags, cache_warm=warm)
+    if output == "json":
+        data = planned.plan.as_dict()
+        data["budget_usd"] = planned.config.budget.max_usd
+        data["guard"] = {"action": planned.guard.action, "reason": planned.guard.reason}
+        print_json(data)
+        return
+    from nimble_oke.cli.render import render_plan
+
+    render_plan(planned.plan, planned.guard, planned.config.budget.max_usd)
+
+
+# --- config --------------------------------------------------------------------------
+
+
+@config_app.command("init")
+@handle_errors
+def config_init(
+    path: Annotated[str, typer.Argument(help="Where to write the file.")] = "nimble.yaml",
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented nimble.yaml with every default."""
+    from pathlib import Path
+
+    from nimble_oke.errors import ConfigError
+    from nimble_oke.services.config_docs import default_config_yaml
+
+    target = Path(path)
+    if target.exists() and not force:
+        raise ConfigError(f"{target} already exists (use --force to overwrite)")
+    target.write_text(default_config_yaml(), encoding="utf-8")
+    typer.echo(f"wrote {target}")
+
+
+@config_app.command("validate")
+@handle_errors
+def config_validate(config: ConfigOpt = None) -> None:
+    """Validate the config (file + NIMBLE_* environment); exit 2 with every problem if invalid."""
+    from nimble_oke.config_file import load_config
+
+    cfg, path = load_config(config or OPTIONS.config)
+    typer.echo(f"ok: {path or 'defaults'} (target {cfg.target}, session {cfg.session_name})")
+
+
+@config_app.command("show")
+@handle_errors
+def config_show(
+    config: ConfigOpt = None,
+    output: Annotated[str, typer.Option("--output", "-o", help="yaml or json.")] = "yaml",
+) -> None:
+    """Print the effective configuration (defaults < file < environment)."""
+    import yaml
+
+    from nimble_oke.config_file import load_config
+    from nimble_oke.errors import ConfigError
+
+    if output not in ("yaml", "json"):
+        raise ConfigError(f"--output {output!r}: allowed values are yaml, json")
+    cfg, _ = load_config(config or OPTIONS.config)
+    data = cfg.model_dump(mode="json")
+    if output == "json":
+        print_json(data)
+    else:
+        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+
+
+@config_app.command("schema")
+@handle_errors
+def config_schema() -> None:
+    """Print the JSON Schema of nimble.yaml."""
+    from nimble_oke.domain.config import NimbleConfig
+
+    print_json(NimbleConfig.model_json_schema())
+
+
+# --- sessions and costs ----------------------------------------------------------------
+
+
+@app.command()
+@handle_errors
+def sessions(output: OutputOpt = "table") -> None:
+    """Session history: state, lease, estimate and accrued cost."""
+    from nimble_oke.services.costs import session_summaries
+
+    check_output_format(output)
+    rows = session_summaries()
+    if output == "json":
+        print_json(rows)
+        return
+    from rich.table import Table
+
+    from nimble_oke.cli.render import console
+
+    if not rows:
+        typer.echo("no sessions yet (start one with: nimble up, or try: nimble demo)")
+        return
+    table = Table(show_edge=False)
+    for col in ("session", "target", "status", "created", "estimate", "accrued", "live resources"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["name"],
+            r["target"],
+            r["status"],
+            r["created"],
+            f"${r['estimate_usd']:.2f}" if r["estimate_usd"] is not None else "-",
+            f"${r['accrued_usd']:.4f}",
+            str(r["live_resources"]),
+        )
+    console().print(table)
+
+
+@app.command()
+@handle_errors
+def cost(
+    session: Annotated[
+        str | None, typer.Argument(help="Session name (default: the config's).")
+    ] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """What a session has cost so far, by line item, next to its estimate."""
+    from nimble_oke.services.costs import session_cost
+
+    check_output_format(output)
+    report = session_cost(session, config or OPTIONS.config)
+    if output == "json":
+        print_json(report)
+        return
+    from nimble_oke.cli.render import console
+
+    out = console()
+    out.print(
+        f"[bold]cost[/bold] session {report['session']} ({report['target']}, {report['status']})"
+    )
+    from rich.table import Table
+
+    table = Table(show_edge=False)
+    for col in ("item", "quantity", "unit", "USD"):
+        table.add_column(col)
+    for line in report["lines"]:
+        table.add_row(line["item"], f"{line['quantity']:,.4f}", line["unit"], f"{line['usd']:.4f}")
+    out.print(table)
+    est = report["estimate_usd"]
+    out.print(
+        f"accrued ${report['accrued_usd']:.4f} · running ${report['running_usd_per_hour']:.4f}/h"
+        + (f" · estimate ${est:.2f}" if est is not None else "")
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="nimble")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

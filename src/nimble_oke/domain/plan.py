@@ -1,0 +1,427 @@
+"""The session plan (pure): what will be created, how long each phase takes, what it costs,
+and the NIM startup budget.
+
+A plan is computed from a validated config and the catalog. The same numbers drive
+``nimble plan`` (printed), the budget guard (worst case), the chart values (probe budget)
+and later the comparison between modeled and measured timelines.
+
+Timeline model: provisioning is sequential (network → cluster → GPU node pool, because a
+node pool needs an ACTIVE cluster), then the deployment (image pull → model download when
+the cache is cold → load → engine start) with the load balancer created in parallel, then
+smoke and benchmark inside the session's time box, then teardown. The time box
+(``budget.max_hours``) is the lease: the session is torn down when it ends, so the
+estimate bills every resource until then plus a typical teardown and the worst case bills
+the whole lease plus a slow teardown at the worst prices the fallback ladder may reach.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from nimble_oke.domain import timings as t
+from nimble_oke.domain.catalog import Catalog, FitReport, Model, Shape, check_deployment
+from nimble_oke.domain.config import NimbleConfig
+from nimble_oke.domain.cost import (
+    BilledWindow,
+    CostLine,
+    PhaseWindow,
+    cluster_meters,
+    cost_by_phase,
+    cost_lines,
+    egress_usd,
+    load_balancer_meters,
+    node_pool_meters,
+    object_storage_meters,
+    total,
+    volume_meters,
+)
+
+GB = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class PlannedResource:
+    kind: str
+    name: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start_s: float
+    seconds: float
+    gpu_billed: bool
+    source: str
+
+    @property
+    def end_s(self) -> float:
+        return self.start_s + self.seconds
+
+
+@dataclass(frozen=True)
+class StartupBudget:
+    """NIM startup probe budget (correction C3): computed, not guessed."""
+
+    download_s: float
+    load_s: float
+    engine_s: float
+    budget_s: float
+    period_s: int
+    failure_threshold: int
+    computed: bool
+
+    @property
+    def modeled_s(self) -> float:
+        return self.download_s + self.load_s + self.engine_s
+
+
+@dataclass(frozen=True)
+class Plan:
+    session: str
+    target: str
+    shape: Shape
+    model: Model
+    fit: FitReport
+    resources: list[PlannedResource]
+    timeline: list[Phase]
+    lines: list[CostLine]
+    total_usd: float
+    worst_lines: list[CostLine]
+    worst_case_usd: float
+    by_phase: dict[str, float]
+    hours: float
+    startup: StartupBudget
+    time_to_ready_s: float
+    gpu_billed_s: float
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "session": self.session,
+            "target": self.target,
+            "shape": self.shape.name,
+            "model": self.model.name,
+            "hours": self.hours,
+            "fit": self.fit.reason,
+            "resources": [r.__dict__ for r in self.resources],
+            "timeline": [
+                {
+                    "phase": p.name,
+                    "start_s": round(p.start_s, 1),
+                    "seconds": round(p.seconds, 1),
+                    "gpu_billed": p.gpu_billed,
+                    "source": p.source,
+                }
+                for p in self.timeline
+            ],
+            "time_to_ready_s": round(self.time_to_ready_s, 1),
+            "gpu_billed_s": round(self.gpu_billed_s, 1),
+            "startup_budget": {
+                "download_s": round(self.startup.download_s, 1),
+                "load_s": round(self.startup.load_s, 1),
+                "engine_s": round(self.startup.engine_s, 1),
+                "budget_s": round(self.startup.budget_s, 1),
+                "period_s": self.startup.period_s,
+                "failure_threshold": self.startup.failure_threshold,
+                "computed": self.startup.computed,
+            },
+            "lines": [line.as_dict() for line in self.lines],
+            "total_usd": round(self.total_usd, 4),
+            "worst_case_usd": round(self.worst_case_usd, 4),
+            "worst_case_lines": [line.as_dict() for line in self.worst_lines],
+            "by_phase_usd": {k: round(v, 4) for k, v in self.by_phase.items()},
+            "notes": self.notes,
+        }
+
+
+def startup_budget(cfg: NimbleConfig, model: Model, *, cache_warm: bool = False) -> StartupBudget:
+    """Seconds NIM needs from container start to ready, and the probe settings covering it.
+
+    download = weights ÷ min(source bandwidth, volume throughput) when the cache is cold;
+    load = weights ÷ volume throughput; engine = profile selection + KV sizing/CUDA graphs.
+    Budget = worst-case model × safety factor, at least 5 minutes.
+    """
+    weights_bytes = model.weights_for(cfg.nim.precision) * GB
+    volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
+    if cfg.cache.mode == "object-storage":
+        source = t.OBJECT_STORAGE_BYTES_PER_S
+    else:
+        source = t.NGC_DOWNLOAD_BYTES_PER_S
+    cold = cfg.cache.mode == "ngc" or not cache_warm
+    # object-storage hydrates in an init container, before NIM's startup probe starts.
+    in_probe_download = cold and cfg.cache.mode != "object-storage"
+    download = weights_bytes / min(source.typical, volume_bps) if in_probe_download else 0.0
+    worst_download = weights_bytes / min(source.worst, volume_bps) if in_probe_download else 0.0
+    load = weights_bytes / volume_bps
+    engine = t.ENGINE_START.typical
+    period = cfg.probes.startup_period_s
+    if cfg.probes.mode == "explicit" and cfg.probes.startup_failure_threshold is not None:
+        threshold = cfg.probes.startup_failure_threshold
+        return StartupBudget(download, load, engine, threshold * period, period, threshold, False)
+    worst = worst_download + load + t.ENGINE_START.worst
+    budget = max(300.0, worst * cfg.probes.safety_factor)
+    threshold = math.ceil(budget / period)
+    return StartupBudget(download, load, engine, threshold * period, period, threshold, True)
+
+
+def _phases(
+    cfg: NimbleConfig, shape: Shape, model: Model, startup: StartupBudget, worst: bool
+) -> list[Phase]:
+    def pick(span: t.Span) -> float:
+        return span.worst if worst else span.typical
+
+    phases: list[Phase] = []
+    clock = 0.0
+
+    def add(name: str, seconds: float, gpu: bool, source: str, *, parallel: bool = False) -> None:
+        nonlocal clock
+        start = phases[-1].start_s if parallel and phases else clock
+        phases.append(Phase(name, start, seconds, gpu, source))
+        clock = max(clock, start + seconds)
+
+    reuse = cfg.cluster.vcn_id is not None
+    add("network", 0.0 if reuse else pick(t.NETWORK), False, "oci.md: network objects in seconds")
+    add("cluster", pick(t.CLUSTER_CREATE), False, "calibration.md: cluster ACTIVE 5-10 min")
+    pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
+    add("gpu node pool", pick(pool), True, "calibration.md: GPU node ACTIVE 10-15 min (BM +5-10)")
+    pull = model.image_gb * GB / pick(t.IMAGE_PULL_BYTES_PER_S)
+    add("image pull", pull, True, "calibration.md: image pull ≈55 MB/s")
+    if cfg.service.type == "LoadBalancer":
+        add(
+            "load balancer",
+            pick(t.LOAD_BALANCER),
+            False,
+            "calibration.md: LB IP 1-2 min",
+            parallel=True,
+        )
+    if cfg.cache.mode == "object-storage":
+        weights = model.weights_for(cfg.nim.precision) * GB
+        bps = min(
+            pick(t.OBJECT_STORAGE_BYTES_PER_S),
+            t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb),
+        )
+        add("model hydrate", weights / bps, True, "object storage → volume, volume-bound")
+    if startup.download_s > 0:
+        scale = (
+            (t.NGC_DOWNLOAD_BYTES_PER_S.typical / t.NGC_DOWNLOAD_BYTES_PER_S.worst) if worst else 1
+        )
+        add("model download", startup.download_s * scale, True, "calibration.md: NGC ≈250 MB/s")
+    add("model load", startup.load_s, True, "calibration.md: volume throughput tiers")
+    add("engine start", pick(t.ENGINE_START), True, "calibration.md: NVCF log +11 s")
+    add("smoke", pick(t.SMOKE), True, "measured: seconds")
+    add("benchmark", pick(t.BENCH), True, "default benchmark run")
+    return phases
+
+
+def _windows(
+    cfg: NimbleConfig,
+    catalog: Catalog,
+    shape: Shape,
+    model: Model,
+    phases: list[Phase],
+    lease_s: float,
+    worst: bool,
+    *,
+    end_phases: list[Phase] | None = None,
+) -> tuple[list[BilledWindow], list[PhaseWindow]]:
+    """Billed windows: resources start with ``phases``; the session ends at the lease or
+    when ``end_phases`` (the worst-case timeline, if given) finish, whichever is later —
+    so the worst case bills GPUs from their earliest start to their latest end."""
+
+    def pick(span: t.Span) -> float:
+        return span.worst if worst else span.typical
+
+    by = {p.name: p for p in phases}
+    ready = max(p.end_s for p in phases if p.name not in ("smoke", "benchmark"))
+    session_end = max(lease_s, *(p.end_s for p in end_phases or phases))
+    lb_down = session_end + (pick(t.TEARDOWN_LB) if cfg.service.type == "LoadBalancer" else 0)
+    pool_down = lb_down + pick(t.TEARDOWN_NODE_POOL)
+    cluster_down = pool_down + pick(t.TEARDOWN_CLUSTER)
+    end = cluster_down + pick(t.TEARDOWN_NETWORK)
+
+    preemptible = cfg.gpu_pool.preemptible
+    price_shape = shape
+    if worst:
+        # The fallback ladder may land on on-demand capacity or a fallback shape.
+        if preemptible and cfg.gpu_pool.allow_on_demand_fallback:
+            preemptible = False
+        for name in cfg.gpu_pool.fallback_shapes:
+            alt = catalog.shapes.get(name)
+            if (
+                alt
+                and catalog.hourly(alt.price_key) * alt.gpu_count
+                > catalog.hourly(price_shape.price_key) * price_shape.gpu_count
+            ):
+                price_shape = alt
+    windows = [
+        BilledWindow(
+            "cluster", cluster_meters(cfg.cluster.type), by["cluster"].start_s, cluster_down
+        ),
+        BilledWindow(
+            "gpu-node-pool",
+            node_pool_meters(
+                catalog,
+                price_shape,
+                cfg.gpu_pool.nodes,
+                preemptible=preemptible,
+                boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
+            ),
+            by["gpu node pool"].start_s,
+            pool_down,
+        ),
+        BilledWindow(
+            "model-cache",
+            volume_meters(
+                catalog,
+                cfg.cache.size_gb,
+                cfg.cache.vpus_per_gb,
+                item=f"Model cache volume ({cfg.cache.size_gb} GB)",
+            ),
+            by["image pull"].start_s,
+            # A kept cache outlives the session; the estimate bills it until teardown ends
+            # and the plan notes its monthly cost.
+            end,
+        ),
+    ]
+    if cfg.service.type == "LoadBalancer":
+        mbps = cfg.service.lb_max_mbps if worst else cfg.service.lb_min_mbps
+        windows.append(
+            BilledWindow(
+                "load-balancer", load_balancer_meters(mbps), by["load balancer"].start_s, lb_down
+            )
+        )
+    if cfg.cache.mode == "object-storage":
+        weights = model.weights_for(cfg.nim.precision)
+        windows.append(BilledWindow("model-bucket", object_storage_meters(weights), 0.0, end))
+    phase_windows = [
+        PhaseWindow("provisioning", 0.0, ready),
+        PhaseWindow("run", ready, session_end),
+        PhaseWindow("teardown", session_end, end),
+    ]
+    return windows, phase_windows
+
+
+def build_plan(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool = False) -> Plan:
+    """Plan a session. Raises CatalogError when the model cannot run on the shape."""
+    fit = check_deployment(
+        catalog,
+        cfg.nim.model,
+        cfg.nim.precision,
+        cfg.gpu_pool.shape,
+        preemptible=cfg.gpu_pool.preemptible,
+    )
+    shape = catalog.shape(cfg.gpu_pool.shape)
+    model = catalog.model(cfg.nim.model)
+    startup = startup_budget(cfg, model, cache_warm=cache_warm)
+    lease_s = cfg.budget.max_hours * 3600.0
+    phases = _phases(cfg, shape, model, startup, worst=False)
+    worst_phases = _phases(cfg, shape, model, startup, worst=True)
+    windows, phase_windows = _windows(cfg, catalog, shape, model, phases, lease_s, worst=False)
+    worst_windows, _ = _windows(
+        cfg, catalog, shape, model, phases, lease_s, worst=True, end_phases=worst_phases
+    )
+    egress = egress_usd(catalog, cfg.budget.egress_gb)
+    lines = [*cost_lines(catalog, windows), egress]
+    worst_lines = [*cost_lines(catalog, worst_windows), egress]
+    ready_phase = [p for p in phases if p.name not in ("smoke", "benchmark")]
+    time_to_ready = max(p.end_s for p in ready_phase)
+    pool = next(p for p in phases if p.name == "gpu node pool")
+    gpu_billed = time_to_ready - pool.start_s
+    resources = _resources(cfg, shape)
+    notes = []
+    if cfg.cache.keep:
+        monthly = sum(
+            line.usd
+            for line in cost_lines(
+                catalog,
+                [
+                    BilledWindow(
+                        "cache",
+                        volume_meters(
+                            catalog, cfg.cache.size_gb, cfg.cache.vpus_per_gb, item="cache"
+                        ),
+                        0,
+                        catalog.hours_per_month * 3600,
+                    )
+                ],
+            )
+        )
+        notes.append(f"the kept model cache costs ${monthly:.2f}/month after the session")
+    if cfg.target == "sim":
+        notes.append("target sim: prices are what OCI would bill; the simulator bills $0")
+    return Plan(
+        session=cfg.session_name,
+        target=cfg.target,
+        shape=shape,
+        model=model,
+        fit=fit,
+        resources=resources,
+        timeline=phases,
+        lines=lines,
+        total_usd=total(lines),
+        worst_lines=worst_lines,
+        worst_case_usd=total(worst_lines),
+        by_phase=cost_by_phase(catalog, windows, phase_windows),
+        hours=cfg.budget.max_hours,
+        startup=startup,
+        time_to_ready_s=time_to_ready,
+        gpu_billed_s=gpu_billed,
+        notes=notes,
+    )
+
+
+def _resources(cfg: NimbleConfig, shape: Shape) -> list[PlannedResource]:
+    name = cfg.session_name
+    out: list[PlannedResource] = []
+    if cfg.cluster.vcn_id is None:
+        out += [
+            PlannedResource("vcn", f"{name}-vcn", "10.0.0.0/16"),
+            PlannedResource("internet-gateway", f"{name}-igw", "public API endpoint and LBs"),
+            PlannedResource("nat-gateway", f"{name}-nat", "worker egress (nvcr.io, NGC)"),
+            PlannedResource("service-gateway", f"{name}-sgw", "Oracle Services Network"),
+            PlannedResource("route-table", f"{name}-rt-public", "0.0.0.0/0 → internet gateway"),
+            PlannedResource("route-table", f"{name}-rt-private", "0.0.0.0/0 → NAT, OSN → SGW"),
+            PlannedResource("security-list", f"{name}-sl-api", "6443/12250 from workers, 6443 in"),
+            PlannedResource("security-list", f"{name}-sl-workers", "workers, API, LB node ports"),
+            PlannedResource("security-list", f"{name}-sl-lb", "8000 in, node ports out"),
+            PlannedResource("subnet", f"{name}-api", "10.0.0.0/29 public"),
+            PlannedResource("subnet", f"{name}-workers", "10.0.1.0/24 private"),
+            PlannedResource("subnet", f"{name}-lb", "10.0.2.0/24 public"),
+        ]
+    else:
+        out.append(PlannedResource("vcn", cfg.cluster.vcn_id, "reused (not created)"))
+    out.append(
+        PlannedResource(
+            "cluster",
+            name,
+            f"OKE {cfg.cluster.type}, Kubernetes {cfg.cluster.kubernetes_version}",
+        )
+    )
+    out.append(
+        PlannedResource(
+            "node-pool",
+            f"{name}-gpu",
+            f"{shape.name} ×{cfg.gpu_pool.nodes}"
+            + (" preemptible" if cfg.gpu_pool.preemptible else "")
+            + f", boot {cfg.gpu_pool.boot_volume_gb} GB",
+        )
+    )
+    out.append(
+        PlannedResource(
+            "block-volume",
+            f"{name}-model-cache",
+            f"{cfg.cache.size_gb} GB, {cfg.cache.vpus_per_gb} VPU/GB (PVC, {cfg.cache.mode})"
+            + (", kept after teardown" if cfg.cache.keep else ""),
+        )
+    )
+    if cfg.service.type == "LoadBalancer":
+        out.append(
+            PlannedResource(
+                "load-balancer",
+                f"{name}-nim",
+                f"flexible {cfg.service.lb_min_mbps}-{cfg.service.lb_max_mbps} Mbps",
+            )
+        )
+    return out

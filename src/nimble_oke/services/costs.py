@@ -1,0 +1,87 @@
+"""Session history and accrued cost, from the state store's recorded resource lifetimes."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from nimble_oke.catalog import load_catalog
+from nimble_oke.domain.cost import accrue
+from nimble_oke.errors import StateError
+from nimble_oke.state.store import StateStore
+
+
+def _iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
+
+
+def session_summaries(store: StateStore | None = None) -> list[dict[str, Any]]:
+    own = store is None
+    store = store or StateStore()
+    try:
+        catalog = load_catalog()
+        out = []
+        for s in store.sessions():
+            resources = store.resources(s.name)
+            accrual = accrue(catalog, [r.usage() for r in resources], store.now())
+            out.append(
+                {
+                    "name": s.name,
+                    "target": s.target,
+                    "status": s.status,
+                    "created": _iso(s.created_at),
+                    "estimate_usd": s.estimate_usd,
+                    "accrued_usd": round(accrual.total_usd, 6),
+                    "live_resources": sum(1 for r in resources if r.deleted_at is None),
+                    "lease_expires_at": s.lease_expires_at,
+                }
+            )
+        return out
+    finally:
+        if own:
+            store.close()
+
+
+def session_cost(
+    session: str | None, config_file: str | None, store: StateStore | None = None
+) -> dict[str, Any]:
+    own = store is None
+    store = store or StateStore()
+    try:
+        if session is None:
+            from nimble_oke.config_file import load_config
+
+            cfg, _ = load_config(config_file)
+            session = cfg.session_name
+        record = store.session(session)
+        if record is None:
+            known = ", ".join(s.name for s in store.sessions()) or "none"
+            raise StateError(f"no session named '{session}' (known sessions: {known})")
+        catalog = load_catalog()
+        resources = store.resources(session)
+        accrual = accrue(catalog, [r.usage() for r in resources], store.now())
+        return {
+            "session": session,
+            "target": record.target,
+            "status": record.status,
+            "estimate_usd": record.estimate_usd,
+            "worst_case_usd": record.worst_case_usd,
+            "accrued_usd": round(accrual.total_usd, 6),
+            "running_usd_per_hour": round(accrual.running_usd_per_hour, 6),
+            "lines": [line.as_dict() for line in accrual.lines],
+            "resources": [
+                {
+                    "kind": r.kind,
+                    "id": r.resource_id,
+                    "name": r.name,
+                    "created_at": r.created_at,
+                    "deleted_at": r.deleted_at,
+                    "kept": r.kept,
+                    "usd": round(accrual.per_resource.get(r.usage().resource, 0.0), 6),
+                }
+                for r in resources
+            ],
+        }
+    finally:
+        if own:
+            store.close()
