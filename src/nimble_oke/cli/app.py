@@ -279,6 +279,20 @@ def cost(
     )
 
 
+@app.command()
+@handle_errors
+def demo(output: OutputOpt = "table") -> None:
+    """The whole lifecycle on the local simulator, narrated (runs what is built so far)."""
+    from nimble_oke.services.demo import run_demo
+
+    check_output_format(output)
+    result = run_demo(echo=None if output == "json" else typer.echo)
+    if output == "json":
+        print_json(result)
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="nimble")
