@@ -559,5 +559,25 @@ class StateStore:
             out.append(d)
         return out
 
+    def add_revision(self, session: str, manifest_hash: str, values_json: str) -> int:
+        """Record an applied chart revision (non-secret values); returns its number."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM revisions WHERE session=?", (session,)
+            ).fetchone()
+            revision = int(row[0]) + 1
+            db.execute(
+                "INSERT INTO revisions (session, revision, manifest_hash, values_json, applied_at)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (session, revision, manifest_hash, redact(values_json), self.now()),
+            )
+            return revision
+
+    def revisions(self, session: str) -> list[dict[str, Any]]:
+        rows = self._db.execute(
+            "SELECT * FROM revisions WHERE session=? ORDER BY revision", (session,)
+        ).fetchall()
+        return [dict(r) for r in rows]
+
     def integrity_ok(self) -> bool:
         return bool(self._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok")

@@ -1,0 +1,119 @@
+"""Protocols the services depend on. Adapters implement them; services receive them as
+arguments, so the sim and oci targets share every line above the adapters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Kinds of cloud resources the provisioning workflow manages, in creation order.
+NETWORK_KINDS = (
+    "vcn",
+    "internet_gateway",
+    "nat_gateway",
+    "service_gateway",
+    "route_table",
+    "security_list",
+    "subnet",
+)
+CLUSTER_KINDS = ("cluster", "node_pool")
+# Created by Kubernetes (CSI driver, cloud controller) but billed to the session.
+KUBE_CREATED_KINDS = ("volume", "load_balancer")
+# Deletion order: what depends on others goes first.
+DELETE_ORDER = (
+    "load_balancer",
+    "volume",
+    "node_pool",
+    "cluster",
+    "subnet",
+    "route_table",
+    "security_list",
+    "nat_gateway",
+    "service_gateway",
+    "internet_gateway",
+    "vcn",
+)
+
+
+@dataclass(frozen=True)
+class Created:
+    """What a create call returned: the resource id and, for async operations, the
+    work request to wait on."""
+
+    resource_id: str
+    work_request_id: str | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class FoundResource:
+    kind: str
+    resource_id: str
+    name: str
+    state: str
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GpuAvailability:
+    """Preflight facts for one (shape, AD): the GPU limit left and the capacity report."""
+
+    availability_domain: str
+    limit_available: int | None  # None: the limit could not be read
+    capacity: str  # AVAILABLE | OUT_OF_HOST_CAPACITY | HARDWARE_NOT_SUPPORTED | UNKNOWN
+
+
+class CloudProvider(Protocol):
+    """The cloud side of a session (implemented over the OCI SDK)."""
+
+    region: str
+    compartment_id: str
+
+    def check_credentials(self) -> str:
+        """Return the tenancy's name; raise ProviderError when authentication fails."""
+        ...
+
+    def compartment_name(self, compartment_id: str) -> str: ...
+
+    def availability_domains(self) -> list[str]: ...
+
+    def gpu_availability(
+        self, shape: str, limit_name: str, availability_domain: str
+    ) -> GpuAvailability: ...
+
+    def kubernetes_versions(self) -> list[str]: ...
+
+    def node_image(self, kubernetes_version: str, *, gpu: bool) -> tuple[str, str]:
+        """(image id, image name) of the newest OKE image for the version."""
+        ...
+
+    def oracle_services(self) -> tuple[str, str] | None:
+        """(service id, CIDR label) of 'All <region> Services in Oracle Services Network'."""
+        ...
+
+    def create(self, kind: str, spec: Mapping[str, Any], *, retry_token: str) -> Created: ...
+
+    def await_ready(self, kind: str, created: Created, *, timeout_s: float) -> None:
+        """Wait until the resource is usable. CapacityError when OCI is out of capacity."""
+        ...
+
+    def state(self, kind: str, resource_id: str) -> str | None:
+        """Lifecycle state, or None when the resource is gone (deleted or never existed)."""
+        ...
+
+    def delete(self, kind: str, resource_id: str) -> str | None:
+        """Start deleting (idempotent: a missing resource is fine). Returns a work request id."""
+        ...
+
+    def await_deleted(self, kind: str, resource_id: str, *, timeout_s: float) -> None: ...
+
+    def find_tagged(self, tags: Mapping[str, str]) -> list[FoundResource]:
+        """Every live resource carrying all these freeform tags."""
+        ...
+
+    def kubeconfig(self, cluster_id: str) -> str: ...
+
+    def scale_node_pool(self, node_pool_id: str, size: int) -> None: ...
+
+    def node_pool_nodes(self, node_pool_id: str) -> list[dict[str, Any]]: ...

@@ -1,0 +1,476 @@
+"""Provisioning and teardown of a session's cloud side: network → OKE cluster → GPU node
+pool, idempotent and crash-safe; teardown in dependency order; tag-based sweep.
+
+How a step is made idempotent (``Provisioner.ensure``):
+1. the intent is journaled *before* anything is sent, with a deterministic retry token;
+2. a step whose journal entry names a live resource is adopted, not recreated;
+3. otherwise a live resource tagged with this session and step is adopted (covers a kill
+   between the API call and the journal write);
+4. otherwise the create is sent with the retry token (OCI returns the same resource for
+   the same token, so even a blind resend cannot duplicate), the resource's lifetime is
+   recorded for cost accrual, and we wait until it is ready.
+
+Everything carries freeform tags ``nimble-oke-session``, ``nimble-oke-created-by`` and
+``nimble-oke-step`` so ``down`` and ``sweep`` find it even without the local state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nimble_oke.domain import network as net
+from nimble_oke.domain.catalog import Catalog
+from nimble_oke.domain.config import NimbleConfig
+from nimble_oke.domain.cost import Meter, cluster_meters, node_pool_meters
+from nimble_oke.errors import CapacityError, ProviderError
+from nimble_oke.ports import DELETE_ORDER, CloudProvider, Created, FoundResource
+from nimble_oke.services.preflight import PreflightReport, Rung
+from nimble_oke.state.store import StateStore
+
+TAG_SESSION = "nimble-oke-session"
+TAG_CREATOR = "nimble-oke-created-by"
+TAG_STEP = "nimble-oke-step"
+TAG_ROLE = "nimble-oke-role"
+CREATOR = "nimble-oke"
+ROLE_CACHE = "model-cache"
+
+Say = Callable[[str], None]
+
+
+def session_tags(session: str) -> dict[str, str]:
+    return {TAG_SESSION: session, TAG_CREATOR: CREATOR}
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Real-time limits for waits (the simulator runs them in seconds)."""
+
+    network_s: float = 600
+    cluster_s: float = 30 * 60
+    node_pool_s: float = 45 * 60
+    delete_s: float = 30 * 60
+
+
+@dataclass
+class ProvisionResult:
+    ids: dict[str, str] = field(default_factory=dict)
+    placement: Rung | None = None
+    kubeconfig_path: Path | None = None
+    ladder_attempts: list[str] = field(default_factory=list)
+
+
+class Provisioner:
+    def __init__(
+        self,
+        session: str,
+        cfg: NimbleConfig,
+        provider: CloudProvider,
+        store: StateStore,
+        catalog: Catalog,
+        *,
+        say: Say = lambda _m: None,
+        timeouts: Timeouts | None = None,
+        home: Path | None = None,
+    ) -> None:
+        self.session = session
+        self.cfg = cfg
+        self.provider = provider
+        self.store = store
+        self.catalog = catalog
+        self.say = say
+        self.timeouts = timeouts or Timeouts()
+        self.home = home or store.home
+        self.created_this_run: list[tuple[str, str]] = []
+
+    # -- the idempotent step -------------------------------------------------------------
+
+    def ensure(
+        self,
+        step: str,
+        kind: str,
+        spec: Callable[[], dict[str, Any]],
+        *,
+        timeout_s: float,
+        meters: tuple[Meter, ...] = (),
+        name: str | None = None,
+    ) -> str:
+        entry = self.store.intend(self.session, step, kind)
+        if entry.resource_id and entry.status in ("sent", "done"):
+            state = self.provider.state(kind, entry.resource_id)
+            if state is not None:
+                if entry.status != "done":
+                    wr = _work_request(entry.detail)
+                    self.provider.await_ready(
+                        kind, Created(entry.resource_id, wr), timeout_s=timeout_s
+                    )
+                    self.store.journal_update(self.session, step, status="done")
+                return entry.resource_id
+        for found in self.provider.find_tagged({TAG_SESSION: self.session, TAG_STEP: step}):
+            if found.kind == kind:
+                self.say(f"adopting {kind} {found.name} (found by tag)")
+                self.store.journal_update(
+                    self.session, step, status="sent", resource_id=found.resource_id
+                )
+                self.store.record_created(
+                    self.session,
+                    kind,
+                    found.resource_id,
+                    name=found.name,
+                    meters=meters,
+                    tags=dict(found.tags),
+                )
+                self.provider.await_ready(kind, Created(found.resource_id), timeout_s=timeout_s)
+                self.store.journal_update(self.session, step, status="done")
+                return found.resource_id
+        body = spec()
+        body["tags"] = {**session_tags(self.session), TAG_STEP: step, **body.get("tags", {})}
+        created = self.provider.create(kind, body, retry_token=entry.retry_token)
+        self.store.journal_update(
+            self.session,
+            step,
+            status="sent",
+            request_id=created.request_id,
+            resource_id=created.resource_id,
+            detail=f"work_request={created.work_request_id}" if created.work_request_id else None,
+        )
+        self.store.record_created(
+            self.session,
+            kind,
+            created.resource_id,
+            name=name or body.get("name"),
+            meters=meters,
+            tags=body["tags"],
+        )
+        self.created_this_run.append((kind, created.resource_id))
+        self.provider.await_ready(kind, created, timeout_s=timeout_s)
+        self.store.journal_update(self.session, step, status="done")
+        return created.resource_id
+
+    # -- network -----------------------------------------------------------------------
+
+    def network(self) -> dict[str, str]:
+        cfg, name = self.cfg, self.session
+        if cfg.cluster.vcn_id:
+            assert cfg.cluster.api_subnet_id and cfg.cluster.worker_subnet_id
+            assert cfg.cluster.lb_subnet_id
+            self.say("network: reusing the configured VCN and subnets")
+            return {
+                "vcn": cfg.cluster.vcn_id,
+                "subnet/api": cfg.cluster.api_subnet_id,
+                "subnet/workers": cfg.cluster.worker_subnet_id,
+                "subnet/lb": cfg.cluster.lb_subnet_id,
+            }
+        t = self.timeouts.network_s
+        ids: dict[str, str] = {}
+        osn = self.provider.oracle_services()
+        if osn is None:
+            raise ProviderError("no 'All Services in Oracle Services Network' service found")
+        osn_id, osn_cidr = osn
+        ids["vcn"] = self.ensure(
+            "network/vcn",
+            "vcn",
+            lambda: {"name": f"{name}-vcn", "cidr": net.VCN_CIDR, "dns_label": _dns(name)},
+            timeout_s=t,
+        )
+        vcn = ids["vcn"]
+        ids["igw"] = self.ensure(
+            "network/igw",
+            "internet_gateway",
+            lambda: {"name": f"{name}-igw", "vcn_id": vcn},
+            timeout_s=t,
+        )
+        ids["nat"] = self.ensure(
+            "network/nat",
+            "nat_gateway",
+            lambda: {"name": f"{name}-nat", "vcn_id": vcn},
+            timeout_s=t,
+        )
+        ids["sgw"] = self.ensure(
+            "network/sgw",
+            "service_gateway",
+            lambda: {"name": f"{name}-sgw", "vcn_id": vcn, "service_id": osn_id},
+            timeout_s=t,
+        )
+        ids["rt/public"] = self.ensure(
+            "network/rt-public",
+            "route_table",
+            lambda: {
+                "name": f"{name}-rt-public",
+                "vcn_id": vcn,
+                "rules": [_route(net.ANYWHERE, "CIDR_BLOCK", ids["igw"])],
+            },
+            timeout_s=t,
+        )
+        ids["rt/private"] = self.ensure(
+            "network/rt-private",
+            "route_table",
+            lambda: {
+                "name": f"{name}-rt-private",
+                "vcn_id": vcn,
+                "rules": [
+                    _route(net.ANYWHERE, "CIDR_BLOCK", ids["nat"]),
+                    _route(osn_cidr, "SERVICE_CIDR_BLOCK", ids["sgw"]),
+                ],
+            },
+            timeout_s=t,
+        )
+        lists = net.security_lists(
+            self.cfg.cluster.api_allowed_cidr, self.cfg.security.allowed_ingress_cidrs
+        )
+        for key, rules in lists.items():
+            ids[f"sl/{key}"] = self.ensure(
+                f"network/sl-{key}",
+                "security_list",
+                lambda key=key, rules=rules: {  # type: ignore[misc]
+                    "name": f"{name}-sl-{key}",
+                    "vcn_id": vcn,
+                    "rules": rules,
+                    "osn_cidr": osn_cidr,
+                },
+                timeout_s=t,
+            )
+        for subnet in net.NetworkPlan().subnets:
+            ids[f"subnet/{subnet.key}"] = self.ensure(
+                f"network/subnet-{subnet.key}",
+                "subnet",
+                lambda s=subnet: {  # type: ignore[misc]
+                    "name": f"{name}-{s.key}",
+                    "vcn_id": vcn,
+                    "cidr": s.cidr,
+                    "public": s.public,
+                    "dns_label": s.dns_label,
+                    "route_table_id": ids[f"rt/{s.route_table}"],
+                    "security_list_ids": [ids[f"sl/{s.security_list}"]],
+                },
+                timeout_s=t,
+            )
+        return ids
+
+    # -- cluster and node pool ----------------------------------------------------------
+
+    def cluster(self, network: Mapping[str, str]) -> str:
+        cfg = self.cfg
+        self.say(f"cluster: OKE {cfg.cluster.type} {cfg.cluster.kubernetes_version}")
+        return self.ensure(
+            "cluster",
+            "cluster",
+            lambda: {
+                "name": self.session,
+                "vcn_id": network["vcn"],
+                "kubernetes_version": cfg.cluster.kubernetes_version,
+                "type": cfg.cluster.type,
+                "endpoint_subnet_id": network["subnet/api"],
+                "lb_subnet_ids": [network["subnet/lb"]],
+                "pods_cidr": net.PODS_CIDR,
+                "services_cidr": net.SERVICES_CIDR,
+            },
+            timeout_s=self.timeouts.cluster_s,
+            meters=cluster_meters(cfg.cluster.type),
+        )
+
+    def node_pool(
+        self, cluster_id: str, network: Mapping[str, str], report: PreflightReport
+    ) -> tuple[str, Rung, list[str]]:
+        cfg = self.cfg
+        attempts: list[str] = []
+        for rung in report.ladder:
+            entry = self.store.journal_entry(self.session, rung.step)
+            if entry is not None and entry.status == "rolled_back":
+                attempts.append(f"{rung.label}: out of capacity (earlier run)")
+                continue
+            shape = self.catalog.shape(rung.shape)
+            self.say(f"gpu pool: trying {rung.label}")
+            try:
+                pool_id = self.ensure(
+                    rung.step,
+                    "node_pool",
+                    lambda rung=rung: {  # type: ignore[misc]
+                        "name": f"{self.session}-gpu",
+                        "cluster_id": cluster_id,
+                        "kubernetes_version": cfg.cluster.kubernetes_version,
+                        "shape": rung.shape,
+                        "image_id": report.gpu_image[0],
+                        "boot_volume_gb": cfg.gpu_pool.boot_volume_gb,
+                        "size": cfg.gpu_pool.nodes,
+                        "availability_domain": rung.availability_domain,
+                        "subnet_id": network["subnet/workers"],
+                        "preemptible": rung.preemptible,
+                        "labels": {"nimble-oke/session": self.session},
+                        "user_data_b64": net.cloud_init_b64(),
+                    },
+                    timeout_s=self.timeouts.node_pool_s,
+                    meters=node_pool_meters(
+                        self.catalog,
+                        shape,
+                        cfg.gpu_pool.nodes,
+                        preemptible=rung.preemptible,
+                        boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
+                    ),
+                )
+            except CapacityError as exc:
+                attempts.append(f"{rung.label}: {exc.message}")
+                self.say(f"gpu pool: {rung.label} out of capacity — next rung")
+                self._discard_failed_pool(rung.step)
+                continue
+            attempts.append(f"{rung.label}: ok")
+            return pool_id, rung, attempts
+        raise CapacityError(
+            "every rung of the fallback ladder failed: " + "; ".join(attempts),
+            hint="try later, add gpu_pool.fallback_shapes or other availability domains",
+        )
+
+    def _discard_failed_pool(self, step: str) -> None:
+        entry = self.store.journal_entry(self.session, step)
+        if entry and entry.resource_id:
+            self.provider.delete("node_pool", entry.resource_id)
+            self.provider.await_deleted(
+                "node_pool", entry.resource_id, timeout_s=self.timeouts.delete_s
+            )
+            self.store.record_deleted(self.session, "node_pool", entry.resource_id)
+        self.store.journal_update(self.session, step, status="rolled_back")
+
+    def write_kubeconfig(self, cluster_id: str) -> Path:
+        text = self.provider.kubeconfig(cluster_id)
+        path = self.home / "sessions" / self.session / "kubeconfig"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o600)
+        return path
+
+    def provision(self, report: PreflightReport) -> ProvisionResult:
+        result = ProvisionResult()
+        network = self.network()
+        result.ids.update(network)
+        cluster_id = self.cluster(network)
+        result.ids["cluster"] = cluster_id
+        pool_id, rung, attempts = self.node_pool(cluster_id, network, report)
+        result.ids["node_pool"] = pool_id
+        result.placement = rung
+        result.ladder_attempts = attempts
+        result.kubeconfig_path = self.write_kubeconfig(cluster_id)
+        return result
+
+    # -- rollback -----------------------------------------------------------------------
+
+    def rollback(self) -> tuple[list[str], list[str]]:
+        """Delete what *this run* created, in dependency order. Returns (removed, failed)."""
+        targets = [
+            FoundResource(kind, rid, "", "") for kind, rid in reversed(self.created_this_run)
+        ]
+        removed, failed = delete_in_order(
+            self.provider, self.store, self.session, targets, self.timeouts, self.say
+        )
+        for entry in self.store.journal(self.session):
+            if entry.resource_id in removed:
+                self.store.journal_update(self.session, entry.step, status="rolled_back")
+        return removed, failed
+
+
+def delete_in_order(
+    provider: CloudProvider,
+    store: StateStore | None,
+    session: str | None,
+    targets: list[FoundResource],
+    timeouts: Timeouts,
+    say: Say,
+) -> tuple[list[str], list[str]]:
+    """Delete resources kind by kind (DELETE_ORDER), waiting for each kind to be gone
+    before the next, since OCI refuses to delete what something still depends on."""
+    removed: list[str] = []
+    failed: list[str] = []
+    for kind in DELETE_ORDER:
+        batch = [t for t in targets if t.kind == kind]
+        started = []
+        for target in batch:
+            try:
+                provider.delete(kind, target.resource_id)
+                started.append(target)
+            except ProviderError as exc:
+                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+        for target in started:
+            try:
+                provider.await_deleted(kind, target.resource_id, timeout_s=timeouts.delete_s)
+            except ProviderError as exc:
+                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+                continue
+            removed.append(target.resource_id)
+            if store is not None and session is not None:
+                store.record_deleted(session, kind, target.resource_id)
+            say(f"deleted {kind} {target.name or target.resource_id}")
+    return removed, failed
+
+
+@dataclass
+class TeardownResult:
+    removed: list[str]
+    failed: list[str]
+    kept: list[str]
+    remaining: list[FoundResource]
+
+
+def teardown(
+    session: str,
+    provider: CloudProvider,
+    store: StateStore,
+    *,
+    keep_cache: bool = False,
+    timeouts: Timeouts | None = None,
+    say: Say = lambda _m: None,
+) -> TeardownResult:
+    """Delete everything the session owns (journal ∪ tags), keep the cache volume if asked,
+    then verify through the tag search that nothing of the session is left."""
+    timeouts = timeouts or Timeouts()
+    known = {r.resource_id: r for r in store.resources(session, live_only=True)}
+    targets: dict[str, FoundResource] = {}
+    for rid, record in known.items():
+        if record.kind in DELETE_ORDER and provider.state(record.kind, rid) is not None:
+            targets[rid] = FoundResource(record.kind, rid, record.name or "", "", record.tags)
+        elif record.kind in DELETE_ORDER:
+            store.record_deleted(session, record.kind, rid)
+    for found in provider.find_tagged({TAG_SESSION: session}):
+        targets.setdefault(found.resource_id, found)
+    kept: list[str] = []
+    if keep_cache:
+        for rid, target in list(targets.items()):
+            if target.kind == "volume" and target.tags.get(TAG_ROLE) == ROLE_CACHE:
+                kept.append(rid)
+                del targets[rid]
+                store.record_created(
+                    session, "volume", rid, name=target.name, tags=dict(target.tags)
+                )
+                store.mark_kept(session, "volume", rid)
+                say(f"keeping the model cache volume {target.name or rid}")
+    removed, failed = delete_in_order(
+        provider, store, session, list(targets.values()), timeouts, say
+    )
+    remaining = [
+        f for f in provider.find_tagged({TAG_SESSION: session}) if f.resource_id not in kept
+    ]
+    if not failed:
+        store.clear_journal(session)
+    return TeardownResult(removed, failed, kept, remaining)
+
+
+def sweep_candidates(provider: CloudProvider, session: str | None) -> list[FoundResource]:
+    tags = {TAG_CREATOR: CREATOR}
+    if session:
+        tags[TAG_SESSION] = session
+    return provider.find_tagged(tags)
+
+
+def _route(destination: str, destination_type: str, target: str) -> dict[str, str]:
+    return {"destination": destination, "destination_type": destination_type, "target_id": target}
+
+
+def _dns(name: str) -> str:
+    label = "".join(ch for ch in name if ch.isalnum())[:15]
+    return label if label and label[0].isalpha() else f"n{label}"[:15]
+
+
+def _work_request(detail: str | None) -> str | None:
+    if detail and detail.startswith("work_request="):
+        return detail.split("=", 1)[1]
+    return None
