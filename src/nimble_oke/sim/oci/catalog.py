@@ -1,0 +1,132 @@
+"""What the simulated OCI offers: shapes, GPU limits, OKE versions and images, timings."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True)
+class Shape:
+    name: str
+    gpus: int
+    gpu_family: str | None  # price key suffix: gpu.<family>
+    ocpus: float
+    memory_gb: float
+    bare_metal: bool
+    limit_name: str | None  # Limits service name (service "compute")
+
+
+# GPU shape facts and prices: reference/oci.md (price list 2026-08); CPU counts: OCI shapes docs.
+SHAPES: dict[str, Shape] = {
+    s.name: s
+    for s in [
+        Shape("VM.GPU.A10.1", 1, "A10", 15, 240, False, "gpu-a10-count"),
+        Shape("VM.GPU.A10.2", 2, "A10", 30, 480, False, "gpu-a10-count"),
+        Shape("BM.GPU.A10.4", 4, "A10", 64, 1024, True, "gpu-a10-count"),
+        Shape("BM.GPU.A100-v2.8", 8, "A100-80G", 128, 2048, True, "gpu-a100-count"),
+        Shape("BM.GPU4.8", 8, "A100-40G", 64, 2048, True, "gpu-a100-count"),
+        Shape("BM.GPU.H100.8", 8, "H100", 112, 2048, True, "gpu-h100-count"),
+        Shape("BM.GPU.L40S.4", 4, "L40S", 112, 1024, True, "gpu-l40s-count"),
+        Shape("VM.GPU3.1", 1, "V100", 6, 90, False, "gpu3-count"),
+        Shape("VM.GPU2.1", 1, "P100", 12, 72, False, "gpu2-count"),
+        Shape("VM.Standard.E5.Flex", 0, None, 2, 16, False, None),
+        Shape("VM.Standard.E4.Flex", 0, None, 2, 16, False, None),
+        Shape("VM.Standard3.Flex", 0, None, 2, 16, False, None),
+    ]
+}
+GPU_LIMIT_NAMES = sorted({s.limit_name for s in SHAPES.values() if s.limit_name})
+# A simulated tenancy is generous by default (real new tenancies start at 0: oci.md);
+# fault plans set lower limits per AD.
+DEFAULT_GPU_LIMIT_PER_AD = 16
+
+# OKE versions as of 2026-09 (reference/oke.md).
+KUBERNETES_VERSIONS = ["v1.34.10", "v1.35.2", "v1.36.1"]
+_IMAGE_BUILDS = {"v1.34.10": "1455", "v1.35.2": "1505", "v1.36.1": "1542"}
+_IMAGE_DATES = ["2026.05.20-0", "2026.06.15-0"]
+
+
+def node_images() -> list[tuple[str, str]]:
+    """(source_name, k8s version) for every OKE node image, named as OKE names them."""
+    images = []
+    for version, build in _IMAGE_BUILDS.items():
+        bare = version.lstrip("v")
+        for date in _IMAGE_DATES:
+            for flavour in ("", "-Gen2-GPU", "-aarch64"):
+                images.append((f"Oracle-Linux-8.10{flavour}-{date}-OKE-{bare}-{build}", version))
+    return images
+
+
+ADDONS = {
+    # name -> (versions, enhanced-only); add-on management is an enhanced-cluster feature (oke.md)
+    "NvidiaGpuPlugin": (["v0.17.0", "v0.17.2"], True),
+    "CertManager": (["v1.16.2"], True),
+    "KubernetesMetricsServer": (["v0.7.2"], True),
+}
+
+
+@dataclass
+class Timings:
+    """Simulated durations in seconds, drawn uniformly from (min, max) with the seeded RNG."""
+
+    # enhanced cluster to ACTIVE 5-10 min (calibration.md, nim-deploy RAG guide);
+    # basic cluster ~7 min (brief; Quick Create 10-15 min includes the node pool).
+    cluster_create_min_s: float = 360
+    cluster_create_max_s: float = 480
+    # deletes are faster than creates; no published figure: assume 2-4 min.
+    cluster_delete_min_s: float = 120
+    cluster_delete_max_s: float = 240
+    # VM GPU node to ACTIVE 10-15 min (calibration.md); we use 10-12 min.
+    vm_gpu_node_min_s: float = 600
+    vm_gpu_node_max_s: float = 720
+    # BM GPU nodes: assume +5-10 min over VM (calibration.md).
+    bm_extra_min_s: float = 300
+    bm_extra_max_s: float = 600
+    # CPU nodes: not published; assume 5-7 min.
+    cpu_node_min_s: float = 300
+    cpu_node_max_s: float = 420
+    # Instance launch attempt before a capacity error shows (assumption: ~1-2 min).
+    launch_attempt_s: float = 90
+    # Node terminate: assume 1-2 min.
+    node_delete_min_s: float = 60
+    node_delete_max_s: float = 120
+    # Registration timeout message appears after 20 min (terraform-provider-oci issue 963).
+    node_registration_timeout_s: float = 1200
+    # LoadBalancer external IP 1-2 min (calibration.md, nim-deploy OKE README).
+    lb_create_min_s: float = 60
+    lb_create_max_s: float = 120
+    lb_delete_s: float = 30
+    # Block volumes provision in seconds (OCI block volume docs: "seconds").
+    volume_create_s: float = 10
+    volume_delete_s: float = 5
+    backup_create_s: float = 60
+    # Networking objects appear almost at once (observed: seconds).
+    network_create_s: float = 2
+    network_delete_s: float = 2
+    addon_install_s: float = 60
+    work_request_start_s: float = 5
+    # Object Storage replication lag: not published; assume 60 s.
+    replication_delay_s: float = 60
+
+    def override(self, values: dict[str, float]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in values.items():
+            if key in names:
+                setattr(self, key, float(value))
+            elif f"{key}_min_s" in names or (key.endswith("_s") and f"{key[:-2]}_min_s" in names):
+                base = key[:-2] if key.endswith("_s") else key
+                setattr(self, f"{base}_min_s", float(value))
+                setattr(self, f"{base}_max_s", float(value))
+            else:
+                raise ValueError(f"unknown timing {key!r}; known: {sorted(names)}")
+
+    def draw(self, rng: random.Random, name: str) -> float:
+        lo = getattr(self, f"{name}_min_s")
+        hi = getattr(self, f"{name}_max_s")
+        return rng.uniform(lo, hi) if hi > lo else float(lo)
+
+    def node_ready(self, rng: random.Random, shape: Shape) -> float:
+        if shape.gpus == 0:
+            return self.draw(rng, "cpu_node")
+        base = self.draw(rng, "vm_gpu_node")
+        return base + (self.draw(rng, "bm_extra") if shape.bare_metal else 0.0)

@@ -1,0 +1,120 @@
+"""The aiohttp front door: one app per simulated region, all sharing one :class:`World`.
+
+Pipeline per request: route -> signature check -> fault injection -> retry-token replay ->
+handler (under the world lock) -> ``opc-request-id`` on every response.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+
+from aiohttp import web
+
+from nimble_oke.sim.oci.api_error import ApiError
+from nimble_oke.sim.oci.http import Ctx, Reply, Router
+from nimble_oke.sim.oci.world import World
+
+log = logging.getLogger(__name__)
+
+
+# Replies never cached for retry-token replay (nor persisted): they carry secrets.
+NO_REPLAY_OPS = {"CreatePreauthenticatedRequest"}
+
+
+def _render(reply: Reply, request_id: str) -> web.Response:
+    headers = {"opc-request-id": request_id, **reply.headers}
+    if reply.body is None:
+        return web.Response(status=reply.status, headers=headers)
+    if isinstance(reply.body, bytes):
+        return web.Response(
+            status=reply.status, body=reply.body, headers=headers, content_type=reply.content_type
+        )
+    return web.Response(
+        status=reply.status,
+        text=json.dumps(reply.body),
+        headers=headers,
+        content_type="application/json",
+    )
+
+
+def _retry_key(region: str, token: str) -> str:
+    return f"{region}|{token}"
+
+
+def _fingerprint(method: str, path: str, body: bytes) -> str:
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
+
+
+def make_app(world: World, router: Router, region: str) -> web.Application:
+    async def dispatch(request: web.Request) -> web.Response:
+        client_rid = request.headers.get("opc-request-id")
+        with world.lock:
+            request_id = client_rid or world.ids.request_id()
+        try:
+            route, params = router.match(request.method, request.path)
+            body = await request.read()
+            if not route.public:
+                world.keys.verify(
+                    request.method,
+                    request.raw_path,
+                    request.headers,
+                    body,
+                    body_signed=not route.streamed_body,
+                )
+            with world.lock:
+                latency, fault = world.injector.on_request(route.op)
+            if latency:
+                await asyncio.sleep(latency)
+            if fault is not None:
+                raise fault
+            token = request.headers.get("opc-retry-token") if request.method == "POST" else None
+            fingerprint = _fingerprint(request.method, request.path, body)
+            ctx = Ctx(
+                world,
+                region,
+                request.method,
+                route.op,
+                params,
+                request.query,
+                request.headers,
+                body,
+                request_id,
+            )
+            with world.lock:
+                if token:
+                    cached = world.retry_tokens.get(_retry_key(region, token))
+                    if cached is not None:
+                        if cached["fingerprint"] != fingerprint:
+                            raise ApiError(
+                                "InvalidatedRetryToken",
+                                "The retry token was already used for a different request",
+                                409,
+                            )
+                        reply = Reply(cached["status"], cached["body"], dict(cached["headers"]))
+                        return _render(reply, request_id)
+                reply = route.handler(ctx)
+                replayable = route.op not in NO_REPLAY_OPS and not isinstance(reply.body, bytes)
+                if token and 200 <= reply.status < 300 and replayable:
+                    world.retry_tokens[_retry_key(region, token)] = {
+                        "fingerprint": fingerprint,
+                        "status": reply.status,
+                        "body": reply.body,
+                        "headers": reply.headers,
+                        "time": world.now(),
+                    }
+                if request.method != "GET":
+                    world.dirty = True
+            return _render(reply, request_id)
+        except ApiError as err:
+            if err.status >= 500:
+                log.info(
+                    "OCI sim %s %s -> %s %s", request.method, request.path, err.status, err.code
+                )
+            return _render(Reply(err.status, err.body()), request_id)
+
+    app = web.Application(client_max_size=1024**3)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,273 @@
+"""OKE worker nodes: launch (limit and capacity checks), ACTIVE, failure, termination.
+
+Each node is its own resource (kind ``node``, OCID ``ocid1.instance...``) whose wire form
+is the Container Engine ``Node`` model plus ``nodeShape``. A node pool work request
+finishes when every node it launched or deleted has resolved.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from nimble_oke.sim.oci.catalog import SHAPES
+from nimble_oke.sim.oci.services import capacity, workrequests
+from nimble_oke.sim.oci.world import Resource, World
+
+# Messages as OCI shows them (reference/oci.md "Failure modes"; Compute LimitExceeded text).
+OUT_OF_CAPACITY = ("InternalError", "Out of host capacity.")
+LIMIT_MESSAGE = (
+    "You have reached your service limit of {limit} in this Availability Domain for "
+    "{limit_name}. Please try launching the instance in a different availability domain or "
+    "Region, or try using a different shape. If you have reached all Service limits, please "
+    "contact Oracle support to request a limit increase."
+)
+# terraform-provider-oci issue 963
+NOT_REGISTERED = (
+    "compute instance was created {created} ago and has not been seen in k8s nodes for "
+    "20m0s - verify network pre-requisites are correct, and that the instance has the right "
+    "ssh key"
+)
+
+
+def _allocate_ip(world: World, subnet_id: str) -> str:
+    subnet = world.resources[subnet_id]
+    used = set(subnet.extra.setdefault("ips", []))
+    net = ipaddress.ip_network(subnet.wire["cidrBlock"])
+    for n, host in enumerate(net.hosts()):
+        if n < 2:  # .1 is the virtual router; OCI also reserves the next address
+            continue
+        if str(host) not in used:
+            subnet.extra["ips"].append(str(host))
+            return str(host)
+    raise RuntimeError(f"subnet {subnet_id} is full")
+
+
+def release_ip(world: World, node: Resource) -> None:
+    subnet = world.resources.get(node.wire["subnetId"])
+    if subnet is not None and node.wire["privateIp"] in subnet.extra.get("ips", []):
+        subnet.extra["ips"].remove(node.wire["privateIp"])
+
+
+def billing_lines(
+    shape_name: str, boot_gb: float, shape_config: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    shape = SHAPES[shape_name]
+    lines: list[dict[str, Any]] = []
+    if shape.gpus:
+        lines.append(
+            {"price_key": f"gpu.{shape.gpu_family}", "quantity": shape.gpus, "unit": "gpu-hour"}
+        )
+    else:
+        cfg = shape_config or {}
+        lines.append(
+            {
+                "price_key": "compute.ocpu",
+                "quantity": cfg.get("ocpus") or shape.ocpus,
+                "unit": "ocpu-hour",
+            }
+        )
+        lines.append(
+            {
+                "price_key": "compute.memory",
+                "quantity": cfg.get("memoryInGBs") or shape.memory_gb,
+                "unit": "gb-hour",
+            }
+        )
+    # boot volume: Balanced performance = 10 VPU/GB (OCI block volume docs)
+    lines.append({"price_key": "block.storage", "quantity": boot_gb, "unit": "gb-month"})
+    lines.append({"price_key": "block.vpu", "quantity": boot_gb * 10, "unit": "vpu-gb-month"})
+    return lines
+
+
+def launch(
+    world: World, pool: Resource, placement: dict[str, Any], index: int, wr: Resource, op: str
+) -> Resource:
+    shape = SHAPES[pool.wire["nodeShape"]]
+    ad = placement["availabilityDomain"]
+    fds = placement.get("faultDomains") or ["FAULT-DOMAIN-1", "FAULT-DOMAIN-2", "FAULT-DOMAIN-3"]
+    ip = _allocate_ip(world, placement["subnetId"])
+    preemptible = placement.get("preemptibleNodeConfig") is not None
+    boot_gb = float((pool.wire.get("nodeSourceDetails") or {}).get("bootVolumeSizeInGBs") or 46.6)
+    wire = {
+        "id": world.ids.ocid("instance", pool.region),
+        "name": ip,
+        "kubernetesVersion": pool.wire["kubernetesVersion"],
+        "availabilityDomain": ad,
+        "subnetId": placement["subnetId"],
+        "nodePoolId": pool.id,
+        "faultDomain": fds[index % len(fds)],
+        "privateIp": ip,
+        "publicIp": None,
+        "nodeError": None,
+        "freeformTags": dict((pool.wire.get("nodeConfigDetails") or {}).get("freeformTags") or {}),
+        "definedTags": {},
+        "systemTags": {},
+        "lifecycleState": "CREATING",
+        "lifecycleDetails": "Instance is being launched",
+        "nodeShape": shape.name,
+    }
+    node = world.add(
+        "node",
+        pool.region,
+        wire,
+        billing=billing_lines(shape.name, boot_gb, pool.wire.get("nodeShapeConfig")),
+        extra={"cluster": pool.wire["clusterId"], "preemptible": preemptible, "boot_gb": boot_gb},
+    )
+    wr.extra.setdefault("pending", []).append(node.id)
+    limit_name = shape.limit_name
+    error: tuple[str, str] | None = None
+    # the new node is already live, so usage and host counts include it
+    if limit_name:
+        limit = capacity.limit_value(world, limit_name, ad)
+        if capacity.limit_used(world, limit_name, ad) > limit:
+            error = ("LimitExceeded", LIMIT_MESSAGE.format(limit=limit, limit_name=limit_name))
+    if error is None:
+        left = capacity.hosts_left(world, shape.name, ad)
+        if (left is not None and left < 0) or world.injector.behaviour(
+            op, "out_of_host_capacity", shape.name, ad
+        ):
+            error = OUT_OF_CAPACITY
+    if error is not None:
+        node.extra["failed_launch"] = True
+        world.later(
+            world.timings.launch_attempt_s,
+            "node_failed",
+            id=node.id,
+            wr=wr.id,
+            code=error[0],
+            message=error[1],
+        )
+        return node
+    world.start_billing(node)
+    if world.injector.behaviour(op, "node_never_active", shape.name, ad):
+        world.later(world.timings.node_registration_timeout_s, "node_stuck", id=node.id, wr=wr.id)
+    else:
+        world.later(world.timings.node_ready(world.rng, shape), "node_active", id=node.id, wr=wr.id)
+    return node
+
+
+def hook_payload(world: World, node: Resource) -> dict[str, Any]:
+    pool = world.resources[node.wire["nodePoolId"]]
+    shape = SHAPES[node.wire["nodeShape"]]
+    labels = {
+        "node.kubernetes.io/instance-type": shape.name,
+        "oke.oraclecloud.com/pool.name": pool.wire["name"],
+        "oci.oraclecloud.com/fault-domain": node.wire["faultDomain"],
+        "topology.kubernetes.io/zone": node.wire["availabilityDomain"].split(":")[-1],
+        "kubernetes.io/hostname": node.wire["name"],
+    }
+    taints = []
+    if shape.gpus:
+        labels["nvidia.com/gpu"] = "true"
+        taints.append({"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"})
+    if node.extra.get("preemptible"):
+        labels["oci.oraclecloud.com/oke-is-preemptible"] = "true"
+    for item in pool.wire.get("initialNodeLabels") or []:
+        labels[item["key"]] = item.get("value", "")
+    return {
+        "name": node.wire["name"],
+        "node_id": node.id,
+        "private_ip": node.wire["privateIp"],
+        "shape": shape.name,
+        "availability_domain": node.wire["availabilityDomain"],
+        "fault_domain": node.wire["faultDomain"],
+        "node_pool_id": pool.id,
+        "node_pool_name": pool.wire["name"],
+        "kubernetes_version": node.wire["kubernetesVersion"],
+        "preemptible": bool(node.extra.get("preemptible")),
+        "gpus": shape.gpus,
+        "ocpus": shape.ocpus,
+        "memory_gb": shape.memory_gb,
+        "boot_volume_gb": node.extra.get("boot_gb"),
+        "labels": labels,
+        "taints": taints,
+    }
+
+
+def delete(world: World, node: Resource, wr: Resource | None) -> None:
+    if node.wire["lifecycleState"] in ("DELETING", "DELETED"):
+        return
+    was_failed = not node.live
+    node.wire["lifecycleState"] = "DELETING"
+    node.wire["lifecycleDetails"] = "Instance is being terminated"
+    world.touch(node)
+    if wr is not None:
+        wr.extra.setdefault("pending", []).append(node.id)
+    delay = 0.0 if was_failed else world.timings.draw(world.rng, "node_delete")
+    world.later(delay, "node_deleted", id=node.id, wr=wr.id if wr else None)
+
+
+def _resolved(world: World, wr_id: str | None, node_id: str, error: tuple[str, str] | None) -> None:
+    if wr_id is None:
+        return
+    wr = world.resources[wr_id]
+    pending = wr.extra.setdefault("pending", [])
+    if node_id in pending:
+        pending.remove(node_id)
+    if error:
+        wr.extra.setdefault("failures", []).append(list(error))
+    if not pending:
+        world.actions["pool_wr_done"]({"wr": wr_id})
+
+
+def register_actions(world: World) -> None:
+    def node_active(a: dict[str, Any]) -> None:
+        node = world.resources[a["id"]]
+        if node.wire["lifecycleState"] != "CREATING":
+            return
+        node.wire["lifecycleState"] = "ACTIVE"
+        node.wire["lifecycleDetails"] = ""
+        world.touch(node)
+        world.emit("node_ready", node.extra["cluster"], hook_payload(world, node))
+        workrequests.log(world, world.resources[a["wr"]], f"node {node.wire['name']} is ACTIVE")
+        _resolved(world, a["wr"], node.id, None)
+
+    def node_failed(a: dict[str, Any]) -> None:
+        node = world.resources[a["id"]]
+        if node.wire["lifecycleState"] != "CREATING":
+            return
+        node.wire["nodeError"] = {
+            "code": a["code"],
+            "message": a["message"],
+            "status": "500" if a["code"] == "InternalError" else "400",
+            "opc-request-id": world.ids.request_id(),
+        }
+        node.wire["lifecycleDetails"] = a["message"]
+        world.mark_deleted(node, "FAILING")
+        release_ip(world, node)
+        status = 500 if a["code"] == "InternalError" else 400
+        _resolved(world, a["wr"], node.id, (a["code"], f"({status}, {a['code']}) {a['message']}"))
+
+    def node_stuck(a: dict[str, Any]) -> None:
+        node = world.resources[a["id"]]
+        if node.wire["lifecycleState"] != "CREATING":
+            return
+        minutes = world.timings.node_registration_timeout_s / 60 + 28
+        node.wire["lifecycleDetails"] = NOT_REGISTERED.format(created=f"{int(minutes)}m0s")
+        node.wire["nodeError"] = {
+            "code": "NodeRegistrationTimeout",
+            "message": node.wire["lifecycleDetails"],
+            "status": "409",
+        }
+        world.touch(node)
+        _resolved(
+            world, a["wr"], node.id, ("NodeRegistrationTimeout", node.wire["lifecycleDetails"])
+        )
+
+    def node_deleted(a: dict[str, Any]) -> None:
+        node = world.resources[a["id"]]
+        was_active = node.live and node.wire.get("nodeError") is None
+        world.mark_deleted(node, "DELETED")
+        node.wire["lifecycleDetails"] = ""
+        release_ip(world, node)
+        if was_active:
+            world.emit("node_removed", node.extra["cluster"], node.wire["name"])
+        _resolved(world, a.get("wr"), node.id, None)
+
+    world.actions.update(
+        node_active=node_active,
+        node_failed=node_failed,
+        node_stuck=node_stuck,
+        node_deleted=node_deleted,
+    )
