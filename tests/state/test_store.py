@@ -48,8 +48,13 @@ def test_journal_is_idempotent_with_deterministic_tokens(tmp_path: Path) -> None
     with StateStore(tmp_path) as store:
         first = store.intend("s1", "network/vcn", "vcn")
         again = store.intend("s1", "network/vcn", "vcn")
-        assert first.retry_token == again.retry_token == retry_token("s1", "network/vcn")
-        assert retry_token("s2", "network/vcn") != first.retry_token
+        assert first.retry_token == again.retry_token
+        assert len(first.retry_token) == 40
+        assert retry_token("s2", "network/vcn", 1) != retry_token("s1", "network/vcn", 1)
+        other = store.intend("s2", "network/vcn", "vcn")
+        assert other.retry_token != first.retry_token
+        store.forget_intent("s2", "network/vcn")
+        assert store.intend("s2", "network/vcn", "vcn").retry_token != other.retry_token
         store.journal_update("s1", "network/vcn", status="sent", request_id="req-1")
         store.journal_update("s1", "network/vcn", status="done", resource_id="ocid1.vcn.oc1..x")
         entry = store.journal_entry("s1", "network/vcn")

@@ -30,6 +30,47 @@ ConfigOpt = Annotated[
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
 
 
+def _register_commands() -> None:
+    """Commands defined in their own modules (each imports its heavy parts lazily)."""
+    from nimble_oke.cli.bench_cmd import bench, bench_diff
+    from nimble_oke.cli.session_cmds import (
+        doctor_cmd,
+        down_cmd,
+        extend_cmd,
+        lint_cmd,
+        render_cmd,
+        rollback_cmd,
+        status_cmd,
+        sweep_cmd,
+        troubleshoot_cmd,
+        up_cmd,
+        watchdog_app,
+    )
+    from nimble_oke.cli.sim_cmd import sim_app
+    from nimble_oke.cli.smoke_cmd import smoke
+
+    app.command("up")(up_cmd)
+    app.command("down")(down_cmd)
+    app.command("status")(status_cmd)
+    app.command("extend")(extend_cmd)
+    app.command("sweep")(sweep_cmd)
+    app.command("doctor")(doctor_cmd)
+    app.command("troubleshoot")(troubleshoot_cmd)
+    app.command("render")(render_cmd)
+    app.command("lint")(lint_cmd)
+    app.command("rollback")(rollback_cmd)
+    app.command("smoke")(smoke)
+    bench_app = typer.Typer(
+        help="Benchmark an OpenAI-compatible endpoint (GenAI-Perf-compatible exports).",
+        invoke_without_command=True,
+    )
+    bench_app.callback(invoke_without_command=True)(bench)
+    bench_app.command("diff")(bench_diff)
+    app.add_typer(bench_app, name="bench")
+    app.add_typer(sim_app, name="sim")
+    app.add_typer(watchdog_app, name="watchdog")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"nimble {__version__}")
@@ -291,6 +332,9 @@ def demo(output: OutputOpt = "table") -> None:
         print_json(result)
     if not result["ok"]:
         raise typer.Exit(1)
+
+
+_register_commands()
 
 
 def main() -> None:

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import StateError
-from nimble_oke.state.store import StateStore
+from nimble_oke.state.store import SessionRecord, StateStore
+
+
+def session_clock(store: StateStore, record: SessionRecord) -> Callable[[], float]:
+    """The clock a session's lifetimes were recorded on: real time for oci; for sim the
+    running simulator's clock, or — when the simulator is stopped, so its cloud is frozen —
+    the last time recorded for the session."""
+    if record.target != "sim":
+        return time.time
+    from nimble_oke.services.sim_service import status
+    from nimble_oke.services.targets import sim_clock_reader
+
+    current = status(store.home)
+    if current["running"] and current["endpoints"]:
+        return sim_clock_reader(current["endpoints"])
+    times = [record.updated_at]
+    for r in store.resources(record.name):
+        times += [t for t in (r.created_at, r.deleted_at) if t is not None]
+    frozen = max(times)
+    return lambda: frozen
 
 
 def _iso(ts: float) -> str:
@@ -23,7 +43,7 @@ def session_summaries(store: StateStore | None = None) -> list[dict[str, Any]]:
         out = []
         for s in store.sessions():
             resources = store.resources(s.name)
-            accrual = accrue(catalog, [r.usage() for r in resources], store.now())
+            accrual = accrue(catalog, [r.usage() for r in resources], session_clock(store, s)())
             out.append(
                 {
                     "name": s.name,
@@ -59,7 +79,7 @@ def session_cost(
             raise StateError(f"no session named '{session}' (known sessions: {known})")
         catalog = load_catalog()
         resources = store.resources(session)
-        accrual = accrue(catalog, [r.usage() for r in resources], store.now())
+        accrual = accrue(catalog, [r.usage() for r in resources], session_clock(store, record)())
         return {
             "session": session,
             "target": record.target,

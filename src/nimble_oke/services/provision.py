@@ -101,6 +101,10 @@ class Provisioner:
         if entry.resource_id and entry.status in ("sent", "done"):
             state = self.provider.state(kind, entry.resource_id)
             if state is not None:
+                # idempotent: covers a run killed between the journal write and this record
+                self.store.record_created(
+                    self.session, kind, entry.resource_id, name=name, meters=meters
+                )
                 if entry.status != "done":
                     wr = _work_request(entry.detail)
                     self.provider.await_ready(
@@ -108,6 +112,10 @@ class Provisioner:
                     )
                     self.store.journal_update(self.session, step, status="done")
                 return entry.resource_id
+            # The resource this intent named is gone: a fresh intent gets a fresh retry
+            # token, so OCI does not replay the old (now deleted) resource.
+            self.store.forget_intent(self.session, step)
+            entry = self.store.intend(self.session, step, kind)
         for found in self.provider.find_tagged({TAG_SESSION: self.session, TAG_STEP: step}):
             if found.kind == kind:
                 self.say(f"adopting {kind} {found.name} (found by tag)")
@@ -325,6 +333,8 @@ class Provisioner:
     def _discard_failed_pool(self, step: str) -> None:
         entry = self.store.journal_entry(self.session, step)
         if entry and entry.resource_id:
+            if ("node_pool", entry.resource_id) in self.created_this_run:
+                self.created_this_run.remove(("node_pool", entry.resource_id))
             self.provider.delete("node_pool", entry.resource_id)
             self.provider.await_deleted(
                 "node_pool", entry.resource_id, timeout_s=self.timeouts.delete_s

@@ -49,6 +49,18 @@ class SimClock:
         with self._lock:
             self._offset += seconds
 
+    def set_scale(self, scale: float) -> None:
+        """Change the speed from now on (simulated time stays continuous). The demo runs
+        real-time work (smoke tests, benchmarks) at scale 1 so it is billed as it really
+        takes, then speeds up again for teardown."""
+        if scale <= 0:
+            raise ValueError(f"time scale must be > 0, got {scale}")
+        with self._lock:
+            current = (time.monotonic() - self._t0) * self._scale + self._offset
+            self._t0 = time.monotonic()
+            self._offset = current
+            self._scale = float(scale)
+
     def real_seconds(self, sim_seconds: float) -> float:
         """How long ``sim_seconds`` of simulated time takes in real time."""
         return max(0.0, sim_seconds) / self._scale

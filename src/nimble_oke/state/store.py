@@ -117,9 +117,13 @@ MIGRATIONS: Sequence[str] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def retry_token(session: str, step: str) -> str:
-    """Deterministic ``opc-retry-token`` for a journal step (OCI allows 64 chars)."""
-    return hashlib.sha256(f"nimble-oke/{session}/{step}".encode()).hexdigest()[:40]
+def retry_token(session: str, step: str, intent_id: int) -> str:
+    """Deterministic ``opc-retry-token`` for one journal intent (OCI allows 64 chars).
+
+    It is fixed for the life of the intent — a crashed run that resends the create gets the
+    same resource back — but a *new* intent for the same step (after ``down``, or after the
+    resource it named is gone) gets a new token, so OCI never replays a stale response."""
+    return hashlib.sha256(f"nimble-oke/{session}/{step}/{intent_id}".encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -348,15 +352,20 @@ class StateStore:
     def intend(self, session: str, step: str, resource_kind: str | None = None) -> JournalEntry:
         """Record the intent to perform ``step`` (idempotent: returns the existing entry)."""
         now = self.now()
-        token = retry_token(session, step)
         with self._tx() as db:
-            db.execute(
+            cur = db.execute(
                 """INSERT INTO journal (session, step, retry_token, status, resource_kind,
                        created_at, updated_at)
-                   VALUES (?, ?, ?, 'intent', ?, ?, ?)
+                   VALUES (?, ?, '', 'intent', ?, ?, ?)
                    ON CONFLICT(session, step) DO NOTHING""",
-                (session, step, token, resource_kind, now, now),
+                (session, step, resource_kind, now, now),
             )
+            if cur.rowcount:
+                row_id = int(cur.lastrowid or 0)
+                db.execute(
+                    "UPDATE journal SET retry_token=? WHERE id=?",
+                    (retry_token(session, step, row_id), row_id),
+                )
         entry = self.journal_entry(session, step)
         assert entry is not None
         return entry
@@ -404,6 +413,11 @@ class StateStore:
             "SELECT * FROM journal WHERE session=? ORDER BY id", (session,)
         ).fetchall()
         return [self._entry(r) for r in rows]
+
+    def forget_intent(self, session: str, step: str) -> None:
+        """Drop a step's intent whose resource is gone, so the next intent gets a new token."""
+        with self._tx() as db:
+            db.execute("DELETE FROM journal WHERE session=? AND step=?", (session, step))
 
     def clear_journal(self, session: str) -> None:
         with self._tx() as db:

@@ -40,6 +40,8 @@ SEARCH_TYPES = {
     "LoadBalancer": "load_balancer",
 }
 GONE = {"TERMINATED", "DELETED", "TERMINATING_DONE"}
+DELETING = ("DELETING", "TERMINATING")
+BROKEN = ("FAILED", "NEEDS_ATTENTION")
 READY = {"AVAILABLE", "ACTIVE", "SUCCEEDED"}
 
 
@@ -84,7 +86,10 @@ class OciProvider:
         retry_strategy: Any = None,
         poll_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        signer: Any = None,
     ) -> None:
+        """``signer``: an instance/resource-principal or workload-identity signer for code
+        running inside OCI (the watchdog); ``config`` then only needs ``region``."""
         self.config = dict(config)
         self.region = str(self.config.get("region", ""))
         self.compartment_id = compartment_id or str(self.config.get("tenancy", ""))
@@ -97,6 +102,21 @@ class OciProvider:
         }
         if service_endpoint:
             kwargs["service_endpoint"] = service_endpoint
+        if signer is not None:
+            self.tenancy_id = self.tenancy_id or str(getattr(signer, "tenancy_id", "") or "")
+        elif "key_file" in self.config or "key_content" in self.config:
+            # One signer for all clients: each client would otherwise load and parse the
+            # private key itself (8 times, ~1 s per command on this machine).
+            from nimble_oke.cloud.oci.token import signer_from_config
+
+            try:
+                signer = signer_from_config(self.config)
+            except (OSError, ValueError, KeyError) as exc:
+                raise ProviderError(
+                    f"OCI API key: {exc}", hint="check key_file in the OCI config"
+                ) from None
+        if signer is not None:
+            kwargs["signer"] = signer
         config_errors: tuple[type[BaseException], ...] = (
             *oe.service_error_types(),
             ValueError,
@@ -113,6 +133,22 @@ class OciProvider:
             self.lb = oci.load_balancer.LoadBalancerClient(self.config, **kwargs)
         except config_errors as exc:
             oe.translate(exc, "configuring the OCI SDK")
+
+    def close(self) -> None:
+        """Close the SDK clients' HTTP connection pools."""
+        for client in (
+            self.ce,
+            self.vn,
+            self.compute,
+            self.blocks,
+            self.identity,
+            self.limits,
+            self.search,
+            self.lb,
+        ):
+            session = getattr(getattr(client, "base_client", None), "session", None)
+            if session is not None:
+                session.close()
 
     def _call(self, action: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         try:
@@ -417,7 +453,15 @@ class OciProvider:
             state = self.state(kind, created.resource_id)
             if state in READY:
                 return
-            if state is None or state in ("FAILED", "TERMINATING"):
+            if kind == "node_pool" and state in BROKEN:
+                errors = [
+                    n["error"] for n in self.node_pool_nodes(created.resource_id) if n["error"]
+                ]
+                message = "; ".join(errors) or f"node pool {state}"
+                if oe.is_capacity_message(message):
+                    raise CapacityError(f"node_pool {created.resource_id}: {message}")
+                raise ProviderError(f"node_pool {created.resource_id} is {state}: {message}")
+            if state is None or state in ("FAILED", *DELETING):
                 raise ProviderError(f"{kind} {created.resource_id} ended in state {state}")
             if time.monotonic() > deadline:
                 raise ProviderError(f"timed out waiting for {kind} {created.resource_id} ({state})")
@@ -492,6 +536,8 @@ class OciProvider:
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404:
                 return None
+            if exc.status == 409 and self.state(kind, resource_id) in (None, *DELETING):
+                return None  # already being deleted (e.g. by an interrupted down): fine
             oe.translate(exc, f"deleting {kind} {resource_id}")
         except oe.service_error_types() as exc:
             oe.translate(exc, f"deleting {kind} {resource_id}")

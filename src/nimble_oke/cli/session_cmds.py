@@ -1,0 +1,362 @@
+"""``nimble up``, ``down``, ``status``, ``extend`` (registered by app.py)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Annotated
+
+import typer
+
+from nimble_oke.cli.common import (
+    OPTIONS,
+    check_output_format,
+    handle_errors,
+    print_json,
+    stdin_is_interactive,
+)
+
+OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file.")]
+
+
+def _say(output: str) -> Callable[[str], None]:
+    if output == "json":
+        return lambda _m: None
+    return typer.echo
+
+
+def _session_name(name: str | None, config: str | None) -> str:
+    if name:
+        return name
+    from nimble_oke.config_file import load_config
+
+    cfg, _ = load_config(config or OPTIONS.config)
+    return cfg.session_name
+
+
+@handle_errors
+def up_cmd(
+    config: ConfigOpt = None,
+    target: Annotated[str | None, typer.Option(help="sim or oci.")] = None,
+    name: Annotated[str | None, typer.Option(help="Session name (default: cluster name).")] = None,
+    model: Annotated[str | None, typer.Option(help="NIM model.")] = None,
+    shape: Annotated[str | None, typer.Option(help="GPU shape.")] = None,
+    nodes: Annotated[int | None, typer.Option(help="GPU nodes.")] = None,
+    preemptible: Annotated[bool | None, typer.Option("--preemptible/--on-demand")] = None,
+    hours: Annotated[float | None, typer.Option(help="Session time box (lease) in hours.")] = None,
+    budget: Annotated[float | None, typer.Option(help="Budget in USD.")] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Confirm without asking.")] = False,
+    bench: Annotated[bool, typer.Option("--bench/--no-bench", help="Run the benchmark.")] = True,
+    down_after: Annotated[bool, typer.Option("--down-after", help="Tear down at the end.")] = False,
+    keep_on_failure: Annotated[
+        bool, typer.Option("--keep-on-failure", help="Do not roll back on failure.")
+    ] = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Provision, deploy, smoke-test and benchmark a NIM session (idempotent)."""
+    from nimble_oke.cli.app import session_flags
+    from nimble_oke.services.sessions import run_up
+
+    check_output_format(output)
+    flags = session_flags(target, name, shape, nodes, preemptible, model, None, hours, budget)
+    result = run_up(
+        config or OPTIONS.config,
+        flags,
+        yes=yes,
+        interactive=stdin_is_interactive(),
+        bench=bench,
+        down_after=down_after,
+        keep_on_failure=keep_on_failure,
+        say=_say(output),
+        confirm=lambda q: typer.confirm(q, default=False),
+    )
+    if output == "json":
+        print_json(result)
+    elif result["ok"]:
+        typer.echo(
+            f"ready: {result['endpoint']} · next: nimble bench --endpoint {result['endpoint']} · "
+            f"nimble down --name {result['session']}"
+        )
+    if not result["ok"]:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def down_cmd(
+    name: Annotated[str | None, typer.Option(help="Session name (default: config's).")] = None,
+    config: ConfigOpt = None,
+    keep_cache: Annotated[
+        bool, typer.Option("--keep-cache", help="Keep the model-cache volume for the next up.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
+    output: OutputOpt = "table",
+) -> None:
+    """Remove the deployment and every cloud resource of the session, then verify."""
+    from nimble_oke.services.sessions import run_down
+
+    check_output_format(output)
+    session = _session_name(name, config)
+    if (
+        not yes
+        and stdin_is_interactive()
+        and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
+    ):
+        raise typer.Exit(1)
+    result = run_down(session, keep_cache=keep_cache, say=_say(output))
+    if output == "json":
+        print_json(result)
+    else:
+        kept = f" · kept {len(result['kept'])} cache volume(s)" if result["kept"] else ""
+        left = len(result["remaining"])
+        typer.echo(
+            f"down        {result['removed']} resources deleted{kept} · "
+            f"{left} left {'✓' if not left else '✗'} · accrued ${result['accrued_usd']:.4f}"
+        )
+        for line in result["failed"]:
+            typer.echo(f"  could not delete: {line}")
+    if result["failed"] or result["remaining"]:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def status_cmd(
+    name: Annotated[str | None, typer.Option(help="Only this session.")] = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Sessions and their state, endpoint, live resources, time left, cost so far."""
+    from nimble_oke.services.sessions import run_status
+
+    check_output_format(output)
+    rows = run_status(name)
+    if output == "json":
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no sessions (start one with: nimble up, or try: nimble demo)")
+        return
+    for row in rows:
+        left = row["lease_seconds_left"]
+        lease = "-" if left is None else time.strftime("%H:%M:%S", time.gmtime(left))
+        typer.echo(
+            f"{row['session']}: {row['status']} ({row['target']}) · endpoint {row['endpoint'] or '-'}"
+            f" · lease left {lease} · accrued ${row['accrued_usd']:.4f}"
+            f" (${row['running_usd_per_hour']:.3f}/h now)"
+        )
+        for res in row["live_resources"]:
+            typer.echo(
+                f"    {res['kind']:<16} {res['name'] or ''} {'(kept)' if res['kept'] else ''}"
+            )
+
+
+@handle_errors
+def extend_cmd(
+    hours: Annotated[float, typer.Option(help="Hours to add to the lease.")],
+    name: Annotated[str | None, typer.Option(help="Session name.")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Renew the session's lease."""
+    from nimble_oke.services.sessions import run_extend
+
+    session = _session_name(name, config)
+    expires = run_extend(session, hours)
+    typer.echo(
+        f"lease of {session} now ends at {time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(expires))} UTC"
+    )
+
+
+@handle_errors
+def sweep_cmd(
+    target: Annotated[str | None, typer.Option(help="sim or oci.")] = None,
+    session: Annotated[str | None, typer.Option(help="Only this session's resources.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    config: ConfigOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Find everything tagged by nimble (or one session) with its running cost; delete it."""
+    from nimble_oke.services.sessions import run_sweep
+
+    check_output_format(output)
+
+    def confirm(rows: list[dict[str, object]]) -> bool:
+        if yes:
+            return True
+        if not stdin_is_interactive():
+            typer.echo("not deleting: pass --yes (no terminal to confirm)", err=True)
+            return False
+        return typer.confirm(f"Delete these {len(rows)} resources?", default=False)
+
+    def show(rows: list[dict[str, object]]) -> None:
+        if output == "table":
+            for row in rows:
+                typer.echo(
+                    f"  {row['kind']:<16} {row['name'] or '':<28} {row['session'] or '-':<12} "
+                    f"${float(row['usd_per_hour']):.4f}/h  {row['id']}"  # type: ignore[arg-type]
+                )
+
+    def show_and_confirm(rows: list[dict[str, object]]) -> bool:
+        show(rows)
+        return confirm(rows)
+
+    result = run_sweep(
+        config or OPTIONS.config,
+        {"target": target},
+        session=session,
+        dry_run=dry_run,
+        confirm=show_and_confirm,
+        say=_say(output),
+    )
+    if output == "json":
+        print_json(result)
+        return
+    if not result["resources"]:
+        typer.echo("nothing tagged by nimble-oke found ✓")
+    elif dry_run:
+        show(result["resources"])
+        typer.echo(f"{len(result['resources'])} resources (dry run: nothing deleted)")
+    else:
+        typer.echo(f"deleted {len(result['deleted'])} · failed {len(result['failed'])}")
+    if result["failed"]:
+        raise typer.Exit(1)
+
+
+@handle_errors
+def doctor_cmd(
+    config: ConfigOpt = None,
+    target: Annotated[str | None, typer.Option(help="sim or oci.")] = None,
+    name: Annotated[str | None, typer.Option(help="Also check this session's cluster.")] = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Check prerequisites for the target: each line pass/warn/fail with the fix."""
+    import os
+
+    from nimble_oke.config_file import load_config
+    from nimble_oke.services.doctor import run_doctor
+    from nimble_oke.services.sessions import doctor_context
+
+    check_output_format(output)
+    cfg, _ = load_config(config or OPTIONS.config, {"target": target})
+    tgt, factory, problems = doctor_context(cfg, name)
+    checks = problems + run_doctor(cfg, tgt, os.environ, client_factory=factory)
+    if tgt is not None:
+        tgt.provider.close()
+    if output == "json":
+        print_json([c.as_dict() for c in checks])
+    else:
+        marks = {"pass": "✓", "warn": "!", "fail": "✗"}
+        for c in checks:
+            typer.echo(f"{marks[c.status]} {c.name:<20} {c.detail}")
+            if c.fix and c.status != "pass":
+                typer.echo(f"  {'':<20} fix: {c.fix}")
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(1)
+
+
+@handle_errors
+def troubleshoot_cmd(
+    name: Annotated[str | None, typer.Option(help="Session name (default: config's).")] = None,
+    kubeconfig: Annotated[
+        str | None, typer.Option(help="Inspect this cluster instead of a session's.")
+    ] = None,
+    namespace: Annotated[
+        str | None, typer.Option(help="Namespace (default: nim.namespace).")
+    ] = None,
+    config: ConfigOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Read pods, events, logs, PVCs, nodes and services; name the cause and the fix."""
+    from nimble_oke.services.sessions import run_troubleshoot
+
+    check_output_format(output)
+    report = run_troubleshoot(
+        name, kubeconfig=kubeconfig, namespace=namespace, config_file=config or OPTIONS.config
+    )
+    if output == "json":
+        print_json(report)
+    else:
+        for pod in report["pods"]:
+            typer.echo(f"pod {pod['name']}: {pod['phase']} · restarts {pod['restarts']}")
+        if not report["findings"]:
+            typer.echo("no problem found ✓")
+        for f in report["findings"]:
+            typer.echo(f"{'✗' if f['severity'] == 'error' else '!'} {f['cause']}")
+            typer.echo(f"    evidence: {f['evidence']}")
+            typer.echo(f"    fix:      {f['fix']}")
+    if any(f["severity"] == "error" for f in report["findings"]):
+        raise typer.Exit(1)
+
+
+@handle_errors
+def render_cmd(
+    config: ConfigOpt = None,
+    output_dir: Annotated[str | None, typer.Option(help="Write one file per object here.")] = None,
+) -> None:
+    """Render the NIM chart for the config (no secrets: Secret names only)."""
+    from pathlib import Path
+
+    from nimble_oke.config_file import load_config
+    from nimble_oke.services.chart_ops import render
+
+    cfg, _ = load_config(config or OPTIONS.config)
+    result = render(cfg, output_dir=Path(output_dir) if output_dir else None)
+    if isinstance(result, str):
+        typer.echo(result.rstrip())
+    else:
+        typer.echo(f"wrote {len(result)} manifests to {output_dir}")
+
+
+@handle_errors
+def lint_cmd(
+    values: Annotated[str, typer.Argument(help="A values file for the nimble-nim chart.")],
+    config: ConfigOpt = None,
+    output: OutputOpt = "table",
+) -> None:
+    """Lint chart values: unknown keys, metrics path, startup budget, GPU fit, pinned image."""
+    from pathlib import Path
+
+    from nimble_oke.config_file import load_config
+    from nimble_oke.services.chart_ops import lint_values, read_values_file
+
+    check_output_format(output)
+    cfg, _ = load_config(config or OPTIONS.config)
+    issues = lint_values(cfg, read_values_file(Path(values)))
+    if output == "json":
+        print_json([i.as_dict() for i in issues])
+    elif not issues:
+        typer.echo(f"{values}: no problems ✓")
+    else:
+        for issue in issues:
+            typer.echo(f"{'✗' if issue.severity == 'error' else '!'} {issue.key}: {issue.message}")
+    if any(i.severity == "error" for i in issues):
+        raise typer.Exit(2)
+
+
+@handle_errors
+def rollback_cmd(
+    name: Annotated[str | None, typer.Option(help="Session name.")] = None,
+    revision: Annotated[
+        int | None, typer.Option(help="Revision to re-apply (default: previous).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Re-apply an earlier chart revision of the session."""
+    from nimble_oke.services.sessions import run_rollback
+
+    run_rollback(_session_name(name, config), revision, say=typer.echo)
+
+
+watchdog_app = typer.Typer(
+    help="The in-cluster lease watchdog (runs as a CronJob).", no_args_is_help=True
+)
+
+
+@watchdog_app.command("run")
+@handle_errors
+def watchdog_run_cmd(
+    namespace: Annotated[str, typer.Option(help="Namespace holding the nimble-lease ConfigMap.")],
+) -> None:
+    """One watchdog pass inside the cluster (service account + OCI instance/workload identity)."""
+    from nimble_oke.services.watchdog import run_in_cluster
+
+    run_in_cluster(namespace, say=typer.echo)

@@ -1,0 +1,337 @@
+"""``nimble troubleshoot``: read pods, events, logs, PVCs, nodes and services of a
+deployment and name the cause with the fix.
+
+The rules are ordered from "nothing can run" to "it runs but is unhealthy"; each returns a
+:class:`Finding` (cause, evidence, fix). Collection talks to the API; matching is pure, so
+each pattern is tested by producing it for real in the Kubernetes simulator.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+# Messages the kubelet, scheduler, CSI driver and NIM print (calibration.md, nim.md).
+CUDA_OOM = re.compile(r"CUDA out of memory|torch\.OutOfMemoryError|cudaErrorMemoryAllocation", re.I)
+NO_KERNEL = re.compile(
+    r"no kernel image is available for execution on the device|"
+    r"profile .* (is )?(not compatible|incompatible)|requires compute capability",
+    re.I,
+)
+PULL_AUTH = re.compile(
+    r"401 Unauthorized|unauthorized|insufficient_scope|authentication required", re.I
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    cause: str
+    evidence: str
+    fix: str
+    severity: str = "error"  # error | warning
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "cause": self.cause,
+            "evidence": self.evidence,
+            "fix": self.fix,
+            "severity": self.severity,
+        }
+
+
+@dataclass
+class Snapshot:
+    """What troubleshoot looked at (plain dicts, as the API returns them)."""
+
+    namespace: str
+    pods: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    logs: dict[str, list[str]] = field(default_factory=dict)  # pod → last lines (incl. previous)
+    pvcs: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    services: list[dict[str, Any]] = field(default_factory=list)
+    storage_classes: list[str] = field(default_factory=list)
+    daemonsets: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _events(snap: Snapshot, reason: str) -> list[dict[str, Any]]:
+    return [e for e in snap.events if e.get("reason") == reason]
+
+
+def _gpu_allocatable(snap: Snapshot) -> int:
+    total = 0
+    for node in snap.nodes:
+        alloc = (node.get("status") or {}).get("allocatable") or {}
+        total += int(str(alloc.get("nvidia.com/gpu", "0")) or 0)
+    return total
+
+
+def _container_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    status = pod.get("status") or {}
+    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
+
+
+def rule_no_gpu_nodes(snap: Snapshot) -> Finding | None:
+    if _gpu_allocatable(snap) > 0:
+        return None
+    if not snap.nodes:
+        return Finding(
+            "no nodes in the cluster",
+            "the node list is empty",
+            "the GPU node pool has no ACTIVE nodes: check `nimble status` (capacity, preemption) and the node pool's work request",
+        )
+    plugin = [d for d in snap.daemonsets if "gpu" in d.get("metadata", {}).get("name", "")]
+    return Finding(
+        "no node advertises nvidia.com/gpu" + ("" if plugin else " (GPU device plugin missing)"),
+        f"{len(snap.nodes)} node(s), none with nvidia.com/gpu allocatable",
+        "install the NvidiaGpuPlugin add-on (enhanced clusters) or the NVIDIA device plugin DaemonSet; "
+        "check that the node pool uses a GPU shape and an OKE GPU image",
+    )
+
+
+def _unscheduled(snap: Snapshot) -> set[str]:
+    names = set()
+    for pod in snap.pods:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        if not any(
+            c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions
+        ):
+            names.add(pod.get("metadata", {}).get("name", ""))
+    return names
+
+
+def rule_scheduling(snap: Snapshot) -> Finding | None:
+    pending = _unscheduled(snap)
+    events = [
+        e
+        for e in _events(snap, "FailedScheduling")
+        if e.get("involvedObject", {}).get("name") in pending
+    ]
+    for event in reversed(events):  # the newest explanation first
+        message = str(event.get("message", ""))
+        if "untolerated taint" in message:
+            return Finding(
+                "the GPU nodes' taint is not tolerated",
+                message,
+                "add the toleration nvidia.com/gpu=present:NoSchedule (the nimble-nim chart has it; "
+                "check scheduling.extraTolerations and any overrides)",
+            )
+        if "Insufficient nvidia.com/gpu" in message:
+            return Finding(
+                "not enough free GPUs",
+                message,
+                "lower resources.gpu or replicas, or add GPU nodes (gpu_pool.nodes / a larger shape)",
+            )
+        if (
+            "didn't match Pod's node affinity/selector" in message
+            or "node(s) didn't match" in message
+        ):
+            return Finding(
+                "no node matches the pod's node selector",
+                message,
+                "the chart selects nvidia.com/gpu=true and, when pinned, the shape's instance type: "
+                "check gpu_pool.shape matches the node pool's shape",
+            )
+        if "Insufficient memory" in message or "Insufficient cpu" in message:
+            return Finding(
+                "the pod requests more CPU/memory than a node has",
+                message,
+                "lower resources.requests or use a larger shape",
+            )
+        if "persistentvolumeclaim" in message.lower():
+            return Finding("the pod waits for its volume", message, "see the PVC findings below")
+    return None
+
+
+def rule_pvc(snap: Snapshot) -> Finding | None:
+    known = set(snap.storage_classes)
+    for pvc in snap.pvcs:
+        phase = (pvc.get("status") or {}).get("phase")
+        if phase == "Bound":
+            continue
+        name = pvc.get("metadata", {}).get("name")
+        sc = (pvc.get("spec") or {}).get("storageClassName")
+        if sc and sc not in known:
+            return Finding(
+                f"PVC {name} is {phase}: StorageClass {sc} does not exist",
+                f"storage classes present: {', '.join(sorted(known)) or 'none'}",
+                "use cache.storage_class oci-bv (OKE's block volume class) or let the chart create its class",
+            )
+        failed = [
+            e
+            for e in _events(snap, "ProvisioningFailed")
+            if e.get("involvedObject", {}).get("name") == name
+        ]
+        evidence = failed[-1].get("message", "") if failed else f"PVC {name} is {phase}"
+        if failed:
+            return Finding(
+                f"PVC {name} cannot be provisioned",
+                str(evidence),
+                "check the block volume quota/limit and the StorageClass parameters (vpusPerGB)",
+            )
+    return None
+
+
+def rule_image_pull(snap: Snapshot) -> Finding | None:
+    for pod in snap.pods:
+        for cs in _container_states(pod):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            reason = waiting.get("reason")
+            if reason not in ("ErrImagePull", "ImagePullBackOff"):
+                continue
+            message = str(waiting.get("message", ""))
+            pulls = [
+                e.get("message", "")
+                for e in _events(snap, "Failed")
+                if "pull" in str(e.get("message", "")).lower()
+            ]
+            evidence = message or (pulls[-1] if pulls else reason)
+            if PULL_AUTH.search(evidence) or any(PULL_AUTH.search(str(p)) for p in pulls):
+                return Finding(
+                    "nvcr.io refused the image pull (NGC credentials)",
+                    str(evidence),
+                    "the pull Secret ngc-secret must hold user $oauthtoken and a valid NGC key with access "
+                    "to this NIM (nimble doctor checks the key's entitlement); re-run nimble up after fixing NGC_API_KEY",
+                )
+            return Finding(
+                "the image cannot be pulled",
+                str(evidence),
+                "check the image repository and tag (nim.image_repository / nim.image_tag) and node egress to nvcr.io",
+            )
+    return None
+
+
+def rule_crashes(snap: Snapshot) -> Finding | None:
+    for pod in snap.pods:
+        name = pod.get("metadata", {}).get("name", "")
+        lines = snap.logs.get(name, [])
+        text = "\n".join(lines)
+        for cs in _container_states(pod):
+            last = (cs.get("lastState") or {}).get("terminated") or {}
+            if last.get("reason") == "OOMKilled":
+                return Finding(
+                    "the NIM container was OOMKilled (host memory)",
+                    f"container {cs.get('name')} restarted {cs.get('restartCount', 0)}× after OOMKilled",
+                    "raise resources.limits.memory (weights are staged through host memory: ≥ 1.5× the weights)",
+                )
+        if CUDA_OOM.search(text):
+            line = next(x for x in lines if CUDA_OOM.search(x))
+            return Finding(
+                "CUDA out of memory on the GPU",
+                line.strip(),
+                "use a shape with more GPU memory, a smaller precision (fp8/int4 where the GPU supports it), "
+                "or a shorter max model length",
+            )
+        if NO_KERNEL.search(text):
+            line = next(x for x in lines if NO_KERNEL.search(x))
+            return Finding(
+                "the NIM model profile does not match this GPU",
+                line.strip(),
+                "unset nim.model_profile or pick one built for this GPU (`nimble profiles MODEL --shape S`); "
+                "fp8 needs compute capability ≥ 8.9",
+            )
+        startup_failures = [
+            e
+            for e in snap.events
+            if e.get("reason") == "Unhealthy"
+            and "Startup probe failed" in str(e.get("message", ""))
+            and e.get("involvedObject", {}).get("name") == name
+        ]
+        killed = [
+            e
+            for e in snap.events
+            if e.get("reason") == "Killing"
+            and "startup probe" in str(e.get("message", "")).lower()
+            and e.get("involvedObject", {}).get("name") == name
+        ]
+        restarts = sum(int(cs.get("restartCount", 0)) for cs in _container_states(pod))
+        if killed or (startup_failures and restarts > 0):
+            downloading = any("Downloading model files" in x for x in lines)
+            return Finding(
+                "the startup probe budget ran out before NIM was ready (correction C3)",
+                (killed or startup_failures)[-1].get("message", "")
+                + (" — the model was still downloading" if downloading else ""),
+                "let nimble compute the budget (probes.mode: computed) or raise "
+                "probes.startup_failure_threshold; keep the model cache volume so restarts resume warm",
+            )
+        for cs in _container_states(pod):
+            waiting = (cs.get("state") or {}).get("waiting") or {}
+            if waiting.get("reason") == "CrashLoopBackOff":
+                tail = lines[-1].strip() if lines else "no log"
+                return Finding(
+                    "the NIM container keeps crashing",
+                    f"CrashLoopBackOff; last log line: {tail}",
+                    "read `nimble troubleshoot --logs` and the NIM error above it",
+                )
+    return None
+
+
+def rule_lb_pending(snap: Snapshot) -> Finding | None:
+    for svc in snap.services:
+        if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+            continue
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+        if not ingress:
+            name = svc.get("metadata", {}).get("name")
+            events = [
+                e.get("message", "")
+                for e in snap.events
+                if e.get("involvedObject", {}).get("name") == name
+            ]
+            return Finding(
+                f"load balancer for service {name} is pending",
+                events[-1] if events else "no external IP yet",
+                "OCI needs 1-2 minutes; if it stays pending check the LB subnet, the flexible shape "
+                "annotations and the load balancer service limit",
+                severity="warning",
+            )
+    return None
+
+
+RULES: tuple[Callable[[Snapshot], Finding | None], ...] = (
+    rule_no_gpu_nodes,
+    rule_scheduling,
+    rule_pvc,
+    rule_image_pull,
+    rule_crashes,
+    rule_lb_pending,
+)
+
+
+def diagnose(snap: Snapshot) -> list[Finding]:
+    findings = []
+    for rule in RULES:
+        finding = rule(snap)
+        if finding is not None:
+            findings.append(finding)
+    return findings
+
+
+def collect(client: Any, namespace: str, *, log_lines: int = 60) -> Snapshot:
+    """Read everything the rules need through the Kubernetes API (lightkube client)."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.apps_v1 import DaemonSet
+    from lightkube.resources.core_v1 import Event, Node, PersistentVolumeClaim, Pod, Service
+    from lightkube.resources.storage_v1 import StorageClass
+
+    def dump(objs: Any) -> list[dict[str, Any]]:
+        return [o.to_dict() for o in objs]
+
+    snap = Snapshot(namespace)
+    snap.pods = dump(client.list(Pod, namespace=namespace))
+    snap.events = dump(client.list(Event, namespace=namespace))
+    snap.pvcs = dump(client.list(PersistentVolumeClaim, namespace=namespace))
+    snap.nodes = dump(client.list(Node))
+    snap.services = dump(client.list(Service, namespace=namespace))
+    snap.storage_classes = [sc.metadata.name for sc in client.list(StorageClass)]
+    snap.daemonsets = dump(client.list(DaemonSet, namespace="kube-system"))
+    for pod in snap.pods:
+        name = pod["metadata"]["name"]
+        try:
+            lines = list(client.log(name, namespace=namespace, tail_lines=log_lines))
+        except ApiError:
+            lines = []
+        snap.logs[name] = [line.rstrip("\n") for line in lines]
+    return snap

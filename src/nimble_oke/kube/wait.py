@@ -1,0 +1,157 @@
+"""Wait for NIM to become ready, showing live phases instead of a silent wait.
+
+Phases, in order: scheduling → image pull → model download (% from NIM's log) →
+model load → ready. Each phase's real duration is reported through ``on_phase`` so the
+caller can record the cold-start ledger. A failure that will not heal by waiting
+(unschedulable, image pull auth, crash loop, OOM) stops the wait at once with the cause.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nimble_oke.errors import KubeError
+
+PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
+LOADING_RE = re.compile(r"Loading safetensors checkpoint shards|Loading model weights|loading")
+PHASES = ("scheduling", "image pull", "model download", "model load", "ready")
+
+
+@dataclass
+class PodView:
+    name: str
+    phase: str  # one of PHASES
+    detail: str = ""
+    fatal: str | None = None
+    restarts: int = 0
+
+
+@dataclass
+class WaitResult:
+    pod: str
+    phases: list[tuple[str, float]] = field(default_factory=list)  # (name, real seconds)
+    downloaded: bool = False
+
+
+def _events_for(client: Any, namespace: str, pod: str) -> list[Any]:
+    from lightkube.resources.core_v1 import Event
+
+    try:
+        return list(client.list(Event, namespace=namespace, fields={"involvedObject.name": pod}))
+    except Exception:  # noqa: BLE001 - events are advisory; a failure to read them is not fatal
+        return []
+
+
+def classify(client: Any, namespace: str, pod: Any) -> PodView:
+    """Map a pod's status, events and log to a phase (and a fatal cause, if any)."""
+    name = pod.metadata.name
+    status = pod.status
+    conditions = {c.type: c for c in (status.conditions or [])} if status else {}
+    statuses = list((status.containerStatuses or []) if status else [])
+    init_statuses = list((status.initContainerStatuses or []) if status else [])
+    restarts = sum(int(s.restartCount or 0) for s in statuses)
+    ready = conditions.get("Ready")
+    if ready is not None and ready.status == "True":
+        return PodView(name, "ready", restarts=restarts)
+    scheduled = conditions.get("PodScheduled")
+    if scheduled is None or scheduled.status != "True":
+        reason = ""
+        for event in _events_for(client, namespace, name):
+            if event.reason == "FailedScheduling":
+                reason = event.message or ""
+        return PodView(name, "scheduling", reason)
+    for cs in [*init_statuses, *statuses]:
+        waiting = cs.state.waiting if cs.state else None
+        terminated = cs.lastState.terminated if cs.lastState else None
+        if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
+            return PodView(name, "image pull", fatal=f"{waiting.reason}: {waiting.message or ''}")
+        if waiting and waiting.reason == "CrashLoopBackOff":
+            last = (
+                f" (last exit: {terminated.reason}, code {terminated.exitCode})"
+                if terminated
+                else ""
+            )
+            return PodView(name, "model load", fatal=f"CrashLoopBackOff{last}", restarts=restarts)
+        if terminated and terminated.reason == "OOMKilled":
+            return PodView(
+                name,
+                "model load",
+                fatal="OOMKilled: the memory limit is below what the model needs",
+                restarts=restarts,
+            )
+    started = any(cs.state and cs.state.running for cs in statuses)
+    if not started:
+        return PodView(name, "image pull", "pulling image", restarts=restarts)
+    lines = _log_tail(client, namespace, name)
+    percent = None
+    loading = False
+    for line in lines:
+        match = PROGRESS_RE.search(line)
+        if match:
+            percent = int(match.group(1))
+        if "Loading" in line or "Model download complete" in line:
+            loading = True
+    if percent is not None and percent < 100 and not loading:
+        return PodView(name, "model download", f"{percent}%", restarts=restarts)
+    return PodView(
+        name, "model load", "loading weights" if loading else "starting", restarts=restarts
+    )
+
+
+def _log_tail(client: Any, namespace: str, pod: str) -> list[str]:
+    try:
+        return [line.rstrip("\n") for line in client.log(pod, namespace=namespace, tail_lines=40)]
+    except Exception:  # noqa: BLE001 - the log may not exist yet while the container starts
+        return []
+
+
+def wait_ready(
+    client: Any,
+    namespace: str,
+    selector: dict[str, str],
+    *,
+    timeout_s: float,
+    poll_s: float = 0.2,
+    on_phase: Callable[[str, str], None] = lambda _p, _d: None,
+) -> WaitResult:
+    """Poll until one pod matching ``selector`` is Ready. Raises KubeError with the cause."""
+    from lightkube.resources.core_v1 import Pod
+
+    deadline = time.monotonic() + timeout_s
+    current: str | None = None
+    started = time.monotonic()
+    result = WaitResult(pod="")
+    last_detail = ""
+    while True:
+        pods = list(client.list(Pod, namespace=namespace, labels=selector))
+        view = (
+            classify(client, namespace, pods[0])
+            if pods
+            else PodView("", "scheduling", "no pod yet")
+        )
+        if view.phase != current:
+            now = time.monotonic()
+            if current is not None:
+                result.phases.append((current, now - started))
+            current, started = view.phase, now
+            if view.phase == "model download":
+                result.downloaded = True
+            on_phase(view.phase, view.detail)
+            last_detail = view.detail
+        elif view.detail != last_detail:
+            on_phase(view.phase, view.detail)
+            last_detail = view.detail
+        result.pod = view.name
+        if view.fatal:
+            raise KubeError(f"pod {view.name} cannot start: {view.fatal}")
+        if view.phase == "ready":
+            result.phases.append(("ready", 0.0))
+            return result
+        if time.monotonic() > deadline:
+            hint = f" ({view.detail})" if view.detail else ""
+            raise KubeError(f"NIM not ready after {timeout_s:.0f}s: stuck in {view.phase}{hint}")
+        time.sleep(poll_s)

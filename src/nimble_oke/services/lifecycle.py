@@ -1,0 +1,468 @@
+"""``up`` and ``down``: the session lifecycle over any target.
+
+up: plan → budget guard → lock → preflight → provision (network, cluster, GPU pool) →
+namespace + NGC secrets → render chart → server-side apply → wait with live phases →
+endpoint → smoke → optional benchmark → summary. Any failure or Ctrl-C rolls back what
+this run created (unless ``keep_on_failure``) and says exactly what was removed.
+
+down: delete the deployment (its load balancer and, unless kept, cache volumes go with it)
+→ node pool → cluster → network, then verify through the tag search that nothing of the
+session is left.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from nimble_oke.catalog import load_catalog
+from nimble_oke.domain.config import NimbleConfig
+from nimble_oke.domain.plan import Plan
+from nimble_oke.errors import BudgetError, KubeError, NimbleError
+from nimble_oke.services.preflight import preflight
+from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
+from nimble_oke.services.targets import Target
+from nimble_oke.state.lock import SessionLock
+from nimble_oke.state.store import StateStore
+
+Say = Callable[[str], None]
+RELEASE_SUFFIX = ""
+LOCAL_PORTS_ANNOTATION = "sim.nimble-oke.io/local-ports"  # set by the Kubernetes simulator
+
+
+@dataclass
+class UpResult:
+    session: str
+    ok: bool
+    endpoint: str | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    smoke: dict[str, Any] | None = None
+    bench: dict[str, Any] | None = None
+    placement: str | None = None
+    estimated_usd: float = 0.0
+    worst_case_usd: float = 0.0
+    rolled_back: list[str] = field(default_factory=list)
+    rollback_failed: list[str] = field(default_factory=list)
+    error: str | None = None
+    started_at: float | None = None  # store clock (simulated time on the sim target)
+    ready_at: float | None = None
+
+
+class _Phases:
+    """Times each phase (real seconds) and records it in the store (the ledger)."""
+
+    def __init__(self, store: StateStore, session: str, run: str, say: Say) -> None:
+        self.store, self.session, self.run, self.say = store, session, run, say
+        self.done: list[dict[str, Any]] = []
+
+    def __call__(self, name: str) -> _Phase:
+        return _Phase(self, name)
+
+
+class _Phase:
+    def __init__(self, owner: _Phases, name: str) -> None:
+        self.owner, self.name = owner, name
+
+    def __enter__(self) -> _Phase:
+        self.start = time.perf_counter()
+        self.id = self.owner.store.phase_started(self.owner.session, self.owner.run, self.name)
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        seconds = time.perf_counter() - self.start
+        status = "ok" if exc_type is None else "failed"
+        self.owner.store.phase_ended(self.id, status)
+        self.owner.done.append({"name": self.name, "seconds": round(seconds, 3), "status": status})
+
+
+def release_name(session: str) -> str:
+    return session
+
+
+def up(
+    cfg: NimbleConfig,
+    plan: Plan,
+    target: Target,
+    store: StateStore,
+    *,
+    say: Say = print,
+    bench: bool = True,
+    keep_on_failure: bool = False,
+    bench_requests: int | None = None,
+    on_realtime: Callable[[bool], None] | None = None,
+) -> UpResult:
+    """Bring the session up. ``on_realtime(True/False)`` brackets the phases that run in
+    real time (smoke, benchmark) — the demo uses it to run the simulated clock 1:1 then."""
+    session = cfg.session_name
+    catalog = load_catalog()
+    result = UpResult(
+        session, False, estimated_usd=plan.total_usd, worst_case_usd=plan.worst_case_usd
+    )
+    run_id = time.strftime("%Y%m%dT%H%M%S")
+    phases = _Phases(store, session, run_id, say)
+    lock = SessionLock(store.home, session, command="nimble up")
+    lock.acquire()
+    provisioner = Provisioner(
+        session, cfg, target.provider, store, catalog, say=say, timeouts=target.timeouts
+    )
+    deployed = False
+    client: Any = None
+    on_realtime = on_realtime or target.realtime
+    result.started_at = store.now()
+    try:
+        store.upsert_session(
+            session,
+            target=target.name,
+            status="provisioning",
+            config=cfg.model_dump(mode="json"),
+            lease_expires_at=store.now() + cfg.budget.max_hours * 3600,
+            budget_usd=cfg.budget.max_usd,
+            estimate_usd=plan.total_usd,
+            worst_case_usd=plan.worst_case_usd,
+        )
+        with phases("preflight"):
+            report = preflight(cfg, target.provider, catalog, say)
+        with phases("provision"):
+            prov = provisioner.provision(report)
+        assert prov.placement is not None and prov.kubeconfig_path is not None
+        result.placement = prov.placement.label
+        say(f"provision   network ✓  cluster ✓  gpu pool ✓ ({prov.placement.label})")
+        from nimble_oke.kube.connect import client_for
+        from nimble_oke.kube.deploy import apply_manifests, ensure_namespace, ensure_ngc_secrets
+        from nimble_oke.kube.render import render_chart
+        from nimble_oke.kube.wait import wait_ready
+        from nimble_oke.services.values import chart_values
+
+        client = client_for(
+            prov.kubeconfig_path, target.token(prov.ids["cluster"]), cfg.nim.namespace
+        )
+        store.set_session_status(session, "deploying")
+        with phases("deploy"):
+            values = chart_values(cfg, plan, session=session)
+            manifests = render_chart(
+                values, release=release_name(session), namespace=cfg.nim.namespace
+            )
+            ensure_namespace(client, cfg.nim.namespace, session)
+            ensure_ngc_secrets(client, cfg.nim.namespace, target.ngc_key, session=session)
+            applied = apply_manifests(
+                client, manifests, session=session, namespace=cfg.nim.namespace
+            )
+            deployed = True
+            _record_revision(store, session, applied.manifest_hash, values)
+        with phases("wait ready"):
+            budget_real = target.real_seconds(plan.startup.budget_s + plan.time_to_ready_s) + 60
+            waited = wait_ready(
+                client,
+                cfg.nim.namespace,
+                {"app.kubernetes.io/instance": release_name(session)},
+                timeout_s=budget_real,
+                poll_s=target.poll_s,
+                on_phase=lambda p, d: say(f"deploy      {p}{' ' + d if d else ''}"),
+            )
+        for name, seconds in waited.phases:
+            result.phases.append(
+                {"name": f"pod: {name}", "seconds": round(seconds, 3), "status": "ok"}
+            )
+        with phases("endpoint"):
+            result.endpoint = discover_endpoint(
+                client, cfg, session, timeout_s=target.real_seconds(600) + 30
+            )
+        record_kube_created(target, store, cfg, session)
+        with phases("watchdog"):
+            install_watchdog(client, cfg, target, store, session, prov.ids["node_pool"])
+        result.ready_at = store.now()
+        store.set_session_status(session, "ready", endpoint=result.endpoint)
+        if on_realtime:
+            on_realtime(True)
+        say(f"endpoint    {result.endpoint}")
+        with phases("smoke"):
+            from nimble_oke.nim.smoke import run_smoke, to_dict
+
+            smoke = run_smoke(result.endpoint, cfg.nim.served_model_name)
+            result.smoke = to_dict(smoke)
+        passed = sum(1 for c in smoke.checks if c.passed)
+        say(f"smoke       {passed}/{len(smoke.checks)} passed")
+        if not smoke.passed:
+            failed = [c.name for c in smoke.checks if not c.passed]
+            raise NimbleError(f"smoke test failed: {', '.join(failed)}")
+        if bench:
+            with phases("bench"):
+                result.bench = run_bench(result.endpoint, cfg, requests=bench_requests)
+            store.add_bench_run(session, result.bench)
+            say("bench       " + bench_line(result.bench))
+        result.ok = True
+        return result
+    except (NimbleError, KeyboardInterrupt) as exc:
+        result.error = str(exc) if isinstance(exc, NimbleError) else "interrupted"
+        store.event(session, "ERROR", f"up failed: {result.error}")
+        if keep_on_failure:
+            store.set_session_status(session, "failed")
+            say(
+                f"keeping what was created (--keep-on-failure); remove it with: nimble down --name {session}"
+            )
+        else:
+            say(f"up failed ({result.error}); rolling back what this run created")
+            try:
+                if deployed and client is not None:
+                    _delete_deployment(client, cfg, say, target)
+                removed, failed = provisioner.rollback()
+            except KeyboardInterrupt:
+                say(f"rollback aborted; finish it with: nimble down --name {session}")
+                raise
+            result.rolled_back, result.rollback_failed = removed, failed
+            store.set_session_status(session, "rolled back" if not failed else "failed")
+            if failed:
+                say(
+                    f"could not remove: {'; '.join(failed)} — finish with: nimble down --name {session}"
+                )
+        if isinstance(exc, KeyboardInterrupt):
+            raise
+        result.ok = False
+        return result
+    finally:
+        if on_realtime:
+            on_realtime(False)
+        if client is not None:
+            client.close()
+        lock.release()
+        result.phases[:0] = phases.done
+
+
+def _record_revision(
+    store: StateStore, session: str, manifest_hash: str, values: dict[str, Any]
+) -> None:
+    store.add_revision(session, manifest_hash, json.dumps(values, sort_keys=True))
+
+
+def install_watchdog(
+    client: Any,
+    cfg: NimbleConfig,
+    target: Target,
+    store: StateStore,
+    session: str,
+    node_pool_id: str,
+) -> None:
+    """Put the session's lease into the cluster and the CronJob that enforces it."""
+    from nimble_oke.domain.cost import accrue
+    from nimble_oke.kube.deploy import apply_manifests
+    from nimble_oke.services import watchdog
+
+    now = store.now()
+    record = store.session(session)
+    expires = (
+        record.lease_expires_at
+        if record and record.lease_expires_at
+        else now + cfg.budget.max_hours * 3600
+    )
+    accrual = accrue(load_catalog(), [r.usage() for r in store.resources(session)], now)
+    lease = watchdog.Lease(
+        session=session,
+        node_pool_id=node_pool_id,
+        started_at=now,
+        expires_at=expires,
+        budget_usd=cfg.budget.max_usd,
+        usd_per_hour=accrual.running_usd_per_hour,
+        accrued_before_usd=accrual.total_usd,
+    )
+    env = {
+        "NIMBLE_OCI_AUTH": "workload_identity"
+        if cfg.cluster.type == "enhanced"
+        else "instance_principal",
+        "OCI_RESOURCE_PRINCIPAL_REGION": str(target.oci_config.get("region", "")),
+        "NIMBLE_COMPARTMENT_ID": target.provider.compartment_id,
+    }
+    apply_manifests(
+        client,
+        watchdog.manifests(cfg.nim.namespace, session, env=env),
+        session=session,
+        namespace=cfg.nim.namespace,
+        prune=False,
+    )
+    watchdog.write_lease(client, cfg.nim.namespace, lease)
+
+
+def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
+    """Record the load balancer and block volumes Kubernetes created for the session (found
+    by the session tag the chart puts on them), so their cost accrues like the rest."""
+    from nimble_oke.domain.cost import load_balancer_meters, volume_meters
+    from nimble_oke.services.provision import TAG_SESSION
+
+    catalog = load_catalog()
+    for found in target.provider.find_tagged({TAG_SESSION: session}):
+        if found.kind == "volume":
+            meters = volume_meters(
+                catalog,
+                cfg.cache.size_gb,
+                cfg.cache.vpus_per_gb,
+                item=f"Model cache volume ({cfg.cache.size_gb} GB)",
+            )
+        elif found.kind == "load_balancer":
+            meters = load_balancer_meters(cfg.service.lb_min_mbps)
+        else:
+            continue
+        store.record_created(
+            session,
+            found.kind,
+            found.resource_id,
+            name=found.name,
+            meters=meters,
+            tags=dict(found.tags),
+        )
+
+
+def discover_endpoint(client: Any, cfg: NimbleConfig, session: str, *, timeout_s: float) -> str:
+    """The NIM endpoint: the LB's address (on the sim, the local port it forwards from)."""
+    from lightkube.resources.core_v1 import Service
+
+    name = f"{release_name(session)}-nimble-nim"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        svc = client.get(Service, name, namespace=cfg.nim.namespace)
+        annotations = svc.metadata.annotations or {}
+        port = svc.spec.ports[0].port
+        if LOCAL_PORTS_ANNOTATION in annotations:
+            local = json.loads(annotations[LOCAL_PORTS_ANNOTATION]).get(str(port))
+            if local:
+                return f"http://127.0.0.1:{local}"
+        if cfg.service.type == "LoadBalancer":
+            ingress = (
+                (svc.status.loadBalancer.ingress or [])
+                if svc.status and svc.status.loadBalancer
+                else []
+            )
+            if ingress and ingress[0].ip and LOCAL_PORTS_ANNOTATION not in annotations:
+                return f"http://{ingress[0].ip}:{port}"
+        elif LOCAL_PORTS_ANNOTATION not in annotations:
+            return f"http://{svc.spec.clusterIP}:{port}"
+        if time.monotonic() > deadline:
+            raise KubeError(
+                f"service {name} has no external address after {timeout_s:.0f}s (LB pending)"
+            )
+        time.sleep(0.1)
+
+
+def run_bench(endpoint: str, cfg: NimbleConfig, *, requests: int | None = None) -> dict[str, Any]:
+    from nimble_oke.bench import BenchConfig, run, summarize
+
+    config = BenchConfig(
+        endpoint=endpoint,
+        model=cfg.nim.served_model_name,
+        concurrency=cfg.bench.concurrency,
+        requests=requests or cfg.bench.requests,
+        warmup=cfg.bench.warmup,
+        input_tokens_mean=cfg.bench.input_tokens,
+        output_tokens=cfg.bench.output_tokens,
+        duration_s=cfg.bench.duration_s,
+    )
+    summary: dict[str, Any] = summarize(run(config))
+    return summary
+
+
+def bench_line(summary: dict[str, Any]) -> str:
+    ttft = summary.get("time_to_first_token", {}).get("p50")
+    itl = summary.get("inter_token_latency", {}).get("p50")
+    tps = summary.get("output_token_throughput", {}).get("avg")
+    validity = summary.get("validity", {}).get("status", "?")
+    errors = (
+        summary.get("error_count", summary.get("errors", {}).get("count", 0))
+        if isinstance(summary.get("errors"), dict)
+        else summary.get("error_count", 0)
+    )
+    conc = summary.get("config", {}).get("concurrency")
+    parts = [f"concurrency {conc}:" if conc else ""]
+    if ttft is not None:
+        parts.append(f"TTFT p50 {ttft:.0f} ms ·")
+    if itl is not None:
+        parts.append(f"ITL p50 {itl:.1f} ms ·")
+    if tps is not None:
+        parts.append(f"{tps:.0f} tok/s ·")
+    parts.append(f"{errors} errors · {validity}")
+    return " ".join(p for p in parts if p)
+
+
+def _delete_deployment(client: Any, cfg: NimbleConfig, say: Say, target: Target) -> None:
+    """Delete the namespace and wait until the LB and volumes it owned are released."""
+    from nimble_oke.kube.deploy import delete_namespace
+
+    if delete_namespace(client, cfg.nim.namespace):
+        say(f"deleted namespace {cfg.nim.namespace} (deployment, service, cache claim)")
+        from lightkube.core.exceptions import ApiError
+        from lightkube.resources.core_v1 import Namespace
+
+        deadline = time.monotonic() + target.real_seconds(600) + 30
+        while time.monotonic() < deadline:
+            try:
+                client.get(Namespace, cfg.nim.namespace)
+            except ApiError:
+                return
+            time.sleep(0.1)
+
+
+@dataclass
+class DownResult:
+    session: str
+    teardown: TeardownResult
+    deployment_deleted: bool
+
+
+def down(
+    session: str,
+    cfg: NimbleConfig,
+    target: Target,
+    store: StateStore,
+    *,
+    keep_cache: bool = False,
+    say: Say = print,
+) -> DownResult:
+    record = store.session(session)
+    lock = SessionLock(store.home, session, command="nimble down")
+    lock.acquire()
+    try:
+        if record is not None:
+            store.set_session_status(session, "tearing down")
+        deleted = False
+        kubeconfig = store.home / "sessions" / session / "kubeconfig"
+        cluster = [r for r in store.resources(session, live_only=True) if r.kind == "cluster"]
+        if (
+            kubeconfig.exists()
+            and cluster
+            and target.provider.state("cluster", cluster[0].resource_id)
+        ):
+            from nimble_oke.kube.connect import client_for
+
+            try:
+                client = client_for(
+                    kubeconfig, target.token(cluster[0].resource_id), cfg.nim.namespace
+                )
+                try:
+                    _delete_deployment(client, cfg, say, target)
+                finally:
+                    client.close()
+                deleted = True
+            except (NimbleError, OSError) as exc:
+                say(
+                    f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
+                )
+        result = teardown(
+            session,
+            target.provider,
+            store,
+            keep_cache=keep_cache,
+            timeouts=target.timeouts,
+            say=say,
+        )
+        status = "down" if not result.failed and not result.remaining else "down (incomplete)"
+        if result.kept:
+            status = "down (cache kept)"
+        store.set_session_status(session, status)
+        return DownResult(session, result, deleted)
+    finally:
+        lock.release()
+
+
+def guard_or_raise(decision_action: str, reason: str) -> None:
+    if decision_action == "refuse":
+        raise BudgetError(f"budget guard: {reason}")

@@ -1,0 +1,413 @@
+"""Container images as local code: a registry from image reference to a container factory.
+
+A container is an object with ``async start() -> int | None`` (the real local HTTP port it
+serves, if any), ``async wait() -> int`` (exit code) and ``async stop()``; optionally
+``required_memory_bytes`` (for OOMKilled) and ``async exec(argv) -> int`` (exec probes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shlex
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiohttp import web
+
+from nimble_oke.sim.clock import SimClock
+
+# NIM images are not published with a size; ≈12 GB assumed (calibration.md, "NIM image size").
+NIM_IMAGE_BYTES = 12_000_000_000
+BUSYBOX_IMAGE_BYTES = 4_300_000
+HTTP_ECHO_IMAGE_BYTES = 12_000_000
+PAUSE_LIKE_IMAGE_BYTES = 50_000_000
+
+
+@dataclass
+class ContainerContext:
+    """Everything a factory needs to build one container instance."""
+
+    image: str
+    name: str
+    pod: str
+    namespace: str
+    env: dict[str, str]
+    command: list[str]
+    args: list[str]
+    mounts: dict[str, Path]  # container mount path -> host directory
+    ports: list[int]  # declared containerPorts
+    clock: SimClock
+    log: Callable[[str], None]
+    gpu: str | None = None  # GPU model of the node (e.g. "A10")
+    gpu_count: int = 0
+    resolve: Callable[[str, int], tuple[str, int]] | None = None  # in-cluster host:port
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def host_path(self, container_path: str) -> Path | None:
+        """Translate a path inside the container to the host directory backing it."""
+        best = ""
+        for mount in self.mounts:
+            if (
+                container_path == mount or container_path.startswith(mount.rstrip("/") + "/")
+            ) and len(mount) > len(best):
+                best = mount
+        if not best:
+            return None
+        rest = container_path[len(best) :].lstrip("/")
+        return self.mounts[best] / rest if rest else self.mounts[best]
+
+
+class Container(Protocol):
+    async def start(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    async def stop(self) -> None: ...
+
+
+Factory = Callable[[ContainerContext], Container]
+Matcher = Callable[[str], bool]
+
+
+@dataclass
+class ImageEntry:
+    match: Matcher
+    factory: Factory
+    size_bytes: int
+    name: str
+
+
+class ImageRegistry:
+    """Later registrations win, so a project image can override a built-in."""
+
+    def __init__(self) -> None:
+        self._entries: list[ImageEntry] = []
+
+    def register(
+        self,
+        match: Matcher | str,
+        factory: Factory,
+        *,
+        size_bytes: int = 50_000_000,
+        name: str = "",
+    ) -> None:
+        if isinstance(match, str):
+            prefix = match
+            matcher: Matcher = lambda image: image.startswith(prefix)  # noqa: E731
+        else:
+            matcher = match
+        self._entries.insert(0, ImageEntry(matcher, factory, size_bytes, name or str(match)))
+
+    def lookup(self, image: str) -> ImageEntry | None:
+        for entry in self._entries:
+            if entry.match(image):
+                return entry
+        return None
+
+
+def normalize(image: str) -> str:
+    """Docker's reference normalisation: ``busybox`` -> ``docker.io/library/busybox:latest``."""
+    name, _, digest = image.partition("@")
+    first = name.split("/", 1)[0]
+    if "/" not in name or ("." not in first and ":" not in first and first != "localhost"):
+        name = "docker.io/" + (name if "/" in name else "library/" + name)
+    if ":" not in name.rsplit("/", 1)[-1] and not digest:
+        name += ":latest"
+    return name + ("@" + digest if digest else "")
+
+
+def registry_of(image: str) -> str:
+    return normalize(image).split("/", 1)[0]
+
+
+# --- built-in: busybox-like command runner ---------------------------------------------------
+class CommandContainer:
+    """Runs a tiny shell vocabulary: ``sleep N``, ``echo ...``, ``exit N``, ``true``,
+    ``false``, ``touch PATH``, ``cat PATH``, ``test -f PATH``, joined by ``;``, ``&&``, newlines.
+    Time is simulated (``sleep 60`` takes 60 simulated seconds)."""
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        self.ctx = ctx
+        self._task: asyncio.Task[int] | None = None
+
+    async def start(self) -> int | None:
+        self._task = asyncio.create_task(self._run())
+        return None
+
+    def _script(self) -> str:
+        argv = self.ctx.command + self.ctx.args
+        if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash") and argv[1] == "-c":
+            return argv[2]
+        return shlex.join(argv) if argv else "true"
+
+    async def _run(self) -> int:
+        script = self._script()
+        for line in script.replace("&&", "\n").replace(";", "\n").splitlines():
+            words = shlex.split(line.strip())
+            if not words:
+                continue
+            code = await self._command(words)
+            if code is not None:
+                return code
+        return 0
+
+    async def _command(self, words: list[str]) -> int | None:
+        cmd, rest = words[0], words[1:]
+        if cmd == "sleep":
+            clock = self.ctx.clock
+            await clock.wait_until(clock.now() + (float(rest[0]) if rest else 0))
+        elif cmd == "echo":
+            self.ctx.log(
+                " ".join(self.ctx.env.get(w[1:], "") if w.startswith("$") else w for w in rest)
+            )
+        elif cmd == "exit":
+            return int(rest[0]) if rest else 0
+        elif cmd == "false":
+            return 1
+        elif cmd in ("touch", "cat", "test"):
+            target = self.ctx.host_path(rest[-1]) if rest else None
+            if cmd == "touch" and target is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.touch()
+            elif cmd == "cat":
+                if target is None or not target.is_file():
+                    self.ctx.log(
+                        f"cat: can't open '{rest[-1] if rest else ''}': No such file or directory"
+                    )
+                    return 1
+                for text in target.read_text().splitlines():
+                    self.ctx.log(text)
+            elif cmd == "test" and (target is None or not target.exists()):
+                return 1
+        elif cmd != "true":
+            self.ctx.log(f"sh: {cmd}: not found")
+            return 127
+        return None
+
+    async def wait(self) -> int:
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+# --- built-in: HTTP echo server --------------------------------------------------------------
+class HttpEchoContainer:
+    """An HTTP server: ``/`` echoes pod and request as JSON, ``/healthz`` is 200 once ready.
+
+    Env (simulated seconds): ``READY_AFTER_SECONDS`` (503 until then; when ``CACHE_DIR`` is
+    set and holds ``ready.marker`` from an earlier run, it is ready at once — a stand-in for
+    a model cache), ``EXIT_AFTER_SECONDS`` + ``EXIT_CODE``, ``MEMORY_BYTES`` (what the
+    process needs; above the memory limit it gets OOMKilled)."""
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        self.ctx = ctx
+        self._runner: web.AppRunner | None = None
+        self._exit: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._ready_at = 0.0
+        self.required_memory_bytes = int(ctx.env.get("MEMORY_BYTES", "0") or 0)
+
+    def _cache_marker(self) -> Path | None:
+        cache = self.ctx.env.get("CACHE_DIR")
+        host = self.ctx.host_path(cache) if cache else None
+        return host / "ready.marker" if host else None
+
+    async def start(self) -> int | None:
+        delay = float(self.ctx.env.get("READY_AFTER_SECONDS", "0") or 0)
+        marker = self._cache_marker()
+        if marker is not None and marker.exists():
+            self.ctx.log("cache hit: ready.marker found, skipping warm-up")
+            delay = 0.0
+        self._ready_at = self.ctx.clock.now() + delay
+        app = web.Application()
+        app.router.add_get("/healthz", self._health)
+        app.router.add_get("/{tail:.*}", self._echo)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        sockets = getattr(server, "sockets", None) or []
+        port = int(sockets[0].getsockname()[1])
+        self.ctx.log(f"listening on :{self.ctx.ports[0] if self.ctx.ports else port}")
+        if marker is not None and delay > 0:
+            self._tasks.append(asyncio.create_task(self._write_marker(marker, delay)))
+        exit_after = self.ctx.env.get("EXIT_AFTER_SECONDS")
+        if exit_after:
+            self._tasks.append(asyncio.create_task(self._exit_later(float(exit_after))))
+        return port
+
+    async def _write_marker(self, marker: Path, delay: float) -> None:
+        await self.ctx.clock.wait_until(self.ctx.clock.now() + delay)
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text("ready\n")
+        self.ctx.log("warm-up complete, cache written")
+
+    async def _exit_later(self, seconds: float) -> None:
+        await self.ctx.clock.wait_until(self.ctx.clock.now() + seconds)
+        if not self._exit.done():
+            self._exit.set_result(int(self.ctx.env.get("EXIT_CODE", "0") or 0))
+
+    async def _health(self, _request: web.Request) -> web.Response:
+        if self.ctx.clock.now() < self._ready_at:
+            return web.Response(status=503, text="warming up")
+        return web.Response(text="ok")
+
+    async def _echo(self, request: web.Request) -> web.Response:
+        body = {
+            "pod": self.ctx.pod,
+            "namespace": self.ctx.namespace,
+            "path": request.path,
+            "method": request.method,
+        }
+        return web.Response(text=json.dumps(body), content_type="application/json")
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self._exit)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        if not self._exit.done():
+            self._exit.set_result(143)
+
+
+# --- built-in: NVIDIA NIM (the emulator in nimble_oke.sim.nim) ---------------------------------
+class NimContainer:
+    """Runs :class:`nimble_oke.sim.nim.NimEmulator`; NIM_CACHE_PATH is translated to the
+    host directory of the volume mounted there (the model cache PVC)."""
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        from nimble_oke.sim.nim import NimEmulator, NimSettings
+
+        env = dict(ctx.env)
+        cache_path = env.get("NIM_CACHE_PATH", "/opt/nim/.cache")
+        cache = ctx.host_path(cache_path)
+        if cache is not None:
+            env["NIM_CACHE_PATH"] = str(cache)
+        else:
+            env.pop("NIM_CACHE_PATH", None)  # no volume: a private, throw-away cache
+        settings = NimSettings.from_env(
+            env,
+            gpu=ctx.gpu or "A10",
+            gpu_count=max(1, ctx.gpu_count),
+            time_scale=ctx.clock.scale,
+            image=ctx.image,
+            **_cache_volume_speed(ctx, cache_path),
+        )
+        self.emulator = NimEmulator(settings, clock=ctx.clock, log=ctx.log)
+        self.required_memory_bytes = self.emulator.required_memory_bytes
+        self._watch: asyncio.Task[int] | None = None
+
+    async def start(self) -> int | None:
+        port = await self.emulator.start("127.0.0.1", 0)
+        self._watch = asyncio.create_task(self._wait_failed())
+        return port
+
+    async def _wait_failed(self) -> int:
+        await self.emulator.wait_ready()
+        if self.emulator.phase == "failed":
+            return 1
+        await asyncio.Event().wait()  # runs until stopped
+        return 0
+
+    async def wait(self) -> int:
+        assert self._watch is not None
+        return await asyncio.shield(self._watch)
+
+    async def stop(self) -> None:
+        if self._watch is not None and not self._watch.done():
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+        await self.emulator.stop()
+
+
+class PauseContainer:
+    """Does nothing until stopped (the pause image, device plugins, agents)."""
+
+    def __init__(self, ctx: ContainerContext) -> None:
+        self.ctx = ctx
+        self._stopped = asyncio.Event()
+
+    async def start(self) -> int | None:
+        return None
+
+    async def wait(self) -> int:
+        await self._stopped.wait()
+        return 0
+
+    async def stop(self) -> None:
+        self._stopped.set()
+
+
+def needs_credentials(image: str) -> bool:
+    """NIM images on nvcr.io are gated by NGC entitlement; public NVIDIA images are not."""
+    ref = normalize(image)
+    return ref.startswith("nvcr.io/nim/") or ref.startswith("nvcr.io/nvidia/nim/")
+
+
+def _cache_volume_speed(ctx: ContainerContext, cache_path: str) -> dict[str, Any]:
+    """NimSettings overrides: weights load at the cache volume's throughput, and the
+    download cannot write faster than the volume either (calibration.md: "model as
+    min(NIC, volume write cap, ...)"). Explicit ``nim_overrides`` win."""
+    overrides: dict[str, Any] = {}
+    rates: dict[str, float] = ctx.extra.get("mount_bytes_per_s") or {}
+    mount = max((m for m in rates if cache_path.startswith(m.rstrip("/"))), key=len, default=None)
+    if mount is not None:
+        from nimble_oke.sim.nim.settings import DEFAULT_DOWNLOAD_BYTES_PER_S
+
+        rate = rates[mount]
+        overrides["load_bytes_per_s"] = rate
+        overrides["download_bytes_per_s"] = min(rate, DEFAULT_DOWNLOAD_BYTES_PER_S)
+    explicit = dict(ctx.extra.get("nim_overrides") or {})
+    if "download_bytes_per_s" in explicit and mount is not None:
+        explicit["download_bytes_per_s"] = min(explicit["download_bytes_per_s"], rates[mount])
+    overrides.update(explicit)
+    return overrides
+
+
+def builtin_registry() -> ImageRegistry:
+    registry = ImageRegistry()
+    registry.register(
+        lambda image: (
+            normalize(image).startswith("docker.io/library/busybox")
+            or image.startswith("nimble-sim/busybox")
+        ),
+        CommandContainer,
+        size_bytes=BUSYBOX_IMAGE_BYTES,
+        name="busybox",
+    )
+    registry.register(
+        lambda image: "nimble-sim/http-echo" in image,
+        HttpEchoContainer,
+        size_bytes=HTTP_ECHO_IMAGE_BYTES,
+        name="http-echo",
+    )
+    registry.register(
+        lambda image: "k8s-device-plugin" in image or "/pause:" in image,
+        PauseContainer,
+        size_bytes=PAUSE_LIKE_IMAGE_BYTES,
+        name="pause",
+    )
+    registry.register(
+        lambda image: image.startswith("nvcr.io/nim/"),
+        NimContainer,
+        size_bytes=NIM_IMAGE_BYTES,
+        name="nim",
+    )
+    return registry

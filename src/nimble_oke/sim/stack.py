@@ -1,0 +1,211 @@
+"""The whole simulated stack: the OCI API simulator and the Kubernetes simulator on one
+simulated clock, joined the way OKE joins them.
+
+- GPU nodes come from node pools: when the OCI side reports a node ACTIVE, a Node with
+  OKE's labels, taint and allocatable appears in the Kubernetes simulator (and goes away
+  when the node is deleted).
+- PVCs create block volumes: the Kubernetes simulator's CSI seam creates/deletes volumes in
+  the OCI simulator, with the freeform tags from the StorageClass annotation.
+- LoadBalancer Services create flexible load balancers in the OCI simulator, tagged.
+- The cluster's kubeconfig points at the Kubernetes simulator.
+
+So one ``nimble up`` on the sim target walks the same code as on OCI, and the OCI
+simulator's inventory and billing meter see everything a real tenancy would bill.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from nimble_oke.sim.clock import SimClock
+from nimble_oke.sim.kube import KubeSimulator
+from nimble_oke.sim.kube.provisioners import LoadBalancerRequest, VolumeRequest
+from nimble_oke.sim.oci import FaultPlan, OciSimulator
+
+ENDPOINTS_FILE = "endpoints.json"
+DEFAULT_TIME_SCALE = 600.0
+
+
+class _Join:
+    """NodeHooks for the OCI side, CSI/CCM provisioners for the Kubernetes side."""
+
+    def __init__(self, stack: SimStack) -> None:
+        self.stack = stack
+        self._lbs: dict[tuple[str, str], str] = {}
+        self._lock = threading.Lock()
+
+    # OCI → Kubernetes
+    def node_ready(self, cluster_id: str, node: dict[str, Any]) -> None:
+        kube = self.stack.kube
+        shape = str(node["shape"])
+        ad = str(node.get("availability_domain", "")).split(":")[-1]
+        kube.add_gpu_node(
+            shape=shape,
+            name=str(node["name"]),
+            ad=ad or "US-ASHBURN-AD-1",
+            fault_domain=str(node.get("fault_domain") or "FAULT-DOMAIN-1"),
+            pool_name=str(node.get("node_pool_name") or "gpu-pool"),
+            preemptible=bool(node.get("preemptible")),
+        )
+
+    def node_removed(self, cluster_id: str, node_name: str) -> None:
+        self.stack.kube.remove_node(node_name)
+
+    # Kubernetes → OCI (block volume CSI driver)
+    async def create_volume(self, request: VolumeRequest) -> str:
+        size_gb = max(50, -(-request.size_bytes // 1024**3))
+        return await asyncio.to_thread(
+            self.stack.oci.api.create_volume,
+            int(size_gb),
+            None,
+            vpus_per_gb=request.vpus_per_gb,
+            display_name=f"csi-{request.pvc_namespace}-{request.pvc_name}",
+            freeform_tags=dict(request.freeform_tags),
+        )
+
+    async def delete_volume(self, volume_id: str) -> None:
+        await asyncio.to_thread(self.stack.oci.api.delete_volume, volume_id)
+
+    # Kubernetes → OCI (cloud controller manager)
+    async def ensure_load_balancer(self, request: LoadBalancerRequest) -> str:
+        key = (request.namespace, request.name)
+        with self._lock:
+            existing = self._lbs.get(key)
+        if existing:
+            return existing
+        lb_id = await asyncio.to_thread(
+            self.stack.oci.api.create_load_balancer,
+            f"{request.namespace}-{request.name}",
+            min_mbps=request.min_mbps or 10,
+            max_mbps=request.max_mbps or request.min_mbps or 10,
+            freeform_tags=dict(request.freeform_tags),
+        )
+        with self._lock:
+            self._lbs[key] = lb_id
+        return str(lb_id)
+
+    async def delete_load_balancer(self, namespace: str, name: str, uid: str) -> None:
+        with self._lock:
+            lb_id = self._lbs.pop((namespace, name), None)
+        if lb_id:
+            await asyncio.to_thread(self.stack.oci.api.delete_load_balancer, lb_id)
+
+
+class SimStack:
+    """OCI simulator + Kubernetes simulator, joined (context manager)."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        *,
+        time_scale: float = DEFAULT_TIME_SCALE,
+        faults: FaultPlan | None = None,
+        seed: int | None = None,
+        nim_overrides: dict[str, Any] | None = None,
+        kube_options: dict[str, Any] | None = None,
+    ) -> None:
+        """``kube_options`` go to :class:`KubeSimulator` (e.g. ``pull_auth`` to model a
+        registry that refuses a revoked NGC key)."""
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = SimClock(time_scale)
+        self.join = _Join(self)
+        self.kubeconfig_path = self.state_dir / "kubeconfig"
+        from nimble_oke.sim.admin import AdminServer
+
+        self.admin = AdminServer(self)
+        self.oci = OciSimulator(
+            self.state_dir / "oci-sim", faults=faults, seed=seed, clock=self.clock
+        )
+        self.kube = KubeSimulator(
+            self.state_dir / "kube-sim",
+            self.clock,
+            volume_provisioner=self.join,
+            lb_provisioner=self.join,
+            nim_overrides=nim_overrides,
+            **(kube_options or {}),
+        )
+
+    def start(self) -> SimStack:
+        from nimble_oke.sim.tools_image import TOOLS_PREFIX, ToolsContainer, watchdog_runner
+
+        self.oci.start()
+        try:
+            self.kube.start()
+            self.kubeconfig_path = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
+            runner = watchdog_runner(self)
+            self.kube.register_image(
+                TOOLS_PREFIX, lambda ctx: ToolsContainer(ctx, runner), size_bytes=150_000_000
+            )
+            self.oci.attach_kube(self.kube.url, self.join)
+            self.admin.start()
+        except BaseException:
+            self.kube.stop()
+            self.oci.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        try:
+            self.admin.stop()
+            self.kube.stop()
+        finally:
+            self.oci.stop()
+
+    def __enter__(self) -> SimStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def oci_config_path(self) -> Path:
+        return Path(self.oci.write_config_file())
+
+    def endpoints(self) -> dict[str, Any]:
+        kubeconfig = self.kubeconfig_path
+        return {
+            "oci": self.oci.endpoint,
+            "oci_regions": dict(self.oci.endpoints),
+            "oci_config": str(self.oci_config_path),
+            "compartment_id": self.oci.compartment_id,
+            "kube": self.kube.url,
+            "kubeconfig": str(kubeconfig),
+            "time_scale": self.clock.scale,
+            "admin": self.admin.url,
+            # Lets another process read this stack's simulated clock:
+            # sim_now = sim_epoch + (time.time() - real_epoch) * time_scale
+            "clock": {
+                "sim_epoch": self.clock.wall() - self.clock.now(),
+                "real_epoch": time.time() - self.clock.now() / self.clock.scale,
+            },
+        }
+
+    def write_endpoints(self) -> Path:
+        path = self.state_dir / ENDPOINTS_FILE
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
+        tmp.replace(path)
+        return path
+
+    def leftovers(self) -> dict[str, int]:
+        """What is still alive in both simulators (the leak check)."""
+        oci_live = self.oci.inventory()
+        kube_nodes = len(self.kube.objects("Node"))
+        namespaces = [
+            n
+            for n in self.kube.objects("Namespace")
+            if n["metadata"]["name"]
+            not in ("default", "kube-system", "kube-public", "kube-node-lease")
+        ]
+        return {
+            "oci_resources": len(oci_live),
+            "kube_nodes": kube_nodes,
+            "kube_namespaces": len(namespaces),
+            "kube_pvs": len(self.kube.objects("PersistentVolume")),
+        }

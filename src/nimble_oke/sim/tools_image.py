@@ -1,0 +1,77 @@
+"""The project's own tool image (``ghcr.io/nimble-oke/nimble-tools``) inside the Kubernetes
+simulator: its containers run nimble's own code in-process — today ``nimble watchdog run``
+(the CronJob that enforces a session's lease). On a real cluster the same command runs in
+the published image with workload identity; here it reaches the OCI simulator with the
+simulator's API key, which is the sim's stand-in for a workload identity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from nimble_oke.sim.kube.images import ContainerContext
+
+TOOLS_PREFIX = "ghcr.io/nimble-oke/nimble-tools"
+
+
+class ToolsContainer:
+    """Runs one nimble tool command to completion (exit code 0 on success)."""
+
+    def __init__(
+        self, ctx: ContainerContext, run: Callable[[list[str], Callable[[str], None]], int]
+    ) -> None:
+        self.ctx = ctx
+        self._run = run
+        self._task: asyncio.Task[int] | None = None
+
+    async def start(self) -> int | None:
+        argv = [*self.ctx.command, *self.ctx.args]
+        self._task = asyncio.create_task(asyncio.to_thread(self._run, argv, self.ctx.log))
+        return None
+
+    async def wait(self) -> int:
+        assert self._task is not None
+        try:
+            return await self._task
+        except Exception as exc:  # noqa: BLE001 - a crashing tool is a failed container, as in a real pod
+            self.ctx.log(f"error: {type(exc).__name__}: {exc}")
+            return 1
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+
+def watchdog_runner(stack: Any) -> Callable[[list[str], Callable[[str], None]], int]:
+    """``nimble watchdog run --namespace NS`` against this stack's simulators."""
+
+    def run(argv: list[str], log: Callable[[str], None]) -> int:
+        from nimble_oke.cloud.oci.provider import OciProvider, fast_retry_strategy
+        from nimble_oke.kube.deploy import kube_client
+        from nimble_oke.services.watchdog import run_once
+
+        if argv[:3] != ["nimble", "watchdog", "run"] or "--namespace" not in argv:
+            log(f"nimble-tools (sim): unsupported command {' '.join(argv)}")
+            return 2
+        namespace = argv[argv.index("--namespace") + 1]
+        provider = OciProvider(
+            stack.oci.oci_config(),
+            compartment_id=stack.oci.compartment_id,
+            service_endpoint=stack.oci.endpoint,
+            retry_strategy=fast_retry_strategy(),
+            poll_s=0.02,
+        )
+        client = kube_client(stack.kubeconfig_path, namespace)
+        try:
+            run_once(provider, client, namespace, stack.clock.wall(), say=log)
+        finally:
+            client.close()
+            provider.close()
+        return 0
+
+    return run

@@ -1,0 +1,120 @@
+"""End-to-end lifecycle on the sim target: the joined simulators, the real OCI SDK,
+lightkube, the chart, the NIM emulator, the smoke suite and the benchmark."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from nimble_oke.catalog import load_catalog
+from nimble_oke.cli.app import app
+from nimble_oke.domain.config import NimbleConfig, build_config
+from nimble_oke.domain.plan import build_plan
+from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.targets import sim_target
+from nimble_oke.sim.stack import SimStack
+from nimble_oke.state.store import StateStore
+
+SCALE = 3000.0
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[SimStack]:
+    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=3) as s:
+        yield s
+
+
+def _cfg(**sections: object) -> NimbleConfig:
+    base: dict[str, object] = {
+        "cluster": {"name": "e2e"},
+        "bench": {
+            "requests": 8,
+            "concurrency": 2,
+            "input_tokens": 32,
+            "output_tokens": 16,
+            "warmup": 0,
+        },
+    }
+    base.update(sections)
+    return build_config(base)
+
+
+def test_demo_passes_and_leaves_both_simulators_empty() -> None:
+    result = CliRunner().invoke(app, ["demo", "--output", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["ok"] is True
+    assert data["leaked_resources"] == 0
+    assert data["smoke"]["failed"] == 0 and data["smoke"]["passed"] >= 7
+    assert data["bench"]["validity"]["status"] in ("VALID", "INVALID")
+    assert data["bench"]["request_throughput"]["avg"] > 0
+    assert data["cost"]["accrued_usd"] > 0 and data["cost"]["spent_usd"] == 0
+    names = [p["name"] for p in data["phases"]]
+    for phase in ("preflight", "provision", "deploy", "wait ready", "smoke", "bench"):
+        assert phase in names
+    assert data["wall_seconds"] < 60
+
+
+def test_up_twice_is_one_set_of_resources_and_down_leaves_nothing(
+    stack: SimStack, tmp_path: Path
+) -> None:
+    cfg = _cfg()
+    plan = build_plan(cfg, load_catalog())
+    target = sim_target(cfg, stack.endpoints(), {})
+    with (
+        contextlib.closing(target.provider),
+        StateStore(tmp_path / "home", now=stack.clock.wall) as store,
+    ):
+        first = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
+        assert first.ok, first.error
+        kinds_after_first = Counter(r["kind"] for r in stack.oci.inventory())
+        second = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
+        assert second.ok, second.error
+        assert Counter(r["kind"] for r in stack.oci.inventory()) == kinds_after_first
+        assert second.endpoint is not None
+        result = down("e2e", cfg, target, store, say=lambda _m: None)
+        assert result.teardown.failed == [] and result.teardown.remaining == []
+    assert stack.leftovers() == {
+        "oci_resources": 0,
+        "kube_nodes": 0,
+        "kube_namespaces": 0,
+        "kube_pvs": 0,
+    }
+
+
+def _refuse_revoked(registry: str, username: str, password: str) -> str | None:
+    """nvcr.io as the simulator models it, except that revoked keys get 401."""
+    return "unauthorized" if "revoked" in password else None
+
+
+def test_failed_deploy_rolls_back_everything_this_run_created(tmp_path: Path) -> None:
+    # Break the deployment after the cloud side exists: nvcr.io refuses the NGC key, the
+    # pod sits in ImagePullBackOff, and up must remove everything this run created.
+    with SimStack(
+        tmp_path / "sim", time_scale=SCALE, seed=4, kube_options={"pull_auth": _refuse_revoked}
+    ) as stack:
+        _rollback_case(stack, tmp_path)
+
+
+def _rollback_case(stack: SimStack, tmp_path: Path) -> None:
+    cfg = _cfg()
+    plan = build_plan(cfg, load_catalog())
+    target = sim_target(cfg, stack.endpoints(), {"NGC_API_KEY": "nvapi-revoked-" + "x" * 30})
+    messages: list[str] = []
+    with (
+        contextlib.closing(target.provider),
+        StateStore(tmp_path / "home", now=stack.clock.wall) as store,
+    ):
+        result = up(cfg, plan, target, store, say=messages.append, bench=False)
+        assert not result.ok
+        assert result.error
+        assert result.rolled_back, messages
+        assert store.session("e2e").status == "rolled back"  # type: ignore[union-attr]
+        assert "ImagePullBackOff" in result.error or "ErrImagePull" in result.error
+    assert stack.leftovers()["oci_resources"] == 0

@@ -1,0 +1,86 @@
+"""The lease is enforced inside the (simulated) cloud: a CronJob running nimble's own
+watchdog scales the GPU pool to zero and deletes the load balancer when the lease ends."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from pathlib import Path
+
+from nimble_oke.catalog import load_catalog
+from nimble_oke.domain.config import build_config
+from nimble_oke.domain.plan import build_plan
+from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.targets import sim_target
+from nimble_oke.services.watchdog import Lease, decide
+from nimble_oke.sim.stack import SimStack
+from nimble_oke.state.store import StateStore
+
+
+def _lease(**kw: object) -> Lease:
+    base: dict[str, object] = {
+        "session": "s",
+        "node_pool_id": "ocid1.nodepool.oc1..x",
+        "started_at": 1000.0,
+        "expires_at": 1000.0 + 3600,
+        "budget_usd": 5.0,
+        "usd_per_hour": 2.0,
+        "accrued_before_usd": 0.5,
+    }
+    base.update(kw)
+    return Lease(**base)  # type: ignore[arg-type]
+
+
+def test_decide_lease_budget_and_once() -> None:
+    lease = _lease()
+    assert not decide(lease, 1000.0 + 1800).enforce
+    assert decide(lease, 1000.0 + 3600).reason == "lease expired"
+    # $0.50 before + $2/h: the $5 budget is reached after 2.25 h, before a 3 h lease ends
+    long = _lease(expires_at=1000.0 + 3 * 3600)
+    hit = decide(long, 1000.0 + 2.25 * 3600)
+    assert hit.enforce and hit.reason.startswith("budget reached")
+    assert not decide(_lease(enforced_at=2000.0, reason="lease expired"), 99999.0).enforce
+    assert Lease.from_json(lease.to_json()) == lease
+
+
+def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
+    with SimStack(tmp_path / "sim", time_scale=600, seed=5) as stack:
+        cfg = build_config({"cluster": {"name": "wd"}, "budget": {"max_hours": 2}})
+        plan = build_plan(cfg, load_catalog())
+        target = sim_target(cfg, stack.endpoints(), {})
+        with (
+            contextlib.closing(target.provider),
+            StateStore(tmp_path / "home", now=target.now) as store,
+        ):
+            result = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
+            assert result.ok, result.error
+            assert [c["metadata"]["name"] for c in stack.kube.objects("CronJob", "nim")] == [
+                "nimble-watchdog"
+            ]
+            role = stack.kube.objects("Role", "nim")[0]
+            assert role["rules"][0]["resourceNames"] == ["nimble-lease"]  # least privilege
+
+            def gpu_billed() -> float:
+                return sum(
+                    r["seconds"] for r in stack.oci.billing() if r["price_key"].startswith("gpu")
+                )
+
+            assert stack.kube.objects("Node")
+            stack.clock.advance(2 * 3600)  # the laptop is closed; the lease runs out
+            deadline = time.monotonic() + 30
+            while stack.kube.objects("Node") and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert stack.kube.objects("Node") == []
+            kinds = {r["kind"] for r in stack.oci.inventory()}
+            assert "node" not in kinds and "loadbalancer" not in kinds
+            before = gpu_billed()
+            time.sleep(1.0)  # 10 simulated minutes
+            assert gpu_billed() == before  # accrued GPU cost stopped growing
+            lease = [
+                c
+                for c in stack.kube.objects("ConfigMap", "nim")
+                if c["metadata"]["name"] == "nimble-lease"
+            ]
+            assert '"reason": "lease expired"' in lease[0]["data"]["lease.json"]
+            down("wd", cfg, target, store, say=lambda _m: None)
+        assert stack.leftovers()["oci_resources"] == 0

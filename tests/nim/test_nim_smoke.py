@@ -1,0 +1,112 @@
+"""The smoke suite against the NIM emulator and against servers broken on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from fake_openai_server import MODEL, serve
+
+from nimble_oke.nim.smoke import (
+    CHECK_NAMES,
+    run_smoke,
+    run_smoke_async,
+    to_dict,
+    to_junit_xml,
+    to_rows,
+)
+from nimble_oke.sim.nim import NimEmulator, NimSettings
+from nimble_oke.sim.nim.catalog import TINY_MODEL
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_smoke_passes_against_the_emulator(tmp_path: Path) -> None:
+    settings = NimSettings.from_env(
+        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": "nvapi-" + "x" * 40},
+        model=TINY_MODEL,
+        time_scale=5000,
+    )
+    emu = NimEmulator(settings)
+    port = await emu.start()
+    try:
+        assert await emu.wait_ready(10) == "ready"
+        # The blocking API, from a worker thread while the emulator serves on this loop.
+        report = await asyncio.to_thread(run_smoke, f"http://127.0.0.1:{port}/v1", None, 10)
+    finally:
+        await emu.stop()
+    assert [c.name for c in report.checks] == list(CHECK_NAMES)
+    assert report.passed, report.failed
+    assert report.model == TINY_MODEL
+    assert report.summary == "10/10 passed"
+    data = json.loads(json.dumps(to_dict(report)))
+    assert data["passed"] is True and len(data["checks"]) == 10
+    assert {row[1] for row in to_rows(report)} == {"passed"}
+
+
+@pytest.mark.parametrize(
+    ("breaks", "failing"),
+    [
+        (frozenset(), set()),
+        (frozenset({"no_done"}), {"streaming", "usage"}),
+        (frozenset({"usage_mismatch"}), {"usage"}),
+        (frozenset({"random"}), {"deterministic"}),
+        (frozenset({"error_200"}), {"error_shape"}),
+        (frozenset({"no_metrics"}), {"metrics"}),
+        (frozenset({"not_ready"}), {"ready"}),
+        (frozenset({"no_stream_options"}), {"usage"}),
+    ],
+)
+async def test_smoke_fails_exactly_the_broken_checks(
+    breaks: frozenset[str], failing: set[str]
+) -> None:
+    async with serve(breaks) as url:
+        report = await run_smoke_async(url, timeout_s=5)
+    assert {c.name for c in report.failed} == failing
+    assert report.passed is (not failing)
+    if not failing:
+        metrics = next(c for c in report.checks if c.name == "metrics")
+        assert "vllm names (vllm:kv_cache_usage_perc)" in metrics.detail
+
+
+async def test_expected_model_missing_skips_model_checks() -> None:
+    async with serve() as url:
+        report = await run_smoke_async(url, model="meta/llama-3.1-8b-instruct", timeout_s=5)
+    by_name = {c.name: c for c in report.checks}
+    assert not by_name["models"].passed and MODEL in by_name["models"].detail
+    assert by_name["chat"].skipped and by_name["streaming"].skipped
+    assert by_name["metrics"].passed
+
+
+async def test_unreachable_endpoint_fails_fast_and_junit_parses() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound but not listening: connection refused
+        report = await run_smoke_async(f"http://127.0.0.1:{port}", timeout_s=2)
+    assert not report.passed
+    assert "unreachable" in report.checks[0].detail
+    assert all(c.skipped for c in report.checks[1:])
+    root = ET.fromstring(to_junit_xml(report).encode())
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("10", "1", "9")
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == list(CHECK_NAMES)
+    assert cases[0].find("failure") is not None
+    assert all(c.find("skipped") is not None for c in cases[1:])
+
+
+async def test_junit_for_a_mixed_report() -> None:
+    async with serve(frozenset({"random", "no_metrics"})) as url:
+        report = await run_smoke_async(url, timeout_s=5)
+    root = ET.fromstring(to_junit_xml(report))
+    suite = root.find("testsuite")
+    assert suite is not None and suite.get("failures") == "2" and suite.get("errors") == "0"
+    failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
+    assert failed == {"deterministic", "metrics"}
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props == {"endpoint": url, "model": MODEL}
