@@ -33,6 +33,8 @@ def stack(tmp_path: Path) -> Iterator[SimStack]:
 def _cfg(**sections: object) -> NimbleConfig:
     base: dict[str, object] = {
         "cluster": {"name": "e2e"},
+        # a lease long enough for the compressed clock (3000×: an hour is 1.2 s)
+        "budget": {"max_hours": 48, "max_usd": 500},
         "bench": {
             "requests": 8,
             "concurrency": 2,

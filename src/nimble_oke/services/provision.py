@@ -16,6 +16,7 @@ Everything carries freeform tags ``nimble-oke-session``, ``nimble-oke-created-by
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,7 @@ TAG_CREATOR = "nimble-oke-created-by"
 TAG_STEP = "nimble-oke-step"
 TAG_ROLE = "nimble-oke-role"
 CREATOR = "nimble-oke"
+_NODE_GONE = ("DELETED", "DELETING", "TERMINATED", "TERMINATING")
 ROLE_CACHE = "model-cache"
 
 Say = Callable[[str], None]
@@ -84,6 +86,7 @@ class Provisioner:
         self.timeouts = timeouts or Timeouts()
         self.home = home or store.home
         self.created_this_run: list[tuple[str, str]] = []
+        self._poll_s = float(getattr(provider, "poll_s", 1.0))
 
     # -- the idempotent step -------------------------------------------------------------
 
@@ -324,11 +327,35 @@ class Provisioner:
                 self._discard_failed_pool(rung.step)
                 continue
             attempts.append(f"{rung.label}: ok")
+            self._ensure_pool_size(pool_id, cfg.gpu_pool.nodes)
             return pool_id, rung, attempts
         raise CapacityError(
             "every rung of the fallback ladder failed: " + "; ".join(attempts),
             hint="try later, add gpu_pool.fallback_shapes or other availability domains",
         )
+
+    def _ensure_pool_size(self, pool_id: str, size: int) -> None:
+        """Converge the pool to the configured size (e.g. after the watchdog scaled it to
+        zero when a lease ran out): scale it and wait for the nodes to be ACTIVE."""
+        live = [n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE]
+        if len(live) == size:
+            return
+        self.say(f"gpu pool: scaling from {len(live)} to {size} node(s)")
+        self.provider.scale_node_pool(pool_id, size)
+        deadline = time.monotonic() + self.timeouts.node_pool_s
+        while True:
+            nodes = [
+                n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE
+            ]
+            active = [n for n in nodes if n["state"] == "ACTIVE"]
+            if len(active) == size and len(nodes) == size:
+                return
+            errors = [n["error"] for n in nodes if n.get("error")]
+            if errors:
+                raise CapacityError(f"scaling node pool {pool_id}: {'; '.join(errors)}")
+            if time.monotonic() > deadline:
+                raise ProviderError(f"node pool {pool_id} did not reach {size} ACTIVE node(s)")
+            time.sleep(self._poll_s)
 
     def _discard_failed_pool(self, step: str) -> None:
         entry = self.store.journal_entry(self.session, step)

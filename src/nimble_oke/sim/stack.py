@@ -76,7 +76,7 @@ class _Join:
         key = (request.namespace, request.name)
         with self._lock:
             existing = self._lbs.get(key)
-        if existing:
+        if existing and await asyncio.to_thread(self._alive, existing):
             return existing
         lb_id = await asyncio.to_thread(
             self.stack.oci.api.create_load_balancer,
@@ -88,6 +88,14 @@ class _Join:
         with self._lock:
             self._lbs[key] = lb_id
         return str(lb_id)
+
+    def _alive(self, lb_id: str) -> bool:
+        """An LB deleted behind Kubernetes' back (e.g. by the watchdog) is re-created."""
+        try:
+            state = self.stack.oci.api.get_load_balancer(lb_id).get("lifecycleState")
+        except Exception:  # noqa: BLE001 - the simulator's own not-found error
+            return False
+        return state not in ("DELETING", "DELETED", "FAILED")
 
     async def delete_load_balancer(self, namespace: str, name: str, uid: str) -> None:
         with self._lock:
