@@ -76,8 +76,10 @@ class _Join:
         key = (request.namespace, request.name)
         with self._lock:
             existing = self._lbs.get(key)
-        if existing and await asyncio.to_thread(self._alive, existing):
-            return existing
+        if existing is not None:
+            alive: bool = await asyncio.to_thread(self._alive, str(existing))
+            if alive:
+                return existing
         lb_id = await asyncio.to_thread(
             self.stack.oci.api.create_load_balancer,
             f"{request.namespace}-{request.name}",
