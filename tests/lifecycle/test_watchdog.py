@@ -86,7 +86,11 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
             again = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
             assert again.ok, again.error
             assert len(stack.kube.objects("Node")) == 1
-            lease = [c for c in stack.kube.objects("ConfigMap", "nim") if c["metadata"]["name"] == "nimble-lease"]
+            lease = [
+                c
+                for c in stack.kube.objects("ConfigMap", "nim")
+                if c["metadata"]["name"] == "nimble-lease"
+            ]
             assert '"enforced_at": null' in lease[0]["data"]["lease.json"]
             down("wd", cfg, target, store, say=lambda _m: None)
         assert stack.leftovers()["oci_resources"] == 0
