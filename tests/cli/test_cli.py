@@ -127,3 +127,32 @@ def test_sessions_and_cost_from_the_store() -> None:
     assert report["accrued_usd"] == pytest.approx(0.0123, rel=0.01)
     missing = run("cost", "nope")
     assert missing.exit_code == 4 and "known sessions: s1" in missing.output
+
+
+def test_cost_compare_two_sessions() -> None:
+    from nimble_oke.domain.cost import load_balancer_meters
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        for name, hours in (("a", 1), ("b", 3)):
+            store.upsert_session(name, target="sim", status="down", estimate_usd=1.0)
+            store.record_created(
+                name,
+                "load-balancer",
+                f"lb-{name}",
+                meters=load_balancer_meters(10),
+                created_at=store.now() - hours * 3600,
+            )
+            store.record_deleted(name, "load-balancer", f"lb-{name}", deleted_at=store.now())
+    result = run("cost", "compare", "a", "b", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["b"]["accrued_usd"] == pytest.approx(3 * data["a"]["accrued_usd"], rel=0.01)
+    assert {row["item"] for row in data["lines"]} == {
+        "Load balancer base (flexible)",
+        "Load balancer bandwidth (10 Mbps)",
+    }
+    table = run("cost", "compare", "a", "b")
+    assert "total accrued" in table.output
+    bad = run("cost", "compare", "a")
+    assert bad.exit_code == 2 and "usage: nimble cost compare" in bad.output

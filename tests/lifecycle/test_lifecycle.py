@@ -120,3 +120,70 @@ def _rollback_case(stack: SimStack, tmp_path: Path) -> None:
         assert store.session("e2e").status == "rolled back"  # type: ignore[union-attr]
         assert "ImagePullBackOff" in result.error or "ErrImagePull" in result.error
     assert stack.leftovers()["oci_resources"] == 0
+
+
+def test_keep_cache_then_up_skips_the_download(tmp_path: Path) -> None:
+    with SimStack(tmp_path / "sim", time_scale=600, seed=6) as stack:
+        cfg = _cfg()
+        plan = build_plan(cfg, load_catalog())
+        target = sim_target(cfg, stack.endpoints(), {})
+        quiet = lambda _m: None  # noqa: E731
+        with (
+            contextlib.closing(target.provider),
+            StateStore(tmp_path / "home", now=target.now) as store,
+        ):
+            cold = up(cfg, plan, target, store, say=quiet, bench=False)
+            assert cold.ok, cold.error
+            cold_pod = [p["name"] for p in cold.phases if p["name"].startswith("pod:")]
+            assert "pod: model download" in cold_pod
+            kept = down("e2e", cfg, target, store, keep_cache=True, say=quiet)
+            assert len(kept.teardown.kept) == 1 and kept.teardown.remaining == []
+            inventory = stack.oci.inventory()
+            assert [r["kind"] for r in inventory] == ["volume"], inventory
+            assert stack.leftovers()["kube_namespaces"] == 0  # the cluster (and its API) is gone
+            warm = up(cfg, plan, target, store, say=quiet, bench=False)
+            assert warm.ok, warm.error
+            warm_pod = [p["name"] for p in warm.phases if p["name"].startswith("pod:")]
+            assert "pod: model download" not in warm_pod
+            ledger = [p["name"] for p in store.phases("e2e") if p["name"].startswith("pod:")]
+            assert ledger.count("pod: model download") == 1  # only the cold run downloaded
+            final = down("e2e", cfg, target, store, say=quiet)
+            assert final.teardown.failed == []
+        assert stack.leftovers() == {
+            "oci_resources": 0,
+            "kube_nodes": 0,
+            "kube_namespaces": 0,
+            "kube_pvs": 0,
+        }
+
+
+class _CtrlCOnNodePool:
+    """The real provider, except that the user presses Ctrl-C while the node pool is being
+    created (the create itself went through)."""
+
+    def __init__(self, inner: object) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._inner, name)
+
+    def create(self, kind: str, spec: object, *, retry_token: str) -> object:
+        created = self._inner.create(kind, spec, retry_token=retry_token)  # type: ignore[attr-defined]
+        if kind == "node_pool":
+            raise KeyboardInterrupt
+        return created
+
+
+def test_ctrl_c_rolls_back_what_this_run_created(stack: SimStack, tmp_path: Path) -> None:
+    cfg = _cfg()
+    plan = build_plan(cfg, load_catalog())
+    target = sim_target(cfg, stack.endpoints(), {})
+    real = target.provider
+    target.provider = _CtrlCOnNodePool(real)  # type: ignore[assignment]
+    messages: list[str] = []
+    with contextlib.closing(real), StateStore(tmp_path / "home", now=target.now) as store:
+        with pytest.raises(KeyboardInterrupt):
+            up(cfg, plan, target, store, say=messages.append, bench=False)
+        assert store.session("e2e").status == "rolled back"  # type: ignore[union-attr]
+    assert any("rolling back" in m for m in messages)
+    assert stack.oci.inventory() == []

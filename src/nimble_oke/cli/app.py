@@ -285,17 +285,51 @@ def sessions(output: OutputOpt = "table") -> None:
 @app.command()
 @handle_errors
 def cost(
-    session: Annotated[
-        str | None, typer.Argument(help="Session name (default: the config's).")
+    args: Annotated[
+        list[str] | None,
+        typer.Argument(help="SESSION (default: the config's), or: compare SESSION_A SESSION_B."),
     ] = None,
     config: ConfigOpt = None,
     output: OutputOpt = "table",
 ) -> None:
-    """What a session has cost so far, by line item, next to its estimate."""
-    from nimble_oke.services.costs import session_cost
+    """What a session has cost so far, by line item, next to its estimate (or compare two)."""
+    from nimble_oke.errors import ConfigError
+    from nimble_oke.services.costs import compare_costs, session_cost
 
     check_output_format(output)
-    report = session_cost(session, config or OPTIONS.config)
+    words = list(args or [])
+    if words and words[0] == "compare":
+        if len(words) != 3:
+            raise ConfigError("usage: nimble cost compare SESSION_A SESSION_B")
+        report = compare_costs(words[1], words[2])
+        if output == "json":
+            print_json(report)
+            return
+        from rich.table import Table
+
+        from nimble_oke.cli.render import console
+
+        table = Table(show_edge=False)
+        for col in ("item", words[1], words[2], "difference"):
+            table.add_column(col, justify="left" if col == "item" else "right")
+        for row in report["lines"]:
+            table.add_row(
+                row["item"],
+                f"{row['a_usd']:.4f}",
+                f"{row['b_usd']:.4f}",
+                f"{row['b_usd'] - row['a_usd']:+.4f}",
+            )
+        table.add_row(
+            "total accrued",
+            f"{report['a']['accrued_usd']:.4f}",
+            f"{report['b']['accrued_usd']:.4f}",
+            f"{report['b']['accrued_usd'] - report['a']['accrued_usd']:+.4f}",
+        )
+        console().print(table)
+        return
+    if len(words) > 1:
+        raise ConfigError("usage: nimble cost [SESSION] | nimble cost compare SESSION_A SESSION_B")
+    report = session_cost(words[0] if words else None, config or OPTIONS.config)
     if output == "json":
         print_json(report)
         return

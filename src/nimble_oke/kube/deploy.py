@@ -26,7 +26,7 @@ from nimble_oke.errors import KubeError
 FIELD_MANAGER = "nimble-oke"
 SESSION_LABEL = "nimble-oke/session"
 
-NOT_CHART = frozenset({"nimble-watchdog"})
+NOT_CHART = frozenset({"nimble-watchdog", "nimble-cache"})
 # Kinds the chart can render, for pruning: (apiVersion, kind, namespaced).
 PRUNABLE: tuple[tuple[str, str, bool], ...] = (
     ("v1", "Service", True),

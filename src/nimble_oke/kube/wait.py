@@ -117,13 +117,17 @@ def wait_ready(
     timeout_s: float,
     poll_s: float = 0.2,
     on_phase: Callable[[str, str], None] = lambda _p, _d: None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> WaitResult:
-    """Poll until one pod matching ``selector`` is Ready. Raises KubeError with the cause."""
+    """Poll until one pod matching ``selector`` is Ready. Raises KubeError with the cause.
+
+    Phase durations are measured on ``clock`` (pass the cloud's clock — simulated time on
+    the sim target — so the cold-start ledger is in the time that is billed)."""
     from lightkube.resources.core_v1 import Pod
 
     deadline = time.monotonic() + timeout_s
     current: str | None = None
-    started = time.monotonic()
+    started = clock()
     result = WaitResult(pod="")
     last_detail = ""
     while True:
@@ -134,7 +138,7 @@ def wait_ready(
             else PodView("", "scheduling", "no pod yet")
         )
         if view.phase != current:
-            now = time.monotonic()
+            now = clock()
             if current is not None:
                 result.phases.append((current, now - started))
             current, started = view.phase, now

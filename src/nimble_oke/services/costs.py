@@ -105,3 +105,29 @@ def session_cost(
     finally:
         if own:
             store.close()
+
+
+def compare_costs(a: str, b: str, store: StateStore | None = None) -> dict[str, Any]:
+    """Two sessions' accrued cost side by side, line by line, with their estimates."""
+    own = store is None
+    store = store or StateStore()
+    try:
+        first, second = session_cost(a, None, store), session_cost(b, None, store)
+    finally:
+        if own:
+            store.close()
+    items: dict[str, dict[str, Any]] = {}
+    for key, report in (("a_usd", first), ("b_usd", second)):
+        for line in report["lines"]:
+            row = items.setdefault(line["item"], {"item": line["item"], "a_usd": 0.0, "b_usd": 0.0})
+            row[key] += line["usd"]
+    summary = {
+        k: {
+            "session": r["session"],
+            "estimate_usd": r["estimate_usd"],
+            "accrued_usd": r["accrued_usd"],
+            "status": r["status"],
+        }
+        for k, r in (("a", first), ("b", second))
+    }
+    return {**summary, "lines": list(items.values())}

@@ -142,10 +142,14 @@ def up(
         store.set_session_status(session, "deploying")
         with phases("deploy"):
             values = chart_values(cfg, plan, session=session)
+            ensure_namespace(client, cfg.nim.namespace, session)
+            kept = attach_kept_cache(client, cfg, target, store, session)
+            if kept is not None:
+                values["cache"]["existingClaim"] = kept
+                say(f"deploy      reusing the kept model cache volume (claim {kept})")
             manifests = render_chart(
                 values, release=release_name(session), namespace=cfg.nim.namespace
             )
-            ensure_namespace(client, cfg.nim.namespace, session)
             ensure_ngc_secrets(client, cfg.nim.namespace, target.ngc_key, session=session)
             applied = apply_manifests(
                 client, manifests, session=session, namespace=cfg.nim.namespace
@@ -161,11 +165,13 @@ def up(
                 timeout_s=budget_real,
                 poll_s=target.poll_s,
                 on_phase=lambda p, d: say(f"deploy      {p}{' ' + d if d else ''}"),
+                clock=store.now,
             )
         for name, seconds in waited.phases:
             result.phases.append(
                 {"name": f"pod: {name}", "seconds": round(seconds, 3), "status": "ok"}
             )
+            store.record_phase(session, run_id, f"pod: {name}", seconds)
         with phases("endpoint"):
             result.endpoint = discover_endpoint(
                 client, cfg, session, timeout_s=target.real_seconds(600) + 30
@@ -282,6 +288,80 @@ def install_watchdog(
         prune=False,
     )
     watchdog.write_lease(client, cfg.nim.namespace, lease)
+
+
+KEPT_CLAIM_LABEL = {"app.kubernetes.io/name": "nimble-cache"}
+OCI_BV_DRIVER = "blockvolume.csi.oraclecloud.com"
+
+
+def attach_kept_cache(
+    client: Any, cfg: NimbleConfig, target: Target, store: StateStore, session: str
+) -> str | None:
+    """Reuse a model-cache volume kept by ``down --keep-cache``: a static PersistentVolume
+    for the block volume (by OCID) and a claim bound to it; returns the claim's name.
+
+    The volume keeps its data, so NIM finds the model and skips the download."""
+    if cfg.cache.mode == "object-storage":
+        return None
+    kept = [r for r in store.resources(session, live_only=True) if r.kind == "volume" and r.kept]
+    kept = [r for r in kept if target.provider.state("volume", r.resource_id) is not None]
+    if not kept:
+        return None
+    from lightkube import codecs
+
+    from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
+
+    volume = kept[-1]
+    name = f"{session}-kept-cache"
+    labels = {**KEPT_CLAIM_LABEL, SESSION_LABEL: session}
+    size = f"{cfg.cache.size_gb}Gi"
+    storage_class = f"{session}-cache"
+    pv = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "capacity": {"storage": size},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain" if cfg.cache.keep else "Delete",
+            "storageClassName": storage_class,
+            "csi": {"driver": OCI_BV_DRIVER, "volumeHandle": volume.resource_id, "fsType": "ext4"},
+            "claimRef": {"namespace": cfg.nim.namespace, "name": name},
+        },
+    }
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": name, "namespace": cfg.nim.namespace, "labels": labels},
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "storageClassName": storage_class,
+            "volumeName": name,
+            "resources": {"requests": {"storage": size}},
+        },
+    }
+    for manifest in (pv, pvc):
+        client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
+    store.mark_kept(session, "volume", volume.resource_id, kept=False)
+    store.event(session, "INFO", f"attached kept cache volume {volume.resource_id} as claim {name}")
+    return name
+
+
+def retain_cache_volume(client: Any, cfg: NimbleConfig) -> list[str]:
+    """Before deleting the deployment with ``--keep-cache``: switch the cache volumes'
+    reclaim policy to Retain so deleting their claims does not delete the block volumes."""
+    from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
+
+    retained = []
+    for pvc in client.list(PersistentVolumeClaim, namespace=cfg.nim.namespace):
+        volume = pvc.spec.volumeName if pvc.spec else None
+        if not volume:
+            continue
+        client.patch(
+            PersistentVolume, volume, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
+        )
+        retained.append(volume)
+    return retained
 
 
 def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
@@ -438,6 +518,9 @@ def down(
                     kubeconfig, target.token(cluster[0].resource_id), cfg.nim.namespace
                 )
                 try:
+                    if keep_cache:
+                        for volume in retain_cache_volume(client, cfg):
+                            say(f"keeping the model cache: {volume} set to Retain")
                     _delete_deployment(client, cfg, say, target)
                 finally:
                     client.close()

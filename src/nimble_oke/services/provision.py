@@ -470,9 +470,14 @@ def teardown(
     for found in provider.find_tagged({TAG_SESSION: session}):
         targets.setdefault(found.resource_id, found)
     kept: list[str] = []
+    # Volumes tagged as the model cache are kept; when none carries the role tag, every
+    # session volume is a cache (the chart's PVCs are the only volumes a session creates).
+    role_tagged = any(t.tags.get(TAG_ROLE) == ROLE_CACHE for t in targets.values())
     if keep_cache:
         for rid, target in list(targets.items()):
-            if target.kind == "volume" and target.tags.get(TAG_ROLE) == ROLE_CACHE:
+            if target.kind == "volume" and (
+                target.tags.get(TAG_ROLE) == ROLE_CACHE or not role_tagged
+            ):
                 kept.append(rid)
                 del targets[rid]
                 store.record_created(

@@ -28,6 +28,7 @@ from nimble_oke.sim.kube.provisioners import LoadBalancerRequest, VolumeRequest
 from nimble_oke.sim.oci import FaultPlan, OciSimulator
 
 ENDPOINTS_FILE = "endpoints.json"
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_TIME_SCALE = 600.0
 
 
@@ -55,6 +56,11 @@ class _Join:
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
         self.stack.kube.remove_node(node_name)
+
+    def cluster_deleted(self, cluster_id: str) -> None:
+        """The cluster is gone, and so is its API: wipe the Kubernetes objects. As on OKE,
+        the block volumes behind its PVs survive (volume data stays on disk)."""
+        self.stack.wipe_kube_objects()
 
     # Kubernetes → OCI (block volume CSI driver)
     async def create_volume(self, request: VolumeRequest) -> str:
@@ -129,9 +135,7 @@ class SimStack:
         from nimble_oke.sim.admin import AdminServer
 
         self.admin = AdminServer(self)
-        self.oci = OciSimulator(
-            self.state_dir / "oci-sim", faults=faults, seed=seed, clock=self.clock
-        )
+        self.oci = OciSimulator(self.state_dir, faults=faults, seed=seed, clock=self.clock)
         self.kube = KubeSimulator(
             self.state_dir / "kube-sim",
             self.clock,
@@ -202,6 +206,33 @@ class SimStack:
         tmp.write_text(json.dumps(self.endpoints(), indent=2) + "\n")
         tmp.replace(path)
         return path
+
+    def wipe_kube_objects(self) -> None:
+        from lightkube import Client, KubeConfig
+        from lightkube.resources.core_v1 import Namespace, PersistentVolume
+        from lightkube.resources.storage_v1 import StorageClass
+
+        client = Client(config=KubeConfig.from_file(str(self.kubeconfig_path)))
+        try:
+            for ns in client.list(Namespace):
+                ns_name = ns.metadata.name if ns.metadata else None
+                if ns_name and ns_name not in SYSTEM_NAMESPACES:
+                    client.delete(Namespace, ns_name)
+            for pv in client.list(PersistentVolume):
+                name = pv.metadata.name if pv.metadata else None
+                if not name:
+                    continue
+                # Deleting a cluster never deletes the block volumes behind its PVs.
+                client.patch(
+                    PersistentVolume, name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
+                )
+                client.delete(PersistentVolume, name)
+            for sc in client.list(StorageClass):
+                name = sc.metadata.name if sc.metadata else None
+                if name and name not in ("oci-bv", "oci"):
+                    client.delete(StorageClass, name)
+        finally:
+            client.close()
 
     def leftovers(self) -> dict[str, int]:
         """What is still alive in both simulators (the leak check)."""

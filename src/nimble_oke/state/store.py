@@ -540,6 +540,18 @@ class StateStore:
                 (self.now(), status, redact(detail) if detail else None, phase_id),
             )
 
+    def record_phase(
+        self, session: str, run: str, name: str, seconds: float, status: str = "ok"
+    ) -> None:
+        """A phase measured elsewhere (e.g. pod phases seen while waiting): ends now."""
+        now = self.now()
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO phases (session, run, name, started_at, ended_at, status) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (session, run, name, now - seconds, now, status),
+            )
+
     def phases(self, session: str, run: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT * FROM phases WHERE session=?"
         args: tuple[Any, ...] = (session,)

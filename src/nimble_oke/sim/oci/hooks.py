@@ -17,3 +17,6 @@ class NodeHooks(Protocol):
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
         """The node (by name = private IP) no longer exists in the cluster."""
+
+    # Optional: ``cluster_deleted(cluster_id)`` — the cluster is gone, and with it every
+    # Kubernetes API object (block volumes and load balancers it created are NOT deleted).

@@ -230,8 +230,11 @@ class OciSimulator:
 
     @staticmethod
     def _call_hook(target: NodeHooks, name: str, cluster_id: str, payload: Any) -> None:
+        handler = getattr(target, name, None)
+        if handler is None:  # optional hooks (e.g. cluster_deleted)
+            return
         try:
-            getattr(target, name)(cluster_id, payload)
+            handler(cluster_id, payload) if payload is not None else handler(cluster_id)
         except Exception:
             log.exception("node hook %s failed", name)
 

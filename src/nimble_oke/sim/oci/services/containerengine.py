@@ -719,6 +719,7 @@ def register_actions(world: World) -> None:
         world.mark_deleted(res, "DELETED")
         res.wire["metadata"]["timeDeleted"] = world.timestamp()
         workrequests.finish(world, wr(a), "DELETED")
+        world.emit("cluster_deleted", res.id, None)
 
     def pool_wr_done(a: dict[str, Any]) -> None:
         req = wr(a)
