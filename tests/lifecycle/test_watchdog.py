@@ -83,7 +83,18 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
             ]
             assert '"reason": "lease expired"' in lease[0]["data"]["lease.json"]
             # the next `up` converges: the pool is scaled back and a fresh lease installed
-            again = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
+            # (a long lease this time, so a slow machine cannot run it out during the test)
+            longer = build_config(
+                {"cluster": {"name": "wd"}, "budget": {"max_hours": 48, "max_usd": 500}}
+            )
+            again = up(
+                longer,
+                build_plan(longer, load_catalog()),
+                target,
+                store,
+                say=lambda _m: None,
+                bench=False,
+            )
             assert again.ok, again.error
             assert len(stack.kube.objects("Node")) == 1
             lease = [
