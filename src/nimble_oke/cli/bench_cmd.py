@@ -7,6 +7,11 @@ Not registered here. ``bench`` works both as a plain command and as the callback
     bench_app.callback(invoke_without_command=True)(bench)
     bench_app.command("diff")(bench_diff)
     app.add_typer(bench_app, name="bench")
+    bench_app.command("worker", hidden=True)(bench_worker)  # in-cluster shard (tools image)
+
+``--session NAME`` takes the endpoint from the state store, adds the session's cost per
+million output tokens and records the run; ``--in-cluster --workers N`` (with
+``--session``) runs the load generator as Jobs next to the session's Service.
 """
 
 from __future__ import annotations
@@ -90,9 +95,114 @@ def render_summary(summary: dict[str, Any]) -> None:
         )
     c = summary["cost"]
     if c.get("usd_per_million_output_tokens") is not None:
+        basis = (
+            f" (session {c['session']} at ${c['usd_per_hour']:,.2f}/h over {c['window_s']:.1f} s)"
+            if c.get("session")
+            else ""
+        )
         typer.echo(
             f"  cost         ${c['usd_per_million_output_tokens']:,.2f} per 1M output tokens"
+            + basis
         )
+    ic = summary.get("in_cluster")
+    if ic:
+        typer.echo(
+            f"  in-cluster   {ic['workers']} workers → {ic['endpoint']} · start skew "
+            f"{ic['max_start_skew_s'] * 1e3:,.0f} ms"
+        )
+
+
+def session_endpoint(name: str) -> str:
+    """The endpoint ``nimble up`` recorded for session ``name`` (a clear error otherwise)."""
+    from nimble_oke.errors import ConfigError, StateError
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        record = store.session(name)
+        known = ", ".join(s.name for s in store.sessions()) or "none"
+    if record is None:
+        raise StateError(f"no session named '{name}' (known sessions: {known})")
+    if not record.endpoint:
+        raise ConfigError(
+            f"session '{name}' has no endpoint (status: {record.status}); "
+            "bring it up with nimble up, or pass --endpoint URL"
+        )
+    return record.endpoint
+
+
+def session_cost_rate(name: str) -> tuple[float, float]:
+    """(running $/h, accrued $) of session ``name`` from the cost engine."""
+    from nimble_oke.services.costs import session_cost
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        cost = session_cost(name, None, store)
+    return float(cost["running_usd_per_hour"]), float(cost["accrued_usd"])
+
+
+def summarize_for_session(
+    result: Any, session: str | None, rate: tuple[float, float] | None
+) -> dict[str, Any]:
+    """``summarize(result)``; for a session run, with the cost of its tokens.
+
+    Cost basis: the session's running rate (all its live resources, $/h, from the cost
+    engine) over the run's measurement window — ``usd = usd_per_hour × window_s / 3600``
+    and ``usd_per_million_output_tokens = usd / Σ output tokens × 1e6`` (equivalently
+    ``usd_per_hour / (output_token_throughput × 3600) × 1e6``). Not the session's whole
+    accrued cost, which includes provisioning and idle time (reported alongside)."""
+    from nimble_oke.bench.analysis import analyze
+    from nimble_oke.bench.summary import summarize, window_s
+
+    if session is None or rate is None:
+        return summarize(result)
+    usd_per_hour, accrued = rate
+    window = window_s(analyze(result))
+    usd = usd_per_hour * window / 3600.0 if usd_per_hour > 0 else None
+    summary = summarize(result, session_cost_usd=usd)
+    summary["cost"].update(
+        {
+            "session": session,
+            "basis": "usd_per_hour * window_s / 3600",
+            "usd_per_hour": usd_per_hour,
+            "window_s": window,
+            "session_accrued_usd": accrued,
+        }
+    )
+    return summary
+
+
+def _session_cluster(name: str) -> tuple[Any, str, str]:
+    """(lightkube client, namespace, NIM service name) of session ``name``'s cluster."""
+    import contextlib
+
+    from nimble_oke.errors import KubeError
+    from nimble_oke.kube.connect import client_for
+    from nimble_oke.services.lifecycle import release_name
+    from nimble_oke.services.sessions import resolve_target, session_config
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        cfg = session_config(store, name)
+        path = store.home / "sessions" / name / "kubeconfig"
+        clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
+    if not path.exists() or not clusters:
+        raise KubeError(f"session '{name}' has no live cluster to run in (nimble status)")
+    target = resolve_target(cfg)
+    with contextlib.closing(target.provider):
+        client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+    return client, cfg.nim.namespace, f"{release_name(name)}-nimble-nim"
+
+
+def _run_in_cluster(session: str, config: BenchConfig, workers: int) -> tuple[Any, dict[str, Any]]:
+    from nimble_oke.bench.incluster import run_in_cluster
+    from nimble_oke.cli.common import info
+
+    client, namespace, service = _session_cluster(session)
+    try:
+        run = run_in_cluster(client, namespace, service, config, workers, say=info)
+    finally:
+        client.close()
+    return run.result, run.as_dict()
 
 
 def _config(**kw: Any) -> BenchConfig:
@@ -124,6 +234,21 @@ def bench(
     endpoint: Annotated[
         str | None, typer.Option("--endpoint", help="Base URL, e.g. http://127.0.0.1:8000")
     ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session", help="Benchmark this session's endpoint (instead of --endpoint)."
+        ),
+    ] = None,
+    in_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--in-cluster", help="With --session: run the load as Jobs next to the service."
+        ),
+    ] = False,
+    workers: Annotated[
+        int, typer.Option("--workers", help="--in-cluster: worker pods sharing the load.")
+    ] = 1,
     model: Annotated[
         str | None, typer.Option("--model", help="Model name (default: the first listed).")
     ] = None,
@@ -185,13 +310,26 @@ def bench(
     from nimble_oke.bench.config import parse_int_list
     from nimble_oke.bench.engine import run_sync
     from nimble_oke.bench.export import write_exports
-    from nimble_oke.bench.summary import summarize
     from nimble_oke.errors import ConfigError
 
     if ctx.invoked_subcommand is not None:
         return  # e.g. ``nimble bench diff A B``: the subcommand does the work
+    if endpoint is not None and session is not None:
+        raise ConfigError("--endpoint and --session are exclusive: pick one")
+    if in_cluster and session is None:
+        raise ConfigError("--in-cluster needs --session NAME (the cluster to run in)")
+    if not in_cluster and workers != 1:
+        raise ConfigError("--workers needs --in-cluster")
+    if in_cluster and (find_capacity or sweep is not None or repeats > 1):
+        raise ConfigError(
+            "--in-cluster runs one load level: no --sweep, --repeats, --find-capacity"
+        )
+    if session is not None:
+        endpoint = session_endpoint(session)
     if endpoint is None:
-        raise ConfigError("--endpoint is required, e.g. --endpoint http://127.0.0.1:8000")
+        raise ConfigError(
+            "--endpoint is required (or --session NAME), e.g. --endpoint http://127.0.0.1:8000"
+        )
     check_output_format(output)
     if repeats < 1:
         raise ConfigError(f"--repeats {repeats}: allowed an integer >= 1")
@@ -218,6 +356,12 @@ def bench(
     )
     if find_capacity and not config.slo_ms:
         raise ConfigError("--find-capacity needs --slo, e.g. --slo ttft=200ms,itl=40ms")
+    if session is not None and session_cost is not None:
+        raise ConfigError("--session-cost is for --endpoint runs: a session's cost is known")
+    rate_usd = session_cost_rate(session) if session is not None else None
+
+    def summarize(result: Any) -> dict[str, Any]:
+        return summarize_for_session(result, session, rate_usd)
 
     extra: dict[str, Any] = {}
     if find_capacity:
@@ -236,12 +380,25 @@ def bench(
         summaries = [summarize(r) for r in results]
         extra = {"repeat_variation": runs.repeat_variation(summaries)}
         payload = {**extra, "runs": summaries}
+    elif in_cluster:
+        assert session is not None
+        merged, placement = _run_in_cluster(session, config, workers)
+        results = [merged]
+        summaries = [summarize(merged)]
+        summaries[0]["in_cluster"] = placement
+        payload = summaries[0]
     else:
         results = [runs.run(config)]
         summaries = [summarize(results[0])]
         payload = summaries[0]
 
     paths = write_exports(export, results, summaries, extra) if export is not None else {}
+    if session is not None:
+        from nimble_oke.state.store import StateStore
+
+        with StateStore() as store:
+            for s in summaries:
+                store.add_bench_run(session, s, str(export) if export is not None else None)
     if output == "json":
         print_json(payload)
     else:
@@ -263,6 +420,24 @@ def bench(
             typer.echo(f"  export {name:<6} {path}")
     if any(not s["validity"]["valid"] for s in summaries):
         raise typer.Exit(INVALID_RUN_EXIT)
+
+
+@handle_errors
+def bench_worker(
+    endpoint: Annotated[str, typer.Option("--endpoint", help="In-cluster service URL.")],
+    shard_index: Annotated[int, typer.Option("--shard-index", help="This worker's shard.")],
+    workers: Annotated[int, typer.Option("--workers", help="Number of shards.")],
+    config: Annotated[str, typer.Option("--config", help="The run's BenchConfig as JSON.")],
+) -> None:
+    """Run one shard of an in-cluster benchmark and print its raw result (used by the Jobs
+    ``nimble bench --in-cluster`` creates; the API key, if any, from NIMBLE_BENCH_API_KEY)."""
+    from nimble_oke.bench.incluster import worker_main
+
+    argv = ["nimble", "bench", "worker", "--endpoint", endpoint, "--shard-index"]
+    argv += [str(shard_index), "--workers", str(workers), "--config", config]
+    code = worker_main(argv, typer.echo)
+    if code:
+        raise typer.Exit(code)
 
 
 @handle_errors

@@ -1,4 +1,5 @@
-"""``nimble smoke``: run the NIM smoke suite against an endpoint (the app registers it)."""
+"""``nimble smoke``: run the NIM smoke suite against an endpoint or a session's endpoint
+(the app registers it)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,13 @@ from nimble_oke.cli.common import check_output_format, handle_errors, print_json
 @handle_errors
 def smoke(
     endpoint: Annotated[
-        str, typer.Option("--endpoint", "-e", help="NIM base URL, e.g. http://127.0.0.1:8000.")
-    ] = "http://127.0.0.1:8000",
+        str | None,
+        typer.Option("--endpoint", "-e", help="NIM base URL (default http://127.0.0.1:8000)."),
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", help="Check this session's endpoint (instead of --endpoint)."),
+    ] = None,
     model: Annotated[
         str | None,
         typer.Option("--model", "-m", help="Expected model (default: the first listed)."),
@@ -30,6 +36,14 @@ def smoke(
     from nimble_oke.nim.smoke import run_smoke, to_dict, to_junit_xml, to_rows
 
     check_output_format(output)
+    if session is not None:
+        from nimble_oke.cli.bench_cmd import session_endpoint
+        from nimble_oke.errors import ConfigError
+
+        if endpoint is not None:
+            raise ConfigError("--endpoint and --session are exclusive: pick one")
+        endpoint = session_endpoint(session)
+    endpoint = endpoint or "http://127.0.0.1:8000"
     api_key = os.environ.get("NIMBLE_ENDPOINT_API_KEY") or None
     report = run_smoke(endpoint, model, timeout, api_key=api_key)
     if junit is not None:

@@ -30,7 +30,7 @@ DEMO_FLAGS: dict[str, object] = {
     "target": "sim",
     "cluster.name": "demo",
     "gpu_pool.preemptible": True,
-    "budget.max_hours": 1.0,
+    "budget.max_hours": 2.0,
     "budget.max_usd": 5.0,
     "bench.concurrency": 8,
     "bench.requests": 32,

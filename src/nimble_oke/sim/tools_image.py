@@ -1,8 +1,14 @@
 """The project's own tool image (``ghcr.io/nimble-oke/nimble-tools``) inside the Kubernetes
-simulator: its containers run nimble's own code in-process — today ``nimble watchdog run``
-(the CronJob that enforces a session's lease). On a real cluster the same command runs in
-the published image with workload identity; here it reaches the OCI simulator with the
-simulator's API key, which is the sim's stand-in for a workload identity.
+simulator: its containers run nimble's own code in-process —
+
+- ``nimble watchdog run`` (the CronJob that enforces a session's lease). On a real cluster
+  the same command runs in the published image with workload identity; here it reaches the
+  OCI simulator with the simulator's API key, the sim's stand-in for a workload identity.
+- ``nimble bench worker ...`` (the in-cluster benchmark's shards,
+  :mod:`nimble_oke.bench.incluster`): the load generator runs against the Service's cluster
+  DNS name, which the container resolves through :attr:`ContainerContext.resolve` (the
+  simulator's service forwarder) as a pod's resolver would through cluster DNS; its output
+  goes to the container log, as a real pod's stdout.
 """
 
 from __future__ import annotations
@@ -15,22 +21,35 @@ from typing import Any
 from nimble_oke.sim.kube.images import ContainerContext
 
 TOOLS_PREFIX = "ghcr.io/nimble-oke/nimble-tools"
+BENCH_WORKER = ["nimble", "bench", "worker"]
+
+Runner = Callable[[list[str], Callable[[str], None]], int]
 
 
 class ToolsContainer:
     """Runs one nimble tool command to completion (exit code 0 on success)."""
 
-    def __init__(
-        self, ctx: ContainerContext, run: Callable[[list[str], Callable[[str], None]], int]
-    ) -> None:
+    def __init__(self, ctx: ContainerContext, run: Runner) -> None:
         self.ctx = ctx
         self._run = run
         self._task: asyncio.Task[int] | None = None
 
     async def start(self) -> int | None:
         argv = [*self.ctx.command, *self.ctx.args]
-        self._task = asyncio.create_task(asyncio.to_thread(self._run, argv, self.ctx.log))
+        run = self._bench_worker if argv[:3] == BENCH_WORKER else self._run
+        self._task = asyncio.create_task(asyncio.to_thread(run, argv, self.ctx.log))
         return None
+
+    def _bench_worker(self, argv: list[str], log: Callable[[str], None]) -> int:
+        """``nimble bench worker``: needs only the container's resolver and environment."""
+        from nimble_oke.bench.incluster import API_KEY_ENV, parse_worker_argv, run_worker
+
+        return run_worker(
+            parse_worker_argv(argv),
+            log,
+            resolve=self.ctx.resolve,
+            api_key=self.ctx.env.get(API_KEY_ENV) or None,
+        )
 
     async def wait(self) -> int:
         assert self._task is not None
@@ -47,7 +66,7 @@ class ToolsContainer:
                 await self._task
 
 
-def watchdog_runner(stack: Any) -> Callable[[list[str], Callable[[str], None]], int]:
+def watchdog_runner(stack: Any) -> Runner:
     """``nimble watchdog run --namespace NS`` against this stack's simulators."""
 
     def run(argv: list[str], log: Callable[[str], None]) -> int:
