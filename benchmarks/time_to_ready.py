@@ -1,0 +1,130 @@
+"""Time to ready, GPU-billed minutes and cost per scenario, measured on the simulators.
+
+Runs the real `up` (provision → deploy → wait) on the joined simulators with calibrated
+timings and reads every figure from the simulated cloud itself — its clock and its billing
+meter — not from constants. Next to each measured figure it prints what `nimble plan`
+predicted, and the deviation.
+
+Scenarios (VM.GPU.A10.1, meta/llama-3.1-8b-instruct, 200 GB Balanced cache volume):
+- cold: a new session; NIM downloads the model onto the cache volume on the GPU node;
+- warm: the next `up` after `down --keep-cache`; the kept volume is attached, no download.
+(The cache warmed off the GPU by a CPU pool — issue 10 — is not built yet.)
+
+Usage: python benchmarks/time_to_ready.py [--time-scale 60] [--output json]
+The simulated clock keeps running while the client computes, so a lower time scale gives
+more faithful figures (client overhead × scale is added to every phase).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nimble_oke.catalog import load_catalog
+from nimble_oke.domain.config import build_config
+from nimble_oke.domain.plan import build_plan
+from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.targets import sim_target
+from nimble_oke.sim.stack import SimStack
+from nimble_oke.state.store import StateStore
+
+ALIASES = {"compute.ocpu": "compute.flex.ocpu", "compute.memory": "compute.flex.memory"}
+
+
+def billed_between(
+    stack: SimStack, from_rel: float, until_rel: float, *, gpu_only: bool
+) -> tuple[float, float]:
+    """(GPU-billed seconds, USD) from the simulator's meter within [from, until] (simulated)."""
+    catalog = load_catalog()
+    seconds = usd = 0.0
+    for row in stack.oci.billing():
+        key = ALIASES.get(row["price_key"], str(row["price_key"]).lower())
+        overlap = max(0.0, min(row["end"], until_rel) - max(row["start"], from_rel))
+        is_gpu = key.startswith("gpu.")
+        if is_gpu:
+            seconds += overlap
+        if gpu_only and not is_gpu:
+            continue
+        if key in catalog.prices:
+            mult = catalog.preemptible_discount if row.get("preemptible") and is_gpu else 1.0
+            usd += catalog.hourly(key) * float(row["quantity"]) * overlap / 3600 * mult
+    return seconds, usd
+
+
+def scenario(
+    name: str, stack: SimStack, store: StateStore, target: Any, cfg: Any, warm: bool
+) -> dict[str, Any]:
+    plan = build_plan(cfg, load_catalog(), cache_warm=warm)
+    result = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
+    if not result.ok or result.ready_at is None or result.started_at is None:
+        raise SystemExit(f"{name}: up failed: {result.error}")
+    epoch = stack.clock.wall() - stack.clock.now()
+    ready_rel, start_rel = result.ready_at - epoch, result.started_at - epoch
+    gpu_s, _ = billed_between(stack, start_rel, ready_rel, gpu_only=True)
+    _, usd = billed_between(stack, start_rel, ready_rel, gpu_only=False)
+    ready_s = result.ready_at - result.started_at
+    pod = [p["name"].removeprefix("pod: ") for p in result.phases if p["name"].startswith("pod:")]
+    return {
+        "name": name,
+        "ready_minutes": round(ready_s / 60, 2),
+        "gpu_billed_minutes": round(gpu_s / 60, 2),
+        "usd": round(usd, 4),
+        "downloaded": "model download" in pod,
+        "plan_ready_minutes": round(plan.time_to_ready_s / 60, 2),
+        "plan_gpu_billed_minutes": round(plan.gpu_billed_s / 60, 2),
+        "ready_deviation_pct": round(
+            100 * (ready_s - plan.time_to_ready_s) / plan.time_to_ready_s, 1
+        ),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--time-scale", type=float, default=60.0)
+    parser.add_argument("--output", choices=["table", "json"], default="table")
+    args = parser.parse_args()
+    cfg = build_config(
+        {
+            "cluster": {"name": "ttr"},
+            "budget": {"max_hours": 24, "max_usd": 200},
+            "service": {"type": "ClusterIP"},
+        }
+    )
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        SimStack(Path(tmp) / "sim", time_scale=args.time_scale, seed=11) as stack,
+    ):
+        target = sim_target(cfg, stack.endpoints(), {})
+        with (
+            contextlib.closing(target.provider),
+            StateStore(Path(tmp) / "home", now=target.now) as store,
+        ):
+            rows.append(
+                scenario("cold (download on the GPU node)", stack, store, target, cfg, warm=False)
+            )
+            down("ttr", cfg, target, store, keep_cache=True, say=lambda _m: None)
+            rows.append(scenario("warm (kept cache volume)", stack, store, target, cfg, warm=True))
+            down("ttr", cfg, target, store, say=lambda _m: None)
+    if args.output == "json":
+        print(json.dumps({"time_scale": args.time_scale, "scenarios": rows}, indent=2))
+        return
+    print(
+        f"time to ready on the simulators (time scale {args.time_scale:g}×; figures from the simulated clock and billing meter)"
+    )
+    print(
+        f"  {'scenario':<34} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7}  download"
+    )
+    for r in rows:
+        print(
+            f"  {r['name']:<34} {r['ready_minutes']:>9.1f} {r['plan_ready_minutes']:>6.1f} {r['ready_deviation_pct']:>5.1f}%"
+            f" {r['gpu_billed_minutes']:>15.1f} {r['plan_gpu_billed_minutes']:>6.1f} {r['usd']:>7.3f}  {'yes' if r['downloaded'] else 'no'}"
+        )
+
+
+if __name__ == "__main__":
+    main()
