@@ -118,6 +118,10 @@ class CloudProvider(Protocol):
 
     def node_pool_nodes(self, node_pool_id: str) -> list[dict[str, Any]]: ...
 
+    def volume_availability_domain(self, volume_id: str) -> str | None:
+        """The AD a block volume lives in (None if it is gone)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

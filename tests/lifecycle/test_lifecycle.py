@@ -187,3 +187,41 @@ def test_ctrl_c_rolls_back_what_this_run_created(stack: SimStack, tmp_path: Path
         assert store.session("e2e").status == "rolled back"  # type: ignore[union-attr]
     assert any("rolling back" in m for m in messages)
     assert stack.oci.inventory() == []
+
+
+def test_kept_cache_steers_the_pool_into_the_volumes_ad(tmp_path: Path) -> None:
+    from nimble_oke.sim.oci import FaultPlan, FaultRule
+
+    # The first pool create in AD-1 finds no capacity, so the first session lands in AD-2
+    # and its cache volume is created there. Later AD-1 has capacity again, but a block
+    # volume attaches only within its AD: the next `up` must go to AD-2 and reuse it.
+    faults = FaultPlan(
+        rules=[
+            FaultRule(
+                operation="CreateNodePool",
+                kind="out_of_host_capacity",
+                availability_domain="AD-1",
+                nth=[1],
+            )
+        ]
+    )
+    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=8, faults=faults) as stack:
+        cfg = _cfg()
+        plan = build_plan(cfg, load_catalog())
+        target = sim_target(cfg, stack.endpoints(), {})
+        quiet = lambda _m: None  # noqa: E731
+        with (
+            contextlib.closing(target.provider),
+            StateStore(tmp_path / "home", now=target.now) as store,
+        ):
+            first = up(cfg, plan, target, store, say=quiet, bench=False)
+            assert first.ok, first.error
+            assert first.placement is not None and "AD-2" in first.placement
+            down("e2e", cfg, target, store, keep_cache=True, say=quiet)
+            messages: list[str] = []
+            second = up(cfg, plan, target, store, say=messages.append, bench=False)
+            assert second.ok, second.error
+            assert second.placement is not None and "AD-2" in second.placement
+            assert any("reusing the kept model cache" in m for m in messages), messages
+            down("e2e", cfg, target, store, say=quiet)
+        assert stack.leftovers()["oci_resources"] == 0

@@ -125,6 +125,11 @@ def up(
         )
         with phases("preflight"):
             report = preflight(cfg, target.provider, catalog, say)
+            cache_ad = kept_cache_ad(target, store, session)
+            if cache_ad:
+                # A block volume attaches only within its AD: try that AD first.
+                report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
+                say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
         with phases("provision"):
             prov = provisioner.provision(report)
         assert prov.placement is not None and prov.kubeconfig_path is not None
@@ -143,7 +148,9 @@ def up(
         with phases("deploy"):
             values = chart_values(cfg, plan, session=session)
             ensure_namespace(client, cfg.nim.namespace, session)
-            kept = attach_kept_cache(client, cfg, target, store, session)
+            kept = attach_kept_cache(
+                client, cfg, target, store, session, prov.placement.availability_domain
+            )
             if kept is not None:
                 values["cache"]["existingClaim"] = kept
                 say(f"deploy      reusing the kept model cache volume (claim {kept})")
@@ -294,8 +301,23 @@ KEPT_CLAIM_LABEL = {"app.kubernetes.io/name": "nimble-cache"}
 OCI_BV_DRIVER = "blockvolume.csi.oraclecloud.com"
 
 
+def _kept_volumes(target: Target, store: StateStore, session: str) -> list[Any]:
+    kept = [r for r in store.resources(session, live_only=True) if r.kind == "volume" and r.kept]
+    return [r for r in kept if target.provider.state("volume", r.resource_id) is not None]
+
+
+def kept_cache_ad(target: Target, store: StateStore, session: str) -> str | None:
+    kept = _kept_volumes(target, store, session)
+    return target.provider.volume_availability_domain(kept[-1].resource_id) if kept else None
+
+
 def attach_kept_cache(
-    client: Any, cfg: NimbleConfig, target: Target, store: StateStore, session: str
+    client: Any,
+    cfg: NimbleConfig,
+    target: Target,
+    store: StateStore,
+    session: str,
+    placement_ad: str | None = None,
 ) -> str | None:
     """Reuse a model-cache volume kept by ``down --keep-cache``: a static PersistentVolume
     for the block volume (by OCID) and a claim bound to it; returns the claim's name.
@@ -303,9 +325,17 @@ def attach_kept_cache(
     The volume keeps its data, so NIM finds the model and skips the download."""
     if cfg.cache.mode == "object-storage":
         return None
-    kept = [r for r in store.resources(session, live_only=True) if r.kind == "volume" and r.kept]
-    kept = [r for r in kept if target.provider.state("volume", r.resource_id) is not None]
+    kept = _kept_volumes(target, store, session)
     if not kept:
+        return None
+    volume_ad = target.provider.volume_availability_domain(kept[-1].resource_id)
+    if placement_ad and volume_ad and volume_ad != placement_ad:
+        store.event(
+            session,
+            "WARNING",
+            f"kept cache volume is in {volume_ad}, the GPU pool landed in {placement_ad}: "
+            "a block volume attaches only within its AD, so this run fills a new cache",
+        )
         return None
     from lightkube import codecs
 

@@ -68,11 +68,20 @@ class _Join:
         return await asyncio.to_thread(
             self.stack.oci.api.create_volume,
             int(size_gb),
-            None,
+            self._full_ad(request.availability_domain),
             vpus_per_gb=request.vpus_per_gb,
             display_name=f"csi-{request.pvc_namespace}-{request.pvc_name}",
             freeform_tags=dict(request.freeform_tags),
         )
+
+    def _full_ad(self, zone: str | None) -> str | None:
+        """The node's zone label (``US-ASHBURN-AD-1``) as the OCI AD name (``Uocm:US-…``):
+        with WaitForFirstConsumer the CSI driver creates the volume in the node's AD."""
+        if not zone:
+            return None
+        world = self.stack.oci.world
+        names: list[str] = list(world.ads(world.home_region))
+        return next((n for n in names if n.split(":")[-1] == zone.split(":")[-1]), None)
 
     async def delete_volume(self, volume_id: str) -> None:
         await asyncio.to_thread(self.stack.oci.api.delete_volume, volume_id)

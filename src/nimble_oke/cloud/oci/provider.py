@@ -617,6 +617,15 @@ class OciProvider:
         )
         self._call(f"scaling node pool to {size}", self.ce.update_node_pool, node_pool_id, details)
 
+    def volume_availability_domain(self, volume_id: str) -> str | None:
+        try:
+            data = self.blocks.get_volume(volume_id).data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            oe.translate(exc, f"reading volume {volume_id}")
+        return str(data.availability_domain) if data.availability_domain else None
+
     def node_pool_nodes(self, node_pool_id: str) -> list[dict[str, Any]]:
         pool = self._call("reading the node pool", self.ce.get_node_pool, node_pool_id).data
         return [
