@@ -33,6 +33,7 @@ OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")
 def _register_commands() -> None:
     """Commands defined in their own modules (each imports its heavy parts lazily)."""
     from nimble_oke.cli.bench_cmd import bench, bench_diff, bench_worker
+    from nimble_oke.cli.models_cmd import models_app
     from nimble_oke.cli.session_cmds import (
         doctor_cmd,
         down_cmd,
@@ -69,6 +70,7 @@ def _register_commands() -> None:
     bench_app.command("worker", hidden=True)(bench_worker)
     app.add_typer(bench_app, name="bench")
     app.add_typer(sim_app, name="sim")
+    app.add_typer(models_app, name="models")
     app.add_typer(watchdog_app, name="watchdog")
 
 

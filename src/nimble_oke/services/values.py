@@ -120,7 +120,8 @@ def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, An
     if cfg.cache.mode == "object-storage":
         values["cache"]["objectStorage"] = {
             "bucket": cfg.cache.bucket or "",
-            "prefix": cfg.cache.prefix,
+            # `nimble models push` lays versions out under <prefix>/<model>/<version>/
+            "prefix": f"{cfg.cache.prefix}/{cfg.nim.model}",
             "version": cfg.cache.version or "",
             "auth": "par",
             "parSecret": {"name": f"{session}-model-par", "key": "PAR_URL"},
