@@ -77,7 +77,7 @@ def test_every_problem_is_reported_at_once() -> None:
 
 
 def test_cross_field_rules() -> None:
-    with pytest.raises(ConfigError, match="object-storage needs cache.bucket"):
+    with pytest.raises(ConfigError, match="object-storage needs cache.bucket and cache.namespace"):
         build_config({"cache": {"mode": "object-storage"}})
     with pytest.raises(ConfigError, match="lb_min_mbps must not exceed"):
         build_config({"service": {"lb_min_mbps": 100, "lb_max_mbps": 10}})

@@ -34,6 +34,7 @@ def _register_commands() -> None:
     """Commands defined in their own modules (each imports its heavy parts lazily)."""
     from nimble_oke.cli.bench_cmd import bench, bench_diff, bench_worker
     from nimble_oke.cli.models_cmd import models_app
+    from nimble_oke.cli.production_cmd import export_app, monitoring_app, profiles
     from nimble_oke.cli.session_cmds import (
         doctor_cmd,
         down_cmd,
@@ -71,6 +72,9 @@ def _register_commands() -> None:
     app.add_typer(bench_app, name="bench")
     app.add_typer(sim_app, name="sim")
     app.add_typer(models_app, name="models")
+    app.command("profiles")(profiles)
+    app.add_typer(export_app, name="export")
+    app.add_typer(monitoring_app, name="monitoring")
     app.add_typer(watchdog_app, name="watchdog")
 
 

@@ -199,6 +199,9 @@ class CacheSettings(Section):
     )
     keep: bool = Field(False, description="Keep the cache volume on teardown (reuse next time).")
     bucket: str | None = Field(None, description="object-storage: bucket holding the model.")
+    namespace: str | None = Field(
+        None, description="object-storage: the tenancy's Object Storage namespace."
+    )
     prefix: str = Field("models", description="object-storage: object name prefix.")
     version: str | None = Field(None, description="object-storage: model version to hydrate.")
 
@@ -211,8 +214,11 @@ class CacheSettings(Section):
 
     @model_validator(mode="after")
     def _bucket_needed(self) -> CacheSettings:
-        if self.mode == "object-storage" and not self.bucket:
-            raise ValueError("cache.mode object-storage needs cache.bucket")
+        if self.mode == "object-storage" and not (self.bucket and self.namespace):
+            raise ValueError(
+                "cache.mode object-storage needs cache.bucket and cache.namespace "
+                "(the Object Storage namespace: `oci os ns get`, or nimble models list shows it)"
+            )
         return self
 
 

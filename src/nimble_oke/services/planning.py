@@ -12,6 +12,7 @@ from nimble_oke.config_file import load_config
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import GuardDecision, guard
 from nimble_oke.domain.plan import Plan, build_plan
+from nimble_oke.domain.profiles import check_deploy_profile
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,11 @@ def plan_session(
     cache_warm: bool = False,
 ) -> PlannedSession:
     cfg, path = load_config(config_file, flags, env)
-    plan = build_plan(cfg, load_catalog(), cache_warm=cache_warm)
+    catalog = load_catalog()
+    check_deploy_profile(
+        catalog, cfg.nim.model, cfg.gpu_pool.shape, cfg.nim.precision, cfg.nim.model_profile
+    )
+    plan = build_plan(cfg, catalog, cache_warm=cache_warm)
     decision = guard(
         worst_case_usd=plan.worst_case_usd,
         budget_usd=cfg.budget.max_usd,

@@ -119,6 +119,7 @@ def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, An
     }
     if cfg.cache.mode == "object-storage":
         values["cache"]["objectStorage"] = {
+            "namespace": cfg.cache.namespace or "",
             "bucket": cfg.cache.bucket or "",
             # `nimble models push` lays versions out under <prefix>/<model>/<version>/
             "prefix": f"{cfg.cache.prefix}/{cfg.nim.model}",
