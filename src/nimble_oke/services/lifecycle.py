@@ -154,6 +154,8 @@ def up(
             if kept is not None:
                 values["cache"]["existingClaim"] = kept
                 say(f"deploy      reusing the kept model cache volume (claim {kept})")
+            if cfg.cache.mode == "object-storage":
+                ensure_model_par(client, cfg, target, session, values)
             manifests = render_chart(
                 values, release=release_name(session), namespace=cfg.nim.namespace
             )
@@ -295,6 +297,41 @@ def install_watchdog(
         prune=False,
     )
     watchdog.write_lease(client, cfg.nim.namespace, lease)
+
+
+MODEL_PAR_TTL_S = 6 * 3600
+
+
+def ensure_model_par(
+    client: Any, cfg: NimbleConfig, target: Target, session: str, values: dict[str, Any]
+) -> None:
+    """A short-lived read PAR for the model's prefix, created per deployment and handed to
+    the hydrate init container through a Secret (never logged, rendered or stored)."""
+    from lightkube.models.meta_v1 import ObjectMeta
+    from lightkube.resources.core_v1 import Secret
+
+    from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
+    from nimble_oke.services.models import Storage, create_par
+
+    source = values["cache"]["objectStorage"]
+    regions = target.endpoints.get("oci_regions") or None
+    storage = Storage.from_provider(target.provider, regions)
+    with storage:
+        url = create_par(
+            storage, str(source["bucket"]), str(source["prefix"]), MODEL_PAR_TTL_S, now=target.now
+        )
+    secret = source["parSecret"]
+    client.apply(
+        Secret(
+            metadata=ObjectMeta(
+                name=secret["name"], namespace=cfg.nim.namespace, labels={SESSION_LABEL: session}
+            ),
+            type="Opaque",
+            stringData={secret["key"]: url},
+        ),
+        field_manager=FIELD_MANAGER,
+        force=True,
+    )
 
 
 KEPT_CLAIM_LABEL = {"app.kubernetes.io/name": "nimble-cache"}

@@ -191,6 +191,12 @@ def _missing(exc: BaseException) -> bool:
 # --- naming -------------------------------------------------------------------------------
 
 
+def repo_model_name(model: str) -> str:
+    """The repository name of a NIM model (``meta/llama-3.1-8b-instruct`` →
+    ``meta--llama-3.1-8b-instruct``): object prefixes use one path segment per model."""
+    return model.replace("/", "--")
+
+
 def model_prefix(model: str, root: str = ROOT) -> str:
     return f"{root.strip('/')}/{model}"
 

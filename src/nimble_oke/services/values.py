@@ -121,8 +121,9 @@ def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, An
         values["cache"]["objectStorage"] = {
             "namespace": cfg.cache.namespace or "",
             "bucket": cfg.cache.bucket or "",
-            # `nimble models push` lays versions out under <prefix>/<model>/<version>/
-            "prefix": f"{cfg.cache.prefix}/{cfg.nim.model}",
+            # `nimble models push --model <repo name>` lays versions out under
+            # <prefix>/<repo name>/<version>/ (repo name: org--model, one path segment)
+            "prefix": f"{cfg.cache.prefix}/{cfg.nim.model.replace('/', '--')}",
             "version": cfg.cache.version or "",
             "auth": "par",
             "parSecret": {"name": f"{session}-model-par", "key": "PAR_URL"},

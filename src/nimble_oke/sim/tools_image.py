@@ -22,6 +22,7 @@ from nimble_oke.sim.kube.images import ContainerContext
 
 TOOLS_PREFIX = "ghcr.io/nimble-oke/nimble-tools"
 BENCH_WORKER = ["nimble", "bench", "worker"]
+MODELS_HYDRATE = ["nimble", "models", "hydrate"]
 
 Runner = Callable[[list[str], Callable[[str], None]], int]
 
@@ -36,9 +37,43 @@ class ToolsContainer:
 
     async def start(self) -> int | None:
         argv = [*self.ctx.command, *self.ctx.args]
-        run = self._bench_worker if argv[:3] == BENCH_WORKER else self._run
+        run: Runner
+        if argv[:3] == BENCH_WORKER:
+            run = self._bench_worker
+        elif argv[:3] == MODELS_HYDRATE:
+            run = self._models_hydrate
+        else:
+            run = self._run
         self._task = asyncio.create_task(asyncio.to_thread(run, argv, self.ctx.log))
         return None
+
+    def _models_hydrate(self, argv: list[str], log: Callable[[str], None]) -> int:
+        """``nimble models hydrate`` (the chart's object-storage init container) with a PAR
+        from the container's environment, writing into the volume mounted at ``--dest``."""
+        from nimble_oke.services.models import ParReader, Source, hydrate
+
+        def opt(name: str, default: str | None = None) -> str | None:
+            return argv[argv.index(name) + 1] if name in argv else default
+
+        if opt("--auth") != "par":
+            log("nimble-tools (sim): only --auth par is simulated")
+            return 2
+        url = self.ctx.env.get("NIMBLE_PAR_URL", "")
+        dest = self.ctx.host_path(str(opt("--dest")))
+        if not url or dest is None:
+            log("hydrate: NIMBLE_PAR_URL or the --dest volume is missing")
+            return 2
+        result = hydrate(
+            ParReader(url),
+            Source.parse(str(opt("--source"))),
+            dest,
+            opt("--version"),
+            parallelism=int(opt("--parallelism", "4") or 4),
+            part_size=int(opt("--part-size-mib", "8") or 8) * 1024 * 1024,
+            skip_if_manifest_matches="--skip-if-manifest-matches" in argv,
+        )
+        log(f"hydrate: {result}")
+        return 0
 
     def _bench_worker(self, argv: list[str], log: Callable[[str], None]) -> int:
         """``nimble bench worker``: needs only the container's resolver and environment."""
