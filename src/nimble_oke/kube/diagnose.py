@@ -10,16 +10,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # Messages the kubelet, scheduler, CSI driver and NIM print (calibration.md, nim.md).
 CUDA_OOM = re.compile(r"CUDA out of memory|torch\.OutOfMemoryError|cudaErrorMemoryAllocation", re.I)
-NO_KERNEL = re.compile(
-    r"no kernel image is available for execution on the device|"
-    r"profile .* (is )?(not compatible|incompatible)|requires compute capability",
+# vLLM (inside NIM) when the KV cache cannot hold one sequence of the max model length, or
+# nothing is left for it at all once the weights are loaded.
+KV_CACHE = re.compile(
+    r"max seq len \(\d+\) is larger than the maximum number of tokens that can be stored in "
+    r"KV cache|No available memory for the cache blocks",
     re.I,
 )
+# NIM's profile selector ("Could not find a profile that is currently runnable with the
+# detected hardware") and CUDA's own error for kernels built for another architecture.
+NO_KERNEL = re.compile(
+    r"no kernel image is available for execution on the device|"
+    r"could not find a profile that is currently runnable|"
+    r"profile .* (is )?(not compatible|incompatible)|(requires|needs) compute capability",
+    re.I,
+)
+DOWNLOAD_PROGRESS = re.compile(r"Downloading model files:\s+(\d{1,3})%")
 PULL_AUTH = re.compile(
     r"401 Unauthorized|unauthorized|insufficient_scope|authentication required", re.I
 )
@@ -203,68 +214,111 @@ def rule_image_pull(snap: Snapshot) -> Finding | None:
     return None
 
 
+def _log_finding(lines: list[str]) -> Finding | None:
+    """A NIM start-up error named in the log (current and previous container)."""
+    patterns: tuple[tuple[re.Pattern[str], str, str], ...] = (
+        (
+            CUDA_OOM,
+            "CUDA out of memory on the GPU",
+            "use a shape with more GPU memory, a smaller precision (fp8/int4 where the GPU "
+            "supports it), or a shorter max model length",
+        ),
+        (
+            KV_CACHE,
+            "the GPU memory left after the weights cannot hold the KV cache for the max model "
+            "length",
+            "lower NIM_MAX_MODEL_LEN (nim.extraEnv), or use a shape with more GPU memory or a "
+            "smaller precision",
+        ),
+        (
+            NO_KERNEL,
+            "the NIM model profile does not match this GPU",
+            "unset nim.model_profile or pick one built for this GPU (`nimble profiles MODEL "
+            "--shape S`); fp8 needs compute capability ≥ 8.9",
+        ),
+    )
+    for pattern, cause, fix in patterns:
+        line = next((x for x in reversed(lines) if pattern.search(x)), None)
+        if line is not None:
+            return Finding(cause, line.strip(), fix)
+    return None
+
+
+def _still_downloading(lines: list[str]) -> bool:
+    """The last download progress line is below 100% and no completion follows it."""
+    percent: int | None = None
+    for line in lines:
+        match = DOWNLOAD_PROGRESS.search(line)
+        if match:
+            percent = int(match.group(1))
+        elif "Model download complete" in line or "Model files found in cache" in line:
+            percent = None
+    return percent is not None and percent < 100
+
+
+def _is_ready(pod: dict[str, Any]) -> bool:
+    conditions = (pod.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
+
+
 def rule_crashes(snap: Snapshot) -> Finding | None:
-    for pod in snap.pods:
-        name = pod.get("metadata", {}).get("name", "")
-        lines = snap.logs.get(name, [])
-        text = "\n".join(lines)
-        for cs in _container_states(pod):
-            last = (cs.get("lastState") or {}).get("terminated") or {}
-            if last.get("reason") == "OOMKilled":
-                return Finding(
-                    "the NIM container was OOMKilled (host memory)",
-                    f"container {cs.get('name')} restarted {cs.get('restartCount', 0)}× after OOMKilled",
-                    "raise resources.limits.memory (weights are staged through host memory: ≥ 1.5× the weights)",
-                )
-        if CUDA_OOM.search(text):
-            line = next(x for x in lines if CUDA_OOM.search(x))
-            return Finding(
-                "CUDA out of memory on the GPU",
-                line.strip(),
-                "use a shape with more GPU memory, a smaller precision (fp8/int4 where the GPU supports it), "
-                "or a shorter max model length",
+    """Why a pod crashes or restarts. Pods that are not Ready are looked at first; for a pod
+    that is Ready again the cause is history (previous container), so only a warning."""
+    for pod in sorted(snap.pods, key=_is_ready):
+        finding = _crash_cause(snap, pod)
+        if finding is None:
+            continue
+        if _is_ready(pod):
+            return replace(
+                finding,
+                evidence=finding.evidence + " (earlier; the pod is Ready now)",
+                severity="warning",
             )
-        if NO_KERNEL.search(text):
-            line = next(x for x in lines if NO_KERNEL.search(x))
+        return finding
+    return None
+
+
+def _crash_cause(snap: Snapshot, pod: dict[str, Any]) -> Finding | None:
+    name = pod.get("metadata", {}).get("name", "")
+    lines = snap.logs.get(name, [])
+    for cs in _container_states(pod):
+        last = (cs.get("lastState") or {}).get("terminated") or {}
+        now = (cs.get("state") or {}).get("terminated") or {}
+        if "OOMKilled" in (last.get("reason"), now.get("reason")):
             return Finding(
-                "the NIM model profile does not match this GPU",
-                line.strip(),
-                "unset nim.model_profile or pick one built for this GPU (`nimble profiles MODEL --shape S`); "
-                "fp8 needs compute capability ≥ 8.9",
+                "the NIM container was OOMKilled (host memory)",
+                f"container {cs.get('name')} restarted {cs.get('restartCount', 0)}× after OOMKilled",
+                "raise resources.limits.memory (weights are staged through host memory: ≥ 1.5× the weights)",
             )
-        startup_failures = [
-            e
-            for e in snap.events
-            if e.get("reason") == "Unhealthy"
-            and "Startup probe failed" in str(e.get("message", ""))
-            and e.get("involvedObject", {}).get("name") == name
-        ]
-        killed = [
-            e
-            for e in snap.events
-            if e.get("reason") == "Killing"
-            and "startup probe" in str(e.get("message", "")).lower()
-            and e.get("involvedObject", {}).get("name") == name
-        ]
-        restarts = sum(int(cs.get("restartCount", 0)) for cs in _container_states(pod))
-        if killed or (startup_failures and restarts > 0):
-            downloading = any("Downloading model files" in x for x in lines)
+    from_log = _log_finding(lines)
+    if from_log is not None:
+        return from_log
+    # A failing startup probe is normal while NIM downloads and loads; only the kubelet
+    # killing the container for it means the budget ran out.
+    killed = [
+        e
+        for e in snap.events
+        if e.get("reason") == "Killing"
+        and "startup probe" in str(e.get("message", "")).lower()
+        and e.get("involvedObject", {}).get("name") == name
+    ]
+    if killed:
+        return Finding(
+            "the startup probe budget ran out before NIM was ready (correction C3)",
+            str(killed[-1].get("message", ""))
+            + (" — the model was still downloading" if _still_downloading(lines) else ""),
+            "let nimble compute the budget (probes.mode: computed) or raise "
+            "probes.startup_failure_threshold; keep the model cache volume so restarts resume warm",
+        )
+    for cs in _container_states(pod):
+        waiting = (cs.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") == "CrashLoopBackOff":
+            tail = lines[-1].strip() if lines else "no log"
             return Finding(
-                "the startup probe budget ran out before NIM was ready (correction C3)",
-                (killed or startup_failures)[-1].get("message", "")
-                + (" — the model was still downloading" if downloading else ""),
-                "let nimble compute the budget (probes.mode: computed) or raise "
-                "probes.startup_failure_threshold; keep the model cache volume so restarts resume warm",
+                "the NIM container keeps crashing",
+                f"CrashLoopBackOff; last log line: {tail}",
+                "read `nimble troubleshoot --logs` and the NIM error above it",
             )
-        for cs in _container_states(pod):
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            if waiting.get("reason") == "CrashLoopBackOff":
-                tail = lines[-1].strip() if lines else "no log"
-                return Finding(
-                    "the NIM container keeps crashing",
-                    f"CrashLoopBackOff; last log line: {tail}",
-                    "read `nimble troubleshoot --logs` and the NIM error above it",
-                )
     return None
 
 
@@ -279,6 +333,7 @@ def rule_lb_pending(snap: Snapshot) -> Finding | None:
                 e.get("message", "")
                 for e in snap.events
                 if e.get("involvedObject", {}).get("name") == name
+                and e.get("involvedObject", {}).get("kind") == "Service"
             ]
             return Finding(
                 f"load balancer for service {name} is pending",
@@ -327,11 +382,40 @@ def collect(client: Any, namespace: str, *, log_lines: int = 60) -> Snapshot:
     snap.services = dump(client.list(Service, namespace=namespace))
     snap.storage_classes = [sc.metadata.name for sc in client.list(StorageClass)]
     snap.daemonsets = dump(client.list(DaemonSet, namespace="kube-system"))
+
+    def read_log(name: str, previous: bool) -> list[str]:
+        try:
+            if previous:
+                return _previous_log(client, name, namespace, log_lines)
+            lines = client.log(name, namespace=namespace, tail_lines=log_lines)
+            return [line.rstrip("\n") for line in lines]
+        except ApiError:  # no log yet (container creating) or no previous container
+            return []
+
     for pod in snap.pods:
         name = pod["metadata"]["name"]
-        try:
-            lines = list(client.log(name, namespace=namespace, tail_lines=log_lines))
-        except ApiError:
-            lines = []
-        snap.logs[name] = [line.rstrip("\n") for line in lines]
+        restarted = any(int(cs.get("restartCount", 0)) for cs in _container_states(pod))
+        # A restarted container's cause is in the previous container's log.
+        previous = read_log(name, previous=True) if restarted else []
+        snap.logs[name] = previous + read_log(name, previous=False)
     return snap
+
+
+def _previous_log(client: Any, name: str, namespace: str, tail_lines: int) -> list[str]:
+    """``kubectl logs --previous``: lightkube 1.0's ``Client.log`` has no ``previous``
+    parameter, so the same PodLog request is built with it (as ``Client.log`` does)."""
+    from lightkube.resources.core_v1 import PodLog
+
+    inner = getattr(client, "_client", None)
+    if inner is None:  # not a lightkube Client: no previous log to read
+        return []
+    request = inner.prepare_request(
+        "get",
+        PodLog,
+        name=name,
+        namespace=namespace,
+        params={"previous": True, "tailLines": tail_lines},
+    )
+    response = inner.send(inner.build_adapter_request(request))
+    inner.raise_for_status(response)
+    return [str(line) for line in response.iter_lines()]
