@@ -4,7 +4,6 @@ Kubernetes simulator through a real lightkube client. No mocks: pods run the NIM
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import time
 from collections.abc import Callable, Iterator
@@ -31,7 +30,6 @@ from nimble_oke.kube.wait import WaitResult, wait_ready
 from nimble_oke.services.values import chart_values
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
-from nimble_oke.sim.kube.kubelet import PodWorker
 
 # 600 simulated seconds per real second: the 12 GB NIM image pull (≈218 s at 55 MB/s,
 # calibration.md) takes ≈0.4 s and the 16 GB model download (≈64 s) ≈0.1 s.
@@ -121,25 +119,6 @@ class Deployer:
 
 def deployment(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     return next(m for m in manifests if m["kind"] == "Deployment")
-
-
-@pytest.fixture(autouse=True)
-def _pod_shutdown_recancels(monkeypatch: pytest.MonkeyPatch) -> None:
-    """WORKAROUND (remove when sim/kube/kubelet.py has the fix): ``PodWorker._shutdown``
-    cancels the pod's lifecycle task once and awaits it, but a crash-looping NIM container
-    that is being stopped at that moment swallows the cancellation (``contextlib.suppress(
-    asyncio.CancelledError)`` around an await in NimContainer.stop / NimEmulator.stop /
-    PodWorker._supervise), so the pod is never removed and ``KubeSimulator.stop`` waits
-    60 s and leaks sockets (≈1 run in 4 of this suite). Cancel until the task is done."""
-    original = PodWorker._shutdown
-
-    async def shutdown(self: PodWorker, remove: bool) -> None:
-        while not self.task.done():
-            self.task.cancel()
-            await asyncio.wait([self.task], timeout=0.5)
-        await original(self, remove)
-
-    monkeypatch.setattr(PodWorker, "_shutdown", shutdown)
 
 
 @pytest.fixture

@@ -131,7 +131,12 @@ def wait_ready(
     result = WaitResult(pod="")
     last_detail = ""
     while True:
-        pods = list(client.list(Pod, namespace=namespace, labels=selector))
+        # skip pods being deleted (a previous rollout's terminating pod is not the answer)
+        pods = [
+            p
+            for p in client.list(Pod, namespace=namespace, labels=selector)
+            if not (p.metadata and p.metadata.deletionTimestamp)
+        ]
         view = (
             classify(client, namespace, pods[0])
             if pods

@@ -210,7 +210,11 @@ class PodWorker:
         task.add_done_callback(self.k._shutdowns.discard)
 
     async def _shutdown(self, remove: bool) -> None:
-        self.task.cancel()
+        # A container being stopped at this moment may swallow one cancellation (its own
+        # stop awaits under suppress(CancelledError)): cancel until the task is really done.
+        while not self.task.done():
+            self.task.cancel()
+            await asyncio.wait([self.task], timeout=0.5)
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
         pod = self.c.store.get(PODS, self.ns, self.name)
