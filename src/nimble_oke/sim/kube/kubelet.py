@@ -472,9 +472,17 @@ class PodWorker:
         env = await self._config(cs)
         ctx = self._context(cs, env)
         self.c.logs.start((self.ns, self.name, cs.name))
+        instance = None
         try:
             instance = entry.factory(ctx)
             port = await instance.start()
+        except asyncio.CancelledError:
+            # the pod is being stopped while this container starts: stop what already
+            # listens (its sockets would leak), then let the cancellation through
+            if instance is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    await asyncio.shield(instance.stop())
+            raise
         except Exception as exc:  # noqa: BLE001 - the image's code failed: a container error
             log.warning(
                 "container %s of %s/%s failed to start: %s", cs.name, self.ns, self.name, exc
