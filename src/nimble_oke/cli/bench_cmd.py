@@ -173,23 +173,10 @@ def summarize_for_session(
 
 def _session_cluster(name: str) -> tuple[Any, str, str]:
     """(lightkube client, namespace, NIM service name) of session ``name``'s cluster."""
-    import contextlib
-
-    from nimble_oke.errors import KubeError
-    from nimble_oke.kube.connect import client_for
     from nimble_oke.services.lifecycle import release_name
-    from nimble_oke.services.sessions import resolve_target, session_config
-    from nimble_oke.state.store import StateStore
+    from nimble_oke.services.sessions import session_cluster_client
 
-    with StateStore() as store:
-        cfg = session_config(store, name)
-        path = store.home / "sessions" / name / "kubeconfig"
-        clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
-    if not path.exists() or not clusters:
-        raise KubeError(f"session '{name}' has no live cluster to run in (nimble status)")
-    target = resolve_target(cfg)
-    with contextlib.closing(target.provider):
-        client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+    client, cfg = session_cluster_client(name)
     return client, cfg.nim.namespace, f"{release_name(name)}-nimble-nim"
 
 

@@ -49,21 +49,9 @@ def open_storage(config: str | None, target: str | None) -> Storage:
             endpoints=dict(endpoints.get("oci_regions") or {}),
             retry_strategy=fast_retry_strategy(),
         )
-    from nimble_oke.errors import ProviderError
+    from nimble_oke.services.targets import oci_config as profile_config
 
-    path = os.path.expanduser(cfg.oci.config_file)
-    try:
-        oci_config = dict(oci.config.from_file(path, cfg.oci.profile))
-    except (
-        oci.exceptions.ConfigFileNotFound,
-        oci.exceptions.InvalidConfig,
-        oci.exceptions.ProfileNotFound,
-    ) as exc:
-        raise ProviderError(
-            f"OCI config {path} [{cfg.oci.profile}]: {exc}", hint="run nimble doctor"
-        ) from None
-    if cfg.oci.region:
-        oci_config["region"] = cfg.oci.region
+    oci_config = profile_config(cfg)
     compartment = cfg.oci.compartment_id or str(oci_config.get("tenancy", ""))
     return Storage(config=oci_config, compartment_id=compartment)
 

@@ -301,7 +301,6 @@ def run_troubleshoot(
     """Collect the deployment's state and name the causes (a kubeconfig, or a session's)."""
     from pathlib import Path
 
-    from nimble_oke.errors import KubeError
     from nimble_oke.kube.deploy import kube_client
     from nimble_oke.kube.diagnose import collect, diagnose
 
@@ -312,18 +311,7 @@ def run_troubleshoot(
         client = kube_client(Path(kubeconfig))
         ns = namespace or cfg.nim.namespace
     else:
-        with StateStore() as store:
-            name = session or _default_session(config_file)
-            cfg = session_config(store, name)
-            path = store.home / "sessions" / name / "kubeconfig"
-            clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
-        if not path.exists() or not clusters:
-            raise KubeError(f"session '{name}' has no live cluster to inspect (nimble status)")
-        target = resolve_target(cfg)
-        from nimble_oke.kube.connect import client_for
-
-        with contextlib.closing(target.provider):
-            client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+        client, cfg = session_cluster_client(session or _default_session(config_file))
         ns = namespace or cfg.nim.namespace
     try:
         snap = collect(client, ns)
@@ -390,3 +378,21 @@ def run_rollback(session: str, revision: int | None, *, say: Say) -> dict[str, A
             "revision": new,
             "pruned": applied.pruned,
         }
+
+
+def session_cluster_client(name: str) -> tuple[Any, NimbleConfig]:
+    """A lightkube client for session ``name``'s live cluster (token computed, never stored)
+    and the session's config. KubeError when the session has no live cluster."""
+    from nimble_oke.errors import KubeError
+    from nimble_oke.kube.connect import client_for
+
+    with StateStore() as store:
+        cfg = session_config(store, name)
+        path = store.home / "sessions" / name / "kubeconfig"
+        clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
+    if not path.exists() or not clusters:
+        raise KubeError(f"session '{name}' has no live cluster (nimble status)")
+    target = resolve_target(cfg)
+    with contextlib.closing(target.provider):
+        client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+    return client, cfg

@@ -167,14 +167,13 @@ def sim_clock_reader(endpoints: Mapping[str, Any]) -> Callable[[], float]:
     return lambda: sim_epoch + (time.time() - real_epoch) * scale
 
 
-def oci_target(cfg: NimbleConfig, env: Mapping[str, str], *, require_key: bool = True) -> Target:
+def oci_config(cfg: NimbleConfig) -> dict[str, Any]:
+    """The OCI SDK config of the profile named in ``cfg.oci`` (region override applied)."""
     import oci
-
-    from nimble_oke.cloud.oci.provider import OciProvider
 
     path = os.path.expanduser(cfg.oci.config_file)
     try:
-        config = oci.config.from_file(path, cfg.oci.profile)
+        config = dict(oci.config.from_file(path, cfg.oci.profile))
     except (
         oci.exceptions.ConfigFileNotFound,
         oci.exceptions.InvalidConfig,
@@ -185,6 +184,13 @@ def oci_target(cfg: NimbleConfig, env: Mapping[str, str], *, require_key: bool =
         ) from None
     if cfg.oci.region:
         config["region"] = cfg.oci.region
+    return config
+
+
+def oci_target(cfg: NimbleConfig, env: Mapping[str, str], *, require_key: bool = True) -> Target:
+    from nimble_oke.cloud.oci.provider import OciProvider
+
+    config = oci_config(cfg)
     provider = OciProvider(config, compartment_id=cfg.oci.compartment_id, poll_s=5.0)
     key = ngc_key(cfg, env, simulated_ok=False)[0] if require_key else ""
     return Target("oci", provider, dict(config), 1.0, 5.0, Timeouts(), key, False, {})
