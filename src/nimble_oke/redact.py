@@ -12,6 +12,8 @@ import logging
 import re
 from typing import Any
 
+from nimble_oke.ngc_keys import NGC_KEY_PREFIX
+
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(r"-----BEGIN [A-Z0-9 ]+-----.*?-----END [A-Z0-9 ]+-----", re.S),
@@ -19,7 +21,7 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
     # An unterminated PEM block (e.g. cut-off output) is still a secret.
     (re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*"), "[REDACTED PEM BLOCK]"),
-    (re.compile(r"nvapi-[A-Za-z0-9_\-]{4,}"), "nvapi-****"),
+    (re.compile(re.escape(NGC_KEY_PREFIX) + r"[A-Za-z0-9_\-]{4,}"), NGC_KEY_PREFIX + "****"),
     (re.compile(r"(/p/)[A-Za-z0-9_\-+=:.%]{8,}(/)"), r"\1****\2"),
     (re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.~+/=]{8,}"), r"\1****"),
     (re.compile(r'(?i)(signature=")[^"]+(")'), r"\1****\2"),

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from nimble_oke.bench import BenchConfig, analyze, run_async, summarize
+from nimble_oke.ngc_keys import throwaway_key
 
 from .conftest import arun
 
@@ -19,7 +20,7 @@ def test_bench_against_nim_emulator() -> None:
     async def scenario() -> None:
         with tempfile.TemporaryDirectory() as cache:
             settings = nim.NimSettings.from_env(
-                {"NIM_CACHE_PATH": cache, "NGC_API_KEY": "nvapi-" + "k" * 64},
+                {"NIM_CACHE_PATH": cache, "NGC_API_KEY": throwaway_key()},
                 model=TINY_MODEL,
                 time_scale=5000.0,
                 reject_max_completion_tokens=True,

@@ -15,9 +15,12 @@ import pytest
 from nimble_oke.bench import BenchConfig, diff_summaries, run_async, summarize, write_exports
 from nimble_oke.bench.export import load_schema
 from nimble_oke.bench.runs import sweep_async
+from nimble_oke.ngc_keys import throwaway_key
 
 from .conftest import arun
 from .truth_server import TruthServer, TruthSettings
+
+LEAK_KEY = throwaway_key()  # made at test time
 
 
 class _Html(HTMLParser):
@@ -48,7 +51,7 @@ def sweep_export(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[d
                 requests=14,
                 output_tokens=5,
                 slo_ms={"ttft": 500.0},
-                api_key="nvapi-secret-should-not-leak",
+                api_key=LEAK_KEY,
             )
             results = await sweep_async(config, [1, 3])
             summaries = [summarize(r) for r in results]
@@ -70,7 +73,7 @@ def test_json_export_validates_and_hides_the_key(
     assert data["goodput"]["request_goodput"]["unit"] == "requests/sec"
     assert data["errors"]["by_type"] == {"http_5xx": 2}
     for path in out.iterdir():
-        assert "nvapi-secret" not in path.read_text()
+        assert LEAK_KEY not in path.read_text()
 
 
 def test_jsonl_records_validate(sweep_export: tuple[Path, list[dict[str, Any]]]) -> None:

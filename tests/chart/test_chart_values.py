@@ -4,6 +4,7 @@ secrets are refused as values; the schema itself is closed and documented."""
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -12,8 +13,14 @@ import yaml
 
 from nimble_oke.errors import NimbleError
 from nimble_oke.kube.render import ChartError, lint_chart, render_chart, validate_values
+from nimble_oke.ngc_keys import throwaway_key
 
 from .checks import NAMESPACE, RELEASE
+
+# secrets made at test time (never literals in the repository)
+NGC_KEY = throwaway_key()
+PAR_TOKEN = secrets.token_urlsafe(18)
+BEARER_TOKEN = secrets.token_urlsafe(18)
 
 
 def rejected(values: dict[str, Any], chart_dir: Path) -> ChartError:
@@ -126,20 +133,20 @@ def test_several_replicas_on_shared_rwx_storage_are_allowed(chart_dir: Path) -> 
     ("values", "key"),
     [
         (
-            {"nim": {"extraEnv": [{"name": "NGC_API_KEY", "value": "nvapi-AbCdEf0123456789"}]}},
+            {"nim": {"extraEnv": [{"name": "NGC_API_KEY", "value": NGC_KEY}]}},
             "nim.extraEnv[0].value",
         ),
         (
             {
                 "cache": {
                     "objectStorage": {
-                        "prefix": "https://objectstorage.us-chicago-1.oraclecloud.com/p/Xy12abcdEFGH34/n/ns/b/m/o/"
+                        "prefix": f"https://objectstorage.us-chicago-1.oraclecloud.com/p/{PAR_TOKEN}/n/ns/b/m/o/"
                     }
                 }
             },
             "cache.objectStorage.prefix",
         ),
-        ({"podAnnotations": {"auth": "Bearer abcdefghijklmnop"}}, "podAnnotations.auth"),
+        ({"podAnnotations": {"auth": f"Bearer {BEARER_TOKEN}"}}, "podAnnotations.auth"),
     ],
 )
 def test_secrets_are_refused_as_values_and_not_echoed(
@@ -148,9 +155,7 @@ def test_secrets_are_refused_as_values_and_not_echoed(
     error = rejected(values, chart_dir)
     assert error.key == key
     text = str(error)
-    assert (
-        "nvapi-AbCd" not in text and "Xy12abcdEFGH34" not in text and "abcdefghijklmnop" not in text
-    )
+    assert NGC_KEY not in text and PAR_TOKEN not in text and BEARER_TOKEN not in text
 
 
 def test_validate_values_without_rendering(chart_dir: Path) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from nimble_oke.kube.render import apply_rank
+from nimble_oke.ngc_keys import NGC_KEY_PREFIX
 
 from .checks import (
     NAMESPACE,
@@ -111,7 +112,7 @@ def test_every_configuration_renders_valid_restricted_manifests(
             assert manifest["metadata"]["namespace"] == NAMESPACE
 
     text = json.dumps(manifests)
-    assert "nvapi-" not in text
+    assert NGC_KEY_PREFIX not in text
     assert "nvidia.com/gpu.present" not in text
 
     kinds = [m["kind"] for m in manifests]

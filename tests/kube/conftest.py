@@ -27,6 +27,7 @@ from nimble_oke.kube.deploy import (
 from nimble_oke.kube.diagnose import Finding, collect, diagnose
 from nimble_oke.kube.render import render_chart
 from nimble_oke.kube.wait import WaitResult, wait_ready
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.services.values import chart_values
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
@@ -37,7 +38,7 @@ TIME_SCALE = 600
 NAMESPACE = "nim"
 SESSION = "kt"
 # A well-formed fake NGC key: nvcr.io in the simulator and the NIM emulator accept it.
-NGC_KEY = "nvapi-" + "Zq7" * 20
+NGC_KEY = throwaway_key()
 SELECTOR = {"app.kubernetes.io/instance": SESSION}
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from nimble_oke.domain.config import build_config
 from nimble_oke.kube.deploy import kube_client
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.services.doctor import (
     check_ngc_key,
     check_oci_config,
@@ -25,7 +26,7 @@ from nimble_oke.sim.kube import KubeSimulator
 from nimble_oke.sim.oci import FaultPlan
 from nimble_oke.sim.stack import SimStack
 
-KEY = "nvapi-" + "k3y" * 10
+KEY = throwaway_key()
 
 
 def by_name(checks: list, name: str):  # type: ignore[no-untyped-def]

@@ -16,6 +16,7 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.cli.app import app
 from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.domain.plan import build_plan
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.stack import SimStack
@@ -107,7 +108,7 @@ def test_failed_deploy_rolls_back_everything_this_run_created(tmp_path: Path) ->
 def _rollback_case(stack: SimStack, tmp_path: Path) -> None:
     cfg = _cfg()
     plan = build_plan(cfg, load_catalog())
-    target = sim_target(cfg, stack.endpoints(), {"NGC_API_KEY": "nvapi-revoked-" + "x" * 30})
+    target = sim_target(cfg, stack.endpoints(), {"NGC_API_KEY": throwaway_key("revoked")})
     messages: list[str] = []
     with (
         contextlib.closing(target.provider),

@@ -8,14 +8,15 @@ import socket
 import pytest
 from fake_registry import Registry, serve_registry
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.nim.ngc import check_ngc_access, check_ngc_access_async, parse_image
 
 pytestmark = pytest.mark.anyio
 IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0"
 REPO = "nim/meta/llama-3.1-8b-instruct"
-ENTITLED = "nvapi-" + "E" * 60
-OTHER_ORG = "nvapi-" + "O" * 60
-UNKNOWN = "nvapi-" + "U" * 60
+ENTITLED = throwaway_key()
+OTHER_ORG = throwaway_key()
+UNKNOWN = throwaway_key()
 
 
 def _registry() -> Registry:

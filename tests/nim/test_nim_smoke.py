@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from fake_openai_server import MODEL, serve
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.nim.smoke import (
     CHECK_NAMES,
     run_smoke,
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 async def test_smoke_passes_against_the_emulator(tmp_path: Path) -> None:
     settings = NimSettings.from_env(
-        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": "nvapi-" + "x" * 40},
+        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": throwaway_key()},
         model=TINY_MODEL,
         time_scale=5000,
     )

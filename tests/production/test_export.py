@@ -18,6 +18,7 @@ from nimble_oke.cli.production_cmd import export_app
 from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.kube.render import ChartError, render_chart
+from nimble_oke.ngc_keys import NGC_KEY_PREFIX, throwaway_key
 from nimble_oke.services.export import (
     argocd_application,
     export_values,
@@ -29,7 +30,7 @@ from nimble_oke.state.store import StateStore
 
 from .argo import render_list_generator, validate
 
-NGC_KEY = "nvapi-" + "Sx9" * 20
+NGC_KEY = throwaway_key()
 OBJECT_STORAGE = {
     "nim": {"model": "meta/llama-3.1-8b-instruct"},
     "cache": {
@@ -91,7 +92,7 @@ def test_application_validates_and_carries_values_inline(tmp_path: Path) -> None
     manifests = render_chart(values, release="prod-8b", namespace=cfg.nim.namespace)
     for manifest in manifests:
         validate_manifest(manifest)
-    assert NGC_KEY not in all_text(tmp_path) and "nvapi-" not in all_text(tmp_path)
+    assert NGC_KEY not in all_text(tmp_path) and NGC_KEY_PREFIX not in all_text(tmp_path)
 
 
 def test_applicationset_per_environment_renders_valid_applications(tmp_path: Path) -> None:
@@ -112,7 +113,7 @@ def test_applicationset_per_environment_renders_valid_applications(tmp_path: Pat
         manifests = render_chart(values, release=values["session"], namespace=f"nim-{env}")
         assert {m["metadata"]["labels"]["nimble-oke/session"] for m in manifests} == {f"llm-{env}"}
     assert len(sessions) == 3
-    assert "nvapi-" not in all_text(tmp_path)
+    assert NGC_KEY_PREFIX not in all_text(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from nimble_oke.catalog import load_catalog
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.nim.prometheus import parse_prometheus
 from nimble_oke.services.monitoring import MonitoringBundle, load_bundle
 from nimble_oke.sim.nim import NimEmulator, NimSettings
@@ -252,7 +253,7 @@ async def test_nim_metric_names_are_served_by_a_nim(
     for _, expr in all_exprs(bundle):
         used |= metric_names(expr) & NIM_METRICS
     settings = NimSettings.from_env(
-        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": "nvapi-" + "m" * 40},
+        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": throwaway_key()},
         model=TINY_MODEL,
         time_scale=5000,
     )

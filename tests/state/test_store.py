@@ -15,6 +15,7 @@ import pytest
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.cost import accrue, load_balancer_meters
 from nimble_oke.errors import StateError
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.state.lock import SessionLock
 from nimble_oke.state.store import SCHEMA_VERSION, StateStore, retry_token
 
@@ -86,7 +87,7 @@ def test_resources_feed_accrual(tmp_path: Path) -> None:
 
 
 def test_nothing_secret_is_stored(tmp_path: Path) -> None:
-    key = "nvapi-" + "A1b2" * 16
+    key = throwaway_key()
     par = "https://objectstorage.us-ashburn-1.oraclecloud.com/p/AbCdEfGhIjKlMnOp1234/n/ns/b/bk/o/x"
     with StateStore(tmp_path) as store:
         store.upsert_session("s", target="sim", status="up", config={"note": key})

@@ -22,8 +22,8 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-# NGC personal/service keys start with nvapi-; legacy API keys are long base64-like strings.
-NGC_KEY_RE = re.compile(r"^(nvapi-[A-Za-z0-9_\-]{20,}|[A-Za-z0-9+/=]{40,})$")
+from nimble_oke.ngc_keys import NGC_KEY_RE
+
 _CHALLENGE_RE = re.compile(r'(\w+)="([^"]*)"')
 _MANIFEST_ACCEPT = ", ".join(
     (

@@ -89,7 +89,7 @@ def check_oci_config(cfg: NimbleConfig) -> Check:
 
 
 def check_ngc_key(cfg: NimbleConfig, env: Mapping[str, str], *, simulated: bool) -> Check:
-    from nimble_oke.nim.ngc import NGC_KEY_RE
+    from nimble_oke.ngc_keys import NGC_KEY_RE
 
     name = cfg.nim.ngc_api_key_env
     key = env.get(name, "")

@@ -19,11 +19,9 @@ from typing import Any
 
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import ConfigError, ProviderError
+from nimble_oke.ngc_keys import NGC_KEY_RE, throwaway_key
 from nimble_oke.ports import CloudProvider
 from nimble_oke.services.provision import Timeouts
-
-# A well-formed key for the simulator only: its registry accepts it, NGC would not.
-SIM_NGC_KEY = "nvapi-" + "sim0" * 16
 
 
 @dataclass
@@ -58,13 +56,12 @@ def ngc_key(cfg: NimbleConfig, env: Mapping[str, str], *, simulated_ok: bool) ->
     key = env.get(name, "")
     if not key:
         if simulated_ok:
-            return SIM_NGC_KEY, True
+            # well-formed for the simulated registry; real NGC never issued it
+            return throwaway_key("sim"), True
         raise ConfigError(
             f"the NGC API key is not set: export {name}=nvapi-… "
             "(create one at ngc.nvidia.com → Setup → API Key)"
         )
-    from nimble_oke.nim.ngc import NGC_KEY_RE
-
     if not NGC_KEY_RE.match(key):
         raise ConfigError(
             f"${name} does not look like an NGC API key (expected nvapi- followed by at least "

@@ -20,13 +20,14 @@ from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
 from lightkube.resources.core_v1 import Pod, Secret
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
 
 pytest.importorskip("nimble_oke.sim.nim")
 
 IMAGE = "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0"
-NGC_KEY = "nvapi-" + "k" * 40
+NGC_KEY = throwaway_key()
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from lightkube.resources.core_v1 import (
     Service,
 )
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator, VolumeRequest
 
@@ -355,7 +356,7 @@ def test_bad_ngc_key_is_unauthorized_and_a_good_one_pulls(
         what="401 on pull",
     )
     client.delete(Secret, "ngc-secret")
-    _docker_secret(client, "nvapi-" + "x" * 40)
+    _docker_secret(client, throwaway_key())
     wait_for(
         lambda: [e for e in events(client, reason="Pulled")],
         timeout=20,

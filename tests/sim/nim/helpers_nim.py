@@ -9,10 +9,11 @@ from typing import Any
 
 from openai import AsyncOpenAI
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.nim import NimEmulator, NimSettings
 from nimble_oke.sim.nim.catalog import TINY_MODEL
 
-GOOD_KEY = "nvapi-" + "k" * 64
+GOOD_KEY = throwaway_key()
 
 
 def settings_for(cache: Path, **overrides: Any) -> NimSettings:

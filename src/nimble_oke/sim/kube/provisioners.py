@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from nimble_oke.ngc_keys import NGC_KEY_PREFIX
+
 # The OCI Block Volume CSI driver (reference/oke.md, calibration.md).
 OCI_BV_PROVISIONER = "blockvolume.csi.oraclecloud.com"
 
@@ -96,6 +98,6 @@ def default_pull_auth(registry: str, username: str, password: str) -> str | None
     """nvcr.io accepts user ``$oauthtoken`` with an NGC API key (``nvapi-...``)."""
     if registry != "nvcr.io":
         return None
-    if username != "$oauthtoken" or not password.startswith("nvapi-") or len(password) < 16:
+    if username != "$oauthtoken" or not password.startswith(NGC_KEY_PREFIX) or len(password) < 16:
         return "unauthorized"
     return None

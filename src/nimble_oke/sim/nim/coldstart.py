@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from nimble_oke.nim.ngc import NGC_KEY_RE
+from nimble_oke.ngc_keys import NGC_KEY_RE
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.nim.catalog import GB, PRECISION_MIN_CC
 from nimble_oke.sim.nim.settings import NimSettings

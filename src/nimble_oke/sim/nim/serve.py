@@ -9,12 +9,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.nim.coldstart import warm_cache
 from nimble_oke.sim.nim.server import NimEmulator
 from nimble_oke.sim.nim.settings import NimSettings
 
 # A key that passes the emulator's format check: `--warm` and local demos need no real key.
-DEMO_NGC_KEY = "nvapi-nimble-emulator-demo-key-0000000000"
 
 
 def _write_line(line: str) -> None:
@@ -44,7 +44,7 @@ def build_settings(
     if ngc_api_key:
         env["NGC_API_KEY"] = ngc_api_key
     elif warm or engine == "llama-cpp":
-        env["NGC_API_KEY"] = DEMO_NGC_KEY
+        env["NGC_API_KEY"] = throwaway_key("demo")
     settings = NimSettings.from_env(
         env,
         model=model,
