@@ -29,30 +29,9 @@ from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.targets import sim_target
+from nimble_oke.sim.oci.billing import priced_usd
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
-
-ALIASES = {"compute.ocpu": "compute.flex.ocpu", "compute.memory": "compute.flex.memory"}
-
-
-def billed_between(
-    stack: SimStack, from_rel: float, until_rel: float, *, gpu_only: bool
-) -> tuple[float, float]:
-    """(GPU-billed seconds, USD) from the simulator's meter within [from, until] (simulated)."""
-    catalog = load_catalog()
-    seconds = usd = 0.0
-    for row in stack.oci.billing():
-        key = ALIASES.get(row["price_key"], str(row["price_key"]).lower())
-        overlap = max(0.0, min(row["end"], until_rel) - max(row["start"], from_rel))
-        is_gpu = key.startswith("gpu.")
-        if is_gpu:
-            seconds += overlap
-        if gpu_only and not is_gpu:
-            continue
-        if key in catalog.prices:
-            mult = catalog.preemptible_discount if row.get("preemptible") and is_gpu else 1.0
-            usd += catalog.hourly(key) * float(row["quantity"]) * overlap / 3600 * mult
-    return seconds, usd
 
 
 def scenario(
@@ -64,8 +43,7 @@ def scenario(
         raise SystemExit(f"{name}: up failed: {result.error}")
     epoch = stack.clock.wall() - stack.clock.now()
     ready_rel, start_rel = result.ready_at - epoch, result.started_at - epoch
-    gpu_s, _ = billed_between(stack, start_rel, ready_rel, gpu_only=True)
-    _, usd = billed_between(stack, start_rel, ready_rel, gpu_only=False)
+    usd, gpu_s = priced_usd(stack.oci.billing(), start=start_rel, end=ready_rel)
     ready_s = result.ready_at - result.started_at
     pod = [p["name"].removeprefix("pod: ") for p in result.phases if p["name"].startswith("pod:")]
     return {

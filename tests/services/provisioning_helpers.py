@@ -19,11 +19,12 @@ from typing import Any, NoReturn
 from nimble_oke.cloud.oci.provider import OciProvider, fast_retry_strategy
 from nimble_oke.domain.catalog import Catalog
 from nimble_oke.domain.config import NimbleConfig, build_config
-from nimble_oke.domain.cost import Meter, accrue, meter_usd
+from nimble_oke.domain.cost import accrue
 from nimble_oke.ports import Created
 from nimble_oke.services.preflight import PreflightReport, preflight
 from nimble_oke.services.provision import Provisioner, Timeouts
 from nimble_oke.sim.oci import OciSimulator
+from nimble_oke.sim.oci.billing import priced_usd
 from nimble_oke.state.store import StateStore
 
 SESSION = "t1"
@@ -219,16 +220,5 @@ def store_accrued_usd(rig: Rig, store: StateStore, session: str = SESSION) -> fl
 
 
 def sim_billed_usd(rig: Rig) -> float:
-    """Price every billing row of the simulator with the project's price list.
-
-    The simulator names GPU price keys by family (``gpu.A10``), the catalog in lower case
-    (``gpu.a10``); preemptible capacity is discounted on compute only (oci.md)."""
-    total = 0.0
-    for row in rig.sim.billing():
-        key = str(row["price_key"]).lower()
-        mult = (
-            rig.catalog.preemptible_discount if row["preemptible"] and key.startswith("gpu.") else 1
-        )
-        meter = Meter(key, float(row["quantity"]), "sim", float(mult))
-        total += meter_usd(rig.catalog, meter, float(row["seconds"]))[0]
-    return total
+    """Every billing row of the simulator priced with the project's price list."""
+    return priced_usd(rig.sim.billing())[0]

@@ -83,27 +83,10 @@ class ApplyResult:
 
 
 def _resource_class(api_version: str, kind: str) -> Any:
-    from lightkube.generic_resource import get_generic_resource
+    """lightkube's class for a kind (built-in, or a generic resource registered above)."""
+    from lightkube.codecs import resource_registry
 
-    group, _, version = api_version.rpartition("/")
-    generic = get_generic_resource(api_version, kind)  # type: ignore[no-untyped-call]
-    if generic is not None:
-        return generic
-    import importlib
-
-    module_name = {
-        "": "core_v1",
-        "apps": "apps_v1",
-        "autoscaling": "autoscaling_v2",
-        "policy": "policy_v1",
-        "networking.k8s.io": "networking_v1",
-        "storage.k8s.io": "storage_v1",
-        "rbac.authorization.k8s.io": "rbac_authorization_v1",
-        "batch": "batch_v1",
-    }[group]
-    del version
-    module = importlib.import_module(f"lightkube.resources.{module_name}")
-    return getattr(module, kind)
+    return resource_registry.load(api_version, kind)
 
 
 def apply_manifests(

@@ -19,11 +19,11 @@ def session_clock(store: StateStore, record: SessionRecord) -> Callable[[], floa
     if record.target != "sim":
         return time.time
     from nimble_oke.services.sim_service import status
-    from nimble_oke.services.targets import sim_clock_reader
+    from nimble_oke.services.targets import SimClockClient
 
     current = status(store.home)
     if current["running"] and current["endpoints"]:
-        return sim_clock_reader(current["endpoints"])
+        return SimClockClient(str(current["endpoints"]["admin"])).now
     times = [record.updated_at]
     for r in store.resources(record.name):
         times += [t for t in (r.created_at, r.deleted_at) if t is not None]

@@ -165,17 +165,6 @@ def _minutes(seconds: float) -> str:
 
 def _billed(stack: Any) -> float:
     """What the simulated cloud's meter says so far, priced with the catalog."""
-    catalog = load_catalog()
-    aliases = {"compute.ocpu": "compute.flex.ocpu", "compute.memory": "compute.flex.memory"}
-    total = 0.0
-    for row in stack.oci.billing():
-        key = aliases.get(str(row.get("price_key")), str(row.get("price_key")).lower())
-        if key in catalog.prices:
-            hours = float(row.get("seconds", 0.0)) / 3600
-            mult = (
-                catalog.preemptible_discount
-                if row.get("preemptible") and key.startswith("gpu.")
-                else 1.0
-            )
-            total += catalog.hourly(key) * float(row.get("quantity", 0.0)) * hours * mult
-    return total
+    from nimble_oke.sim.oci.billing import priced_usd
+
+    return priced_usd(stack.oci.billing())[0]

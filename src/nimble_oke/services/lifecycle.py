@@ -21,7 +21,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import BudgetError, KubeError, NimbleError
+from nimble_oke.errors import KubeError, NimbleError
 from nimble_oke.services.preflight import preflight
 from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
 from nimble_oke.services.targets import Target
@@ -29,7 +29,6 @@ from nimble_oke.state.lock import SessionLock
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
-RELEASE_SUFFIX = ""
 LOCAL_PORTS_ANNOTATION = "sim.nimble-oke.io/local-ports"  # set by the Kubernetes simulator
 
 
@@ -611,8 +610,3 @@ def down(
         return DownResult(session, result, deleted)
     finally:
         lock.release()
-
-
-def guard_or_raise(decision_action: str, reason: str) -> None:
-    if decision_action == "refuse":
-        raise BudgetError(f"budget guard: {reason}")

@@ -92,14 +92,12 @@ def sim_target(cfg: NimbleConfig, endpoints: Mapping[str, Any], env: Mapping[str
         delete_s=max(60, 3600 / scale),
     )
     key, simulated = ngc_key(cfg, env, simulated_ok=True)
-    now = sim_clock_reader(endpoints)
-    realtime: Callable[[bool], None] | None = None
-    if endpoints.get("admin"):
-        clock = SimClockClient(str(endpoints["admin"]))
-        now = clock.now
+    # The stack's clock (through its admin API): lifetimes this process records are on the
+    # clock the simulated cloud bills with, and real-time phases can run it 1:1.
+    clock = SimClockClient(str(endpoints["admin"]))
 
-        def realtime(on: bool) -> None:
-            clock.set_scale(1.0 if on else scale)
+    def realtime(on: bool) -> None:
+        clock.set_scale(1.0 if on else scale)
 
     return Target(
         "sim",
@@ -111,7 +109,7 @@ def sim_target(cfg: NimbleConfig, endpoints: Mapping[str, Any], env: Mapping[str
         key,
         simulated,
         dict(endpoints),
-        now=now,
+        now=clock.now,
         realtime=realtime,
     )
 
@@ -148,20 +146,6 @@ class SimClockClient:
 
     def set_scale(self, scale: float) -> None:
         self._snap = self._request("POST", {"scale": scale})
-
-
-def sim_clock_reader(endpoints: Mapping[str, Any]) -> Callable[[], float]:
-    """The simulated wall clock of a running stack, so lifetimes this process records are
-    measured on the clock the simulated cloud bills with (``sim_epoch + real elapsed ×
-    time_scale``)."""
-    if endpoints.get("admin"):
-        return SimClockClient(str(endpoints["admin"])).now
-    clock = endpoints.get("clock") or {}
-    scale = float(endpoints.get("time_scale", 1.0))
-    if "sim_epoch" not in clock:
-        return time.time
-    sim_epoch, real_epoch = float(clock["sim_epoch"]), float(clock["real_epoch"])
-    return lambda: sim_epoch + (time.time() - real_epoch) * scale
 
 
 def oci_config(cfg: NimbleConfig) -> dict[str, Any]:

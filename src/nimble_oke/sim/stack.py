@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -201,12 +200,6 @@ class SimStack:
             "kubeconfig": str(kubeconfig),
             "time_scale": self.clock.scale,
             "admin": self.admin.url,
-            # Lets another process read this stack's simulated clock:
-            # sim_now = sim_epoch + (time.time() - real_epoch) * time_scale
-            "clock": {
-                "sim_epoch": self.clock.wall() - self.clock.now(),
-                "real_epoch": time.time() - self.clock.now() / self.clock.scale,
-            },
         }
 
     def write_endpoints(self) -> Path:

@@ -61,3 +61,51 @@ def inventory_rows(world: World) -> list[dict[str, Any]]:
             for r in world.resources.values()
             if r.live and r.kind not in INTERNAL_KINDS
         ]
+
+
+def catalog_price_key(sim_key: str) -> str:
+    """The project catalog's price key for a billing row's key.
+
+    The simulator names GPU lines by GPU family (``gpu.A10``, ``gpu.A100-80G``) as OCI's usage
+    reports do; the catalog by price item (``gpu.a10``, ``gpu.a100_80``). The mapping is
+    derived from the shapes both know, so it cannot drift; CPU lines map to the flex items."""
+    from nimble_oke.catalog import load_catalog
+    from nimble_oke.sim.oci.catalog import SHAPES
+
+    catalog = load_catalog()
+    for shape in SHAPES.values():
+        if (
+            shape.gpu_family
+            and sim_key == f"gpu.{shape.gpu_family}"
+            and shape.name in catalog.shapes
+        ):
+            return catalog.shapes[shape.name].price_key
+    return {"compute.ocpu": "compute.flex.ocpu", "compute.memory": "compute.flex.memory"}.get(
+        sim_key, sim_key
+    )
+
+
+def priced_usd(
+    rows: list[dict[str, Any]], *, start: float | None = None, end: float | None = None
+) -> tuple[float, float]:
+    """(USD, GPU-billed seconds) of billing rows priced with the catalog — the same meters the
+    cost engine accrues with (preemptible GPUs at the catalog's discount) — optionally only
+    the part of each row inside [start, end] (simulated seconds, as in the rows)."""
+    from nimble_oke.catalog import load_catalog
+    from nimble_oke.domain.cost import Meter, meter_usd
+
+    catalog = load_catalog()
+    usd = gpu_seconds = 0.0
+    for row in rows:
+        lo = row["start"] if start is None else max(row["start"], start)
+        hi = row["end"] if end is None else min(row["end"], end)
+        seconds = max(0.0, hi - lo)
+        key = catalog_price_key(str(row["price_key"]))
+        is_gpu = key.startswith("gpu.")
+        if is_gpu:
+            gpu_seconds += seconds
+        if key not in catalog.prices:
+            continue
+        mult = catalog.preemptible_discount if is_gpu and row.get("preemptible") else 1.0
+        usd += meter_usd(catalog, Meter(key, float(row["quantity"]), "sim", mult), seconds)[0]
+    return usd, gpu_seconds
