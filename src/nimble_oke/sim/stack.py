@@ -1,9 +1,10 @@
 """The whole simulated stack: the OCI API simulator and the Kubernetes simulator on one
 simulated clock, joined the way OKE joins them.
 
-- GPU nodes come from node pools: when the OCI side reports a node ACTIVE, a Node with
-  OKE's labels, taint and allocatable appears in the Kubernetes simulator (and goes away
-  when the node is deleted).
+- Nodes come from node pools: when the OCI side reports a node ACTIVE, a Node with
+  OKE's labels and allocatable appears in the Kubernetes simulator (and goes away when the
+  node is deleted): GPU shapes with the GPU label, taint and ``nvidia.com/gpu``; CPU
+  (flexible) shapes sized by the pool's nodeShapeConfig, without either.
 - PVCs create block volumes: the Kubernetes simulator's CSI seam creates/deletes volumes in
   the OCI simulator, with the freeform tags from the StorageClass annotation.
 - LoadBalancer Services create flexible load balancers in the OCI simulator, tagged.
@@ -24,11 +25,68 @@ from typing import Any
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
 from nimble_oke.sim.kube.provisioners import LoadBalancerRequest, VolumeRequest
+from nimble_oke.sim.kube.shapes import GPU_SHAPES
+from nimble_oke.sim.kube.simulator import (
+    ALLOCATABLE_MEMORY_FRACTION,
+    MAX_PODS,
+    PREEMPTIBLE_KEY,
+    SYSTEM_RESERVED_CPU,
+)
 from nimble_oke.sim.oci import FaultPlan, OciSimulator
 
 ENDPOINTS_FILE = "endpoints.json"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 DEFAULT_TIME_SCALE = 600.0
+
+
+def cpu_node_spec(
+    *,
+    shape: str,
+    name: str,
+    ocpus: float,
+    memory_gb: float,
+    ad: str,
+    fault_domain: str,
+    pool_name: str,
+    region: str,
+    preemptible: bool = False,
+    boot_volume_gb: float = 46.6,
+    extra_labels: dict[str, str] | None = None,
+) -> tuple[str, dict[str, str], dict[str, str], list[dict[str, Any]], dict[str, str]]:
+    """(name, labels, allocatable, taints, capacity) of an OKE worker on a CPU shape: the
+    labels OKE puts on every worker (no GPU label, no GPU taint); 2 vCPUs per OCPU (OCI
+    compute shape docs); allocatable reserved as on GPU nodes (calibration.md, VM.GPU.A10.2
+    node: 0.3 CPU for the system, 455 of 480 GB memory)."""
+    labels = {
+        "node.kubernetes.io/instance-type": shape,
+        "beta.kubernetes.io/instance-type": shape,
+        "oke.oraclecloud.com/pool.name": pool_name,
+        "oci.oraclecloud.com/fault-domain": fault_domain,
+        "topology.kubernetes.io/zone": ad,
+        "failure-domain.beta.kubernetes.io/zone": ad,
+        "topology.kubernetes.io/region": region,
+        "failure-domain.beta.kubernetes.io/region": region,
+    }
+    taints: list[dict[str, Any]] = []
+    if preemptible:
+        labels[PREEMPTIBLE_KEY] = "true"
+        taints.append({"key": PREEMPTIBLE_KEY, "value": "present", "effect": "NoSchedule"})
+    labels.update(extra_labels or {})
+    vcpus = ocpus * 2
+    capacity = {
+        "cpu": f"{round(vcpus * 1000)}m",
+        "memory": f"{round(memory_gb * 1024)}Mi",
+        "pods": MAX_PODS,
+        # the boot volume holds images and ephemeral storage (oci.md: default ≈46.6 GB)
+        "ephemeral-storage": f"{round(boot_volume_gb * 1024)}Mi",
+    }
+    allocatable = {
+        "cpu": f"{round((vcpus - SYSTEM_RESERVED_CPU) * 1000)}m",
+        "memory": f"{round(memory_gb * ALLOCATABLE_MEMORY_FRACTION * 1024)}Mi",
+        "pods": MAX_PODS,
+        "ephemeral-storage": f"{round(boot_volume_gb * 0.9 * 1024)}Mi",
+    }
+    return name, labels, allocatable, taints, capacity
 
 
 class _Join:
@@ -41,17 +99,38 @@ class _Join:
 
     # OCI → Kubernetes
     def node_ready(self, cluster_id: str, node: dict[str, Any]) -> None:
-        kube = self.stack.kube
         shape = str(node["shape"])
-        ad = str(node.get("availability_domain", "")).split(":")[-1]
-        kube.add_gpu_node(
+        ad = str(node.get("availability_domain", "")).split(":")[-1] or "US-ASHBURN-AD-1"
+        fault_domain = str(node.get("fault_domain") or "FAULT-DOMAIN-1")
+        region = str(node.get("region") or self.stack.oci.world.home_region)
+        # the payload's labels include the pool's initial_node_labels
+        labels = {str(k): str(v) for k, v in (node.get("labels") or {}).items()}
+        if int(node.get("gpus") or 0) > 0 or shape in GPU_SHAPES:
+            self.stack.kube.add_gpu_node(
+                shape=shape,
+                name=str(node["name"]),
+                ad=ad,
+                fault_domain=fault_domain,
+                pool_name=str(node.get("node_pool_name") or "gpu-pool"),
+                preemptible=bool(node.get("preemptible")),
+                region=region,
+                extra_labels=labels,
+            )
+            return
+        name, labels, allocatable, taints, capacity = cpu_node_spec(
             shape=shape,
             name=str(node["name"]),
-            ad=ad or "US-ASHBURN-AD-1",
-            fault_domain=str(node.get("fault_domain") or "FAULT-DOMAIN-1"),
-            pool_name=str(node.get("node_pool_name") or "gpu-pool"),
+            ocpus=float(node.get("ocpus") or 1),
+            memory_gb=float(node.get("memory_gb") or 16),
+            ad=ad,
+            fault_domain=fault_domain,
+            pool_name=str(node.get("node_pool_name") or "cpu-pool"),
+            region=region,
             preemptible=bool(node.get("preemptible")),
+            boot_volume_gb=float(node.get("boot_volume_gb") or 46.6),
+            extra_labels=labels,
         )
+        self.stack.kube.add_node(name, labels, allocatable, taints, capacity)
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
         self.stack.kube.remove_node(node_name)

@@ -11,14 +11,18 @@ import asyncio
 import contextlib
 import json
 import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
 from nimble_oke.sim.clock import SimClock
+
+if TYPE_CHECKING:
+    from nimble_oke.sim.nim import NimSettings
 
 # NIM images are not published with a size; ≈12 GB assumed (calibration.md, "NIM image size").
 NIM_IMAGE_BYTES = 12_000_000_000
@@ -287,28 +291,36 @@ class HttpEchoContainer:
 
 
 # --- built-in: NVIDIA NIM (the emulator in nimble_oke.sim.nim) ---------------------------------
-class NimContainer:
-    """Runs :class:`nimble_oke.sim.nim.NimEmulator`; NIM_CACHE_PATH is translated to the
+def nim_settings(ctx: ContainerContext, **extra: Any) -> NimSettings:
+    """NimSettings of a container of the NIM image: NIM_CACHE_PATH is translated to the
     host directory of the volume mounted there (the model cache PVC)."""
+    from nimble_oke.sim.nim import NimSettings
+
+    env = dict(ctx.env)
+    cache_path = env.get("NIM_CACHE_PATH", "/opt/nim/.cache")
+    cache = ctx.host_path(cache_path)
+    if cache is not None:
+        env["NIM_CACHE_PATH"] = str(cache)
+    else:
+        env.pop("NIM_CACHE_PATH", None)  # no volume: a private, throw-away cache
+    return NimSettings.from_env(
+        env,
+        gpu=ctx.gpu or "A10",
+        gpu_count=max(1, ctx.gpu_count),
+        time_scale=ctx.clock.scale,
+        image=ctx.image,
+        **{**_cache_volume_speed(ctx, cache_path), **extra},
+    )
+
+
+class NimContainer:
+    """Runs :class:`nimble_oke.sim.nim.NimEmulator` (the NIM server) with
+    :func:`nim_settings`."""
 
     def __init__(self, ctx: ContainerContext) -> None:
-        from nimble_oke.sim.nim import NimEmulator, NimSettings
+        from nimble_oke.sim.nim import NimEmulator
 
-        env = dict(ctx.env)
-        cache_path = env.get("NIM_CACHE_PATH", "/opt/nim/.cache")
-        cache = ctx.host_path(cache_path)
-        if cache is not None:
-            env["NIM_CACHE_PATH"] = str(cache)
-        else:
-            env.pop("NIM_CACHE_PATH", None)  # no volume: a private, throw-away cache
-        settings = NimSettings.from_env(
-            env,
-            gpu=ctx.gpu or "A10",
-            gpu_count=max(1, ctx.gpu_count),
-            time_scale=ctx.clock.scale,
-            image=ctx.image,
-            **_cache_volume_speed(ctx, cache_path),
-        )
+        settings = nim_settings(ctx)
         self.emulator = NimEmulator(settings, clock=ctx.clock, log=ctx.log)
         self.required_memory_bytes = self.emulator.required_memory_bytes
         self._watch: asyncio.Task[int] | None = None
@@ -335,6 +347,109 @@ class NimContainer:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch
         await self.emulator.stop()
+
+
+class NimDownloadContainer:
+    """NIM's ``download-to-cache`` utility (``-p/--profiles PROFILE``, else
+    NIM_MODEL_PROFILE, else automatic selection, which needs a GPU): fills NIM_CACHE_PATH
+    like a server's cold start and exits 0; 1 on a NIM error, 2 on a usage error."""
+
+    USAGE = "usage: download-to-cache [-h] [--profiles [PROFILES ...]]"
+
+    def __init__(self, ctx: ContainerContext, argv: list[str]) -> None:
+        self.ctx = ctx
+        self.argv = argv
+        self._task: asyncio.Task[int] | None = None
+
+    def _profiles(self) -> list[str]:
+        """The profiles named on the command line (argparse ``nargs="*"`` semantics)."""
+        profiles: list[str] = []
+        collecting = False
+        unknown: list[str] = []
+        for word in self.argv:
+            if word in ("-p", "--profiles", "--profile"):
+                collecting = True
+            elif word.startswith(("--profiles=", "--profile=")):
+                profiles.append(word.split("=", 1)[1])
+                collecting = False
+            elif collecting and not word.startswith("-"):
+                profiles.append(word)
+            else:
+                unknown.append(word)
+        if unknown:
+            raise ValueError(" ".join(unknown))
+        return profiles
+
+    async def start(self) -> int | None:
+        self._task = asyncio.create_task(self._run())
+        return None
+
+    async def _run(self) -> int:
+        from nimble_oke.sim.nim.coldstart import ColdStart, ColdStartError, format_log
+
+        clock = self.ctx.clock
+
+        def log(level: str, source: str, message: str) -> None:
+            for n, line in enumerate(message.splitlines()):
+                self.ctx.log(format_log(clock, level, source, line) if n == 0 else line)
+
+        try:
+            profiles = self._profiles()
+        except ValueError as exc:
+            self.ctx.log(self.USAGE)
+            self.ctx.log(f"download-to-cache: error: unrecognized arguments: {exc}")
+            return 2
+        from nimble_oke.sim.nim.settings import precision_from_profile
+
+        visible = self.ctx.gpu is not None and self.ctx.gpu_count > 0
+        pinned: list[dict[str, Any]] = [
+            {"model_profile": p, "precision": precision_from_profile(p)} for p in profiles
+        ]
+        for extra in pinned or [{}]:  # no --profiles: NIM_MODEL_PROFILE, else automatic
+            try:
+                settings = nim_settings(self.ctx, **extra)
+            except ValueError as exc:  # e.g. an unknown GPU: the process dies at start
+                log("ERROR", "utils.py:21", f"{type(exc).__name__}: {exc}")
+                return 1
+            cold = ColdStart(settings, clock, log, lambda _phase: None)
+            try:
+                await cold.download_only(gpu_visible=visible)
+            except ColdStartError as exc:
+                log("ERROR", "utils.py:21", str(exc))
+                return 1
+            finally:
+                if settings.remove_cache_on_stop:  # no volume: the cache dies with the container
+                    shutil.rmtree(settings.cache_path, ignore_errors=True)
+        return 0
+
+    async def wait(self) -> int:
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+# Entry points of the NIM image other than its shell (NIM docs, "Utilities"; nim.md).
+NIM_DOWNLOAD_TOOLS = ("download-to-cache", "nim_download_to_cache")
+NIM_SERVER_TOOLS = ("start_server.sh", "start-server", "nim_llm")
+
+
+def nim_image(ctx: ContainerContext) -> Container:
+    """A container of the NIM image runs what its command says, as the real image does:
+    nothing (the image's own command) -> the NIM server; ``download-to-cache`` -> NIM's
+    downloader; anything else (``true``, ``sh -c ...``) -> a shell command, e.g. an image
+    pre-pull pod. Without a command, ``args`` replace the image's command."""
+    argv = ctx.command + ctx.args if ctx.command else list(ctx.args)
+    tool = argv[0].rsplit("/", 1)[-1] if argv else ""
+    if not argv or tool in NIM_SERVER_TOOLS:
+        return NimContainer(ctx)
+    if tool in NIM_DOWNLOAD_TOOLS:
+        return NimDownloadContainer(ctx, argv[1:])
+    return CommandContainer(ctx)
 
 
 class PauseContainer:
@@ -406,7 +521,7 @@ def builtin_registry() -> ImageRegistry:
     )
     registry.register(
         lambda image: image.startswith("nvcr.io/nim/"),
-        NimContainer,
+        nim_image,
         size_bytes=NIM_IMAGE_BYTES,
         name="nim",
     )

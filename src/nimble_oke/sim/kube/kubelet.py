@@ -1,6 +1,7 @@
 """The kubelet: runs scheduled pods as local containers, on the simulated clock.
 
-Per pod: volumes, then per container image pull (duration from image size and pull
+Per pod: volumes (a block volume attaches to one node at a time: Multi-Attach wait, then
+a modeled attach), then per container image pull (duration from image size and pull
 bandwidth; nvcr.io needs a pull secret), init containers in order, main containers with
 real HTTP/TCP startup/liveness/readiness probes, restarts with back-off (CrashLoopBackOff),
 OOMKilled, and graceful deletion. The pod's ``status`` is rewritten after every change.
@@ -38,7 +39,7 @@ from .probes import PROBE_DEFAULTS, run_probe
 from .pulls import PULL_BYTES_PER_S, go_duration, pull_error
 from .shapes import gpu_model
 from .store import Obj
-from .volumes import pv_bytes_per_s
+from .volumes import is_single_node_volume, pv_bytes_per_s
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,17 @@ BACKOFF_RESET_S = 600.0
 OOM_CHECK_AFTER_S = 5.0
 # The kubelet reports a volume it cannot mount after 2 minutes (volume manager timeout).
 MOUNT_TIMEOUT_S = 120.0
+# Attaching an OCI block volume to an instance: no figure in reference/oci.md or
+# calibration.md; assumed 30 s (paravirtualized attachments take tens of seconds).
+ATTACH_S = 30.0
+# The attach/detach controller retries every reconcile; its Multi-Attach event repeats.
+# We re-report at most once a minute (simulated) so the event count grows, bounded.
+MULTI_ATTACH_REPORT_S = 60.0
+ATTACH_COMPONENT = "attachdetach-controller"
+# A pull whose layers are all present only resolves the manifest: assumed 0.5 s (no figure
+# in calibration.md; a registry round trip or two).
+MANIFEST_CHECK_S = 0.5
+_TERMINAL = ("Succeeded", "Failed")
 
 
 @dataclass
@@ -93,8 +105,13 @@ class Kubelet:
         self.c = cluster
         self.workers: dict[str, PodWorker] = {}
         self.node_images: dict[str, set[str]] = {}
+        # (node, image) -> simulated time the pull in progress on that node completes
+        self.pulls_in_flight: dict[tuple[str, str], float] = {}
+        # block volume attachments: PV name -> (node, simulated time the attach completes)
+        self.attachments: dict[str, tuple[str, float]] = {}
         self._ip_counter: dict[str, int] = {}
         self._node_index: dict[str, int] = {}
+        self._node_uids: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._shutdowns: set[asyncio.Task[None]] = set()
 
@@ -110,7 +127,9 @@ class Kubelet:
         return f"10.244.{index}.{n % 250 + 2}"
 
     def reconcile(self) -> None:
-        nodes = {n["metadata"]["name"] for n in self.c.store.list(NODES)}
+        current = {n["metadata"]["name"]: n["metadata"]["uid"] for n in self.c.store.list(NODES)}
+        self._forget_gone_nodes(current)
+        nodes = set(current)
         live: set[str] = set()
         for pod in self.c.store.list(PODS):
             meta = pod["metadata"]
@@ -131,6 +150,22 @@ class Kubelet:
         for uid, worker in list(self.workers.items()):
             if uid not in live:
                 worker.terminate(remove=False)
+
+    def _forget_gone_nodes(self, current: dict[str, str]) -> None:
+        """A node that went away takes its image cache and volume attachments with it —
+        also when a new node later gets the same name (OKE names nodes by private IP, and
+        a new pool may reuse an address)."""
+        for name, uid in list(self._node_uids.items()):
+            if current.get(name) != uid:
+                self.node_images.pop(name, None)
+                for key in [k for k in self.pulls_in_flight if k[0] == name]:
+                    del self.pulls_in_flight[key]
+                for pv, (node, _ready) in list(self.attachments.items()):
+                    if node == name:
+                        del self.attachments[pv]
+                del self._node_uids[name]
+        for name, uid in current.items():
+            self._node_uids.setdefault(name, uid)
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
@@ -310,15 +345,103 @@ class PodWorker:
                     handle = (pv["spec"].get("csi") or {}).get("volumeHandle") or pv["metadata"][
                         "name"
                     ]
-                    self.event(
-                        "SuccessfulAttachVolume",
-                        f'AttachVolume.Attach succeeded for volume "{pv["metadata"]["name"]}"',
-                    )
+                    if is_single_node_volume(pv):
+                        await self._attach(pv, claim)
+                    else:
+                        self._attach_event(
+                            "SuccessfulAttachVolume",
+                            f'AttachVolume.Attach succeeded for volume "{pv["metadata"]["name"]}"',
+                        )
                     rate = pv_bytes_per_s(pv)
                     if rate is not None:
                         self._volume_rates[claim] = rate
                     return self.c.volume_dir(str(handle))
             await asyncio.sleep(0.05)
+
+    async def _attach(self, pv: Obj, claim: str) -> None:
+        """The attach/detach controller's part for a block volume, which attaches to one
+        node at a time: wait while pods on the node it is attached to still use it
+        (Multi-Attach error), then detach it there and attach it here (``ATTACH_S``). A
+        pod on the node the volume is already attached to does not wait. Cancelled with
+        the pod; the wait re-reports once a minute instead of spinning on events."""
+        name = pv["metadata"]["name"]
+        clock = self.c.clock
+        reported = -MULTI_ATTACH_REPORT_S
+        deadline = clock.now() + MOUNT_TIMEOUT_S
+        while True:
+            current = self.k.attachments.get(name)
+            if current is not None and current[0] == self.node:
+                if current[1] > clock.now():  # being attached for another pod here
+                    await clock.wait_until(current[1])
+                return
+            users = [] if current is None else self._volume_users(name, current[0])
+            if not users:
+                break
+            now = clock.now()
+            if now - reported >= MULTI_ATTACH_REPORT_S:
+                reported = now
+                self._attach_event(
+                    "FailedAttachVolume",
+                    f'Multi-Attach error for volume "{name}" {self._users_text(users)}',
+                    warning=True,
+                )
+            if now > deadline:
+                deadline = now + MOUNT_TIMEOUT_S
+                self.event(
+                    "FailedMount",
+                    f"Unable to attach or mount volumes: unmounted volumes=[{claim}], "
+                    f"unattached volumes=[{claim}], failed to process volumes=[]: timed out "
+                    "waiting for the condition",
+                    warning=True,
+                )
+            await asyncio.sleep(0.05)
+        ready_at = clock.now() + ATTACH_S
+        self.k.attachments[name] = (self.node, ready_at)  # detached from the old node
+        await clock.wait_until(ready_at)
+        self._attach_event(
+            "SuccessfulAttachVolume", f'AttachVolume.Attach succeeded for volume "{name}"'
+        )
+
+    def _volume_users(self, pv_name: str, node: str) -> list[tuple[str, str]]:
+        """(namespace, name) of the other non-terminated pods on ``node`` whose claims are
+        bound to ``pv_name``."""
+        users = []
+        for pod in self.c.store.list(PODS):
+            meta = pod["metadata"]
+            if (
+                meta["uid"] == self.uid
+                or pod["spec"].get("nodeName") != node
+                or (pod.get("status") or {}).get("phase") in _TERMINAL
+            ):
+                continue
+            for vol in pod["spec"].get("volumes") or []:
+                claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+                pvc = self.c.store.get(PVCS, meta["namespace"], claim) if claim else None
+                if pvc is not None and pvc["spec"].get("volumeName") == pv_name:
+                    users.append((meta["namespace"], meta["name"]))
+                    break
+        return users
+
+    def _users_text(self, users: list[tuple[str, str]]) -> str:
+        """The attach/detach controller's wording: pod names from this pod's namespace only
+        (kubernetes pkg/controller/volume/attachdetach/reconciler, reportMultiAttachError)."""
+        local = [name for ns, name in users if ns == self.ns]
+        others = len(users) - len(local)
+        if not local:
+            return f"Volume is already used by {others} pod(s) in different namespaces"
+        text = f"Volume is already used by pod(s) {', '.join(local)}"
+        return f"{text} and {others} pod(s) in different namespaces" if others else text
+
+    def _attach_event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        pod = self._pod()
+        if pod is not None:
+            self.c.events.record(
+                pod,
+                reason,
+                message,
+                type_="Warning" if warning else "Normal",
+                component=ATTACH_COMPONENT,
+            )
 
     def _config_map_dir(self, name: str, source: Obj) -> Path:
         path = self.c.state_dir / "pods" / self.uid / name
@@ -376,9 +499,23 @@ class PodWorker:
             self.event("Pulling", f'Pulling image "{image}"', cs=cs)
             error = pull_error(self.c.store, self.ns, self.spec, image, entry, self.c.pull_auth)
             if error is None and entry is not None:
-                seconds = entry.size_bytes / PULL_BYTES_PER_S
+                # with every layer already on the node (pullPolicy Always after an earlier
+                # pull, e.g. a pre-pull pod) only the manifest is fetched
+                cached = image in cache
+                seconds = MANIFEST_CHECK_S if cached else entry.size_bytes / PULL_BYTES_PER_S
+                # containerd shares an in-flight pull of the same image on the node: a
+                # second pull waits for the layers the first is fetching
+                key = (self.node, image)
+                now = self.c.clock.now()
+                in_flight = self.k.pulls_in_flight.get(key)
+                if not cached and in_flight is not None and in_flight > now:
+                    seconds = in_flight - now
+                elif not cached:
+                    self.k.pulls_in_flight[key] = now + seconds
                 await self.sleep(seconds)
                 cache.add(image)
+                if self.k.pulls_in_flight.get(key, now + 1) <= self.c.clock.now():
+                    self.k.pulls_in_flight.pop(key, None)
                 took = go_duration(seconds)
                 self.event(
                     "Pulled",

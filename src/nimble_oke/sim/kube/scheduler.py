@@ -1,4 +1,5 @@
 """The scheduler: filters (unschedulable, taints, node selector/affinity, resources, PVCs),
+bound volumes' node affinity (a block volume lives in one availability domain),
 least-allocated scoring, binding, and ``FailedScheduling`` events worded like the real
 kube-scheduler's (calibration.md, "Kubernetes/OKE strings for realism")."""
 
@@ -9,13 +10,15 @@ from decimal import Decimal
 from typing import Any
 
 from . import quantity
-from .cluster import NODES, PODS, PVCS, STORAGE_CLASSES, Cluster
+from .cluster import NODES, PODS, PVCS, PVS, STORAGE_CLASSES, Cluster
 from .store import Obj
 
 Resources = dict[str, Decimal]
 _TERMINAL = ("Succeeded", "Failed")
 # Kubelet default max pods per node.
 MAX_PODS = 110
+# The VolumeBinding plugin's reason (kube-scheduler, ErrReasonNodeConflict).
+VOLUME_NODE_CONFLICT = "node(s) had volume node affinity conflict"
 
 
 def pod_requests(spec: Obj) -> Resources:
@@ -74,6 +77,19 @@ def _match_expr(expr: Obj, labels: dict[str, str]) -> bool:
     return False
 
 
+def selector_terms_match(terms: list[Obj], node: Obj) -> bool:
+    """Whether ``node`` satisfies any of the (ORed) node selector terms; none = any node."""
+    if not terms:
+        return True
+    labels = node["metadata"].get("labels") or {}
+    fields = {"metadata.name": node["metadata"]["name"]}
+    return any(
+        all(_match_expr(e, labels) for e in term.get("matchExpressions") or [])
+        and all(_match_expr(e, fields) for e in term.get("matchFields") or [])
+        for term in terms
+    )
+
+
 def node_matches(spec: Obj, node: Obj) -> bool:
     labels = node["metadata"].get("labels") or {}
     for k, v in (spec.get("nodeSelector") or {}).items():
@@ -82,15 +98,7 @@ def node_matches(spec: Obj, node: Obj) -> bool:
     required = ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
         "requiredDuringSchedulingIgnoredDuringExecution"
     ) or {}
-    terms = required.get("nodeSelectorTerms") or []
-    if not terms:
-        return True
-    fields = {"metadata.name": node["metadata"]["name"]}
-    return any(
-        all(_match_expr(e, labels) for e in term.get("matchExpressions") or [])
-        and all(_match_expr(e, fields) for e in term.get("matchFields") or [])
-        for term in terms
-    )
+    return selector_terms_match(required.get("nodeSelectorTerms") or [], node)
 
 
 def untolerated_taint(spec: Obj, node: Obj) -> Obj | None:
@@ -141,7 +149,11 @@ class Scheduler:
             self._schedule(pod, nodes, used)
 
     def _reasons(
-        self, pod: Obj, node: Obj, used: dict[str, tuple[Resources, int]]
+        self,
+        pod: Obj,
+        node: Obj,
+        used: dict[str, tuple[Resources, int]],
+        volume_terms: list[list[Obj]] | None = None,
     ) -> tuple[list[str], bool]:
         """Why ``pod`` does not fit ``node`` ([] = fits), and whether preemption could help."""
         spec = pod["spec"]
@@ -164,7 +176,27 @@ class Scheduler:
                 continue
             if res.get(name, Decimal(0)) + amount > alloc.get(name, Decimal(0)):
                 reasons.append(f"Insufficient {name}")
-        return reasons, True
+        if reasons:
+            return reasons, True
+        # VolumeBinding runs after NodeResourcesFit; its conflict is unresolvable
+        if any(not selector_terms_match(terms, node) for terms in volume_terms or []):
+            return [VOLUME_NODE_CONFLICT], False
+        return [], True
+
+    def _bound_volume_terms(self, pod: Obj) -> list[list[Obj]]:
+        """The required node selector terms of every PV bound to the pod's claims."""
+        ns = pod["metadata"]["namespace"]
+        out: list[list[Obj]] = []
+        for vol in pod["spec"].get("volumes") or []:
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            pvc = self.c.store.get(PVCS, ns, claim) if claim else None
+            pv_name = (pvc or {}).get("spec", {}).get("volumeName")
+            pv = self.c.store.get(PVS, "", pv_name) if pv_name else None
+            required = ((pv or {}).get("spec", {}).get("nodeAffinity") or {}).get("required")
+            terms = (required or {}).get("nodeSelectorTerms") or []
+            if terms:
+                out.append(terms)
+        return out
 
     def _waits_for_consumer(self, pvc: Obj) -> bool:
         name = pvc["spec"].get("storageClassName")
@@ -212,8 +244,9 @@ class Scheduler:
         fits: list[Obj] = []
         counts: Counter[str] = Counter()
         preempt: Counter[str] = Counter()
+        volume_terms = self._bound_volume_terms(pod)
         for node in nodes:
-            reasons, resource_only = self._reasons(pod, node, used)
+            reasons, resource_only = self._reasons(pod, node, used, volume_terms)
             if not reasons:
                 fits.append(node)
                 continue

@@ -28,6 +28,7 @@ from .api import Api
 from .cluster import NAMESPACES, NODES, STORAGE_CLASSES, Cluster
 from .events import EventRecorder
 from .gc import GarbageCollector
+from .hpa import HpaController
 from .images import Factory, ImageRegistry, Matcher, builtin_registry
 from .kubelet import Kubelet
 from .logs import LogBook
@@ -166,6 +167,7 @@ class KubeSimulator:
         self._kubelet = Kubelet(cluster)
         self._volumes = VolumeController(cluster)
         self._services = ServiceController(cluster)
+        self._hpa = HpaController(cluster)
         self._loop_ctl = ControllerLoop(
             [
                 GarbageCollector(cluster).reconcile,
@@ -174,6 +176,7 @@ class KubeSimulator:
                 self._volumes.reconcile,
                 self._services.reconcile,
                 self._kubelet.reconcile,
+                self._hpa.reconcile,
             ]
         )
         cluster.wake = self._loop_ctl.wake
@@ -195,6 +198,7 @@ class KubeSimulator:
         self._loop_ctl.stop()
         if self._controllers is not None:
             await self._controllers
+        await self._hpa.close()
         await self._kubelet.close()
         await self._volumes.close()
         await self._services.close()

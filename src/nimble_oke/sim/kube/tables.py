@@ -42,6 +42,52 @@ def pod_status_text(pod: Obj) -> str:
     return str(status.get("phase", "Pending"))
 
 
+def _quantity(value: object) -> str:
+    from .hpa_algorithm import format_milli, to_milli
+    from .quantity import parse
+
+    try:
+        return format_milli(to_milli(float(parse(value))))
+    except ValueError:
+        return str(value)
+
+
+def _hpa_target(spec: Obj, current: Obj | None) -> str:
+    """One metric of the TARGETS column, as kubectl's HPA printer formats it."""
+    kind = spec.get("type")
+    if kind == "Pods":
+        now = ((current or {}).get("pods") or {}).get("current", {}).get("averageValue")
+        target = (spec.get("pods") or {}).get("target") or {}
+        return f"{_quantity(now) if now is not None else '<unknown>'}/" + _quantity(
+            target.get("averageValue", "0")
+        )
+    if kind == "Resource":
+        resource = spec.get("resource") or {}
+        target = resource.get("target") or {}
+        got = ((current or {}).get("resource") or {}).get("current") or {}
+        if target.get("averageValue") is not None:
+            now = got.get("averageValue")
+            shown = _quantity(now) if now is not None else "<unknown>"
+            return f"{resource.get('name')}: {shown}/{_quantity(target['averageValue'])}"
+        util = got.get("averageUtilization")
+        shown = f"{util}%" if util is not None else "<unknown>"
+        wanted = target.get("averageUtilization")
+        return f"{resource.get('name')}: {shown}/{f'{wanted}%' if wanted is not None else '<auto>'}"
+    return "<unknown type>"
+
+
+def hpa_targets(specs: list[Obj], statuses: list[Obj]) -> str:
+    """The TARGETS column: "current/target" per metric, at most two, then "+ N more..."."""
+    if not specs:
+        return "<none>"
+    shown = [
+        _hpa_target(spec, statuses[i] if i < len(statuses) else None)
+        for i, spec in enumerate(specs)
+    ]
+    text = ", ".join(shown[:2])
+    return f"{text} + {len(shown) - 2} more..." if len(shown) > 2 else text
+
+
 def _columns(rt: ResourceType, obj: Obj) -> list[tuple[str, Any]]:
     status = obj.get("status") or {}
     spec = obj.get("spec") or {}
@@ -87,6 +133,15 @@ def _columns(rt: ResourceType, obj: Obj) -> list[tuple[str, Any]]:
         return [("Status", status.get("phase", ""))]
     if rt.kind == "Job":
         return [("Completions", f"{status.get('succeeded', 0)}/{spec.get('completions', 1)}")]
+    if rt.kind == "HorizontalPodAutoscaler":
+        ref = spec.get("scaleTargetRef") or {}
+        return [
+            ("Reference", f"{ref.get('kind', '')}/{ref.get('name', '')}"),
+            ("Targets", hpa_targets(spec.get("metrics") or [], status.get("currentMetrics") or [])),
+            ("MinPods", str(spec.get("minReplicas", "<unset>"))),
+            ("MaxPods", str(spec.get("maxReplicas", ""))),
+            ("Replicas", str(status.get("currentReplicas", 0))),
+        ]
     if rt.kind == "Event":
         return [
             ("Type", obj.get("type", "")),

@@ -28,6 +28,9 @@ DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
 # OCI block volumes are at least 50 GB; the CSI driver rounds smaller claims up
 # (OCI block volume docs: minimum volume size 50 GB).
 OCI_BV_MIN_BYTES = 50 * 2**30
+# Zone label keys, new and deprecated (k8s.io/api core/v1 LabelTopologyZone and
+# LabelZoneFailureDomain): the topology the OCI CSI driver reports for a block volume.
+ZONE_KEYS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 # Default VPUs/GB = Balanced (calibration.md, "block volume Balanced (10 VPU/GB, default)").
 DEFAULT_VPUS_PER_GB = 10
 
@@ -69,6 +72,36 @@ def block_volume_bytes_per_s(size_bytes: int, vpus_per_gb: int) -> float:
         per_gb_kb, cap_mb = 600.0 + (vpus - 20) * 12.0, 480.0 + (vpus - 20) * 22.0
     size_gb = size_bytes / 2**30
     return min(per_gb_kb * 1e3 * size_gb, cap_mb * 1e6)
+
+
+def zone_node_affinity(zone: str) -> Obj:
+    """The PV node affinity of an OCI block volume in availability domain ``zone``.
+
+    The OCI CSI driver's CreateVolume answers with two accessible topologies, one per zone
+    label key, each with the AD's short name (``Uocm:US-ASHBURN-AD-1`` -> ``US-ASHBURN-AD-1``,
+    the value of the nodes' zone labels); the external provisioner turns them into two ORed
+    node selector terms (oracle/oci-cloud-controller-manager, pkg/csi/driver/bv_controller.go).
+    A block volume attaches only to instances in its own AD."""
+    short = zone.rsplit(":", maxsplit=1)[-1]
+    return {
+        "required": {
+            "nodeSelectorTerms": [
+                {"matchExpressions": [{"key": key, "operator": "In", "values": [short]}]}
+                for key in ZONE_KEYS
+            ]
+        }
+    }
+
+
+def is_single_node_volume(pv: Obj) -> bool:
+    """An OCI block volume attaches to one node at a time (SINGLE_NODE_WRITER: the CSI
+    driver supports ReadWriteOnce only)."""
+    csi = pv["spec"].get("csi") or {}
+    modes = set(pv["spec"].get("accessModes") or ["ReadWriteOnce"])
+    return csi.get("driver") == OCI_BV_PROVISIONER and not modes & {
+        "ReadWriteMany",
+        "ReadOnlyMany",
+    }
 
 
 def pv_bytes_per_s(pv: Obj) -> float | None:
@@ -256,6 +289,7 @@ class VolumeController:
             modes = pvc["spec"].get("accessModes") or ["ReadWriteOnce"]
             params: dict[str, Any] = sc.get("parameters") or {}
             vpus = int(params.get("vpusPerGB", DEFAULT_VPUS_PER_GB))
+            zone: str | None = None
             if provisioner == OCI_BV_PROVISIONER:
                 size = max(size, OCI_BV_MIN_BYTES)
                 if "ReadWriteMany" in modes or "ReadOnlyMany" in modes:
@@ -270,7 +304,6 @@ class VolumeController:
                         component=component,
                     )
                     return
-                zone = None
                 if node:
                     node_obj = self.c.store.get(NODES, "", node)
                     zone = ((node_obj or {}).get("metadata", {}).get("labels") or {}).get(
@@ -318,6 +351,8 @@ class VolumeController:
                 },
                 "status": {"phase": "Available"},
             }
+            if provisioner == OCI_BV_PROVISIONER and zone:
+                pv["spec"]["nodeAffinity"] = zone_node_affinity(str(zone))
             created = self.c.store.create(PVS, pv)
             self._bind(current, created)
             self.c.events.record(

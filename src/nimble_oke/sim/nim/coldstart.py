@@ -43,6 +43,15 @@ _TOKENIZER_BYTES = 9_085_657  # tokenizer.json of Llama 3.1 (public model card f
 _CONFIG_BYTES = 855
 
 
+# NIM's automatic profile selection without a usable GPU (NIM's get_optimal_manifest_config;
+# the second line is what it appends when it finds no GPU at all).
+NO_RUNNABLE_PROFILE = (
+    "Could not find a profile that is currently runnable with the detected hardware. "
+    "Please check the system information below and make sure you have enough free GPUs."
+)
+NO_GPUS_FOUND = "No GPUs found - did you forget `--runtime=nvidia --gpus='\"device=gpuids\"']` ?"
+
+
 class ColdStartError(Exception):
     """The NIM process fails to start (the message is what its log says)."""
 
@@ -150,6 +159,32 @@ class ColdStart:
         self.set_phase("ready")
         self.log("INFO", "server.py:82", "Application startup complete.")
         self.log("INFO", "server.py:214", f"Uvicorn running on http://0.0.0.0:{s.port}")
+
+    async def download_only(self, *, gpu_visible: bool) -> Path:
+        """NIM's ``download-to-cache`` utility: the profile pinned by NIM_MODEL_PROFILE (or
+        ``--profiles``), else the one automatic selection picks for the visible GPUs, is
+        downloaded into NIM_CACHE_PATH exactly as a server's cold start would (same files,
+        manifest, progress lines and rate); nothing is loaded. Needs no GPU when the
+        profile is pinned. Raises :class:`ColdStartError` like the server does."""
+        s = self.settings
+        self.log("INFO", "nimutils.py:42", f"download-to-cache: model {s.model}")
+        if s.model_profile:
+            self.log("INFO", "ngc_injector.py:152", f"Selected profile: {profile_id(s)}")
+        elif not gpu_visible:
+            raise ColdStartError(f"{NO_RUNNABLE_PROFILE}\n{NO_GPUS_FOUND}")
+        else:
+            self._select_profile()
+        await self._wait(s.profile_select_s)
+        if cache_is_warm(s):
+            self.log("INFO", "ngc_injector.py:147", f"Model files found in cache {model_dir(s)}")
+        else:
+            await self._download()
+        self.log(
+            "INFO",
+            "download_to_cache.py:54",
+            f"Profile {profile_id(s)} is in the cache at {s.cache_path}",
+        )
+        return model_dir(s)
 
     def _select_profile(self) -> None:
         s = self.settings

@@ -30,15 +30,20 @@ SHAPES: dict[str, Shape] = {
         Shape("BM.GPU.L40S.4", 4, "L40S", 112, 1024, True, "gpu-l40s-count"),
         Shape("VM.GPU3.1", 1, "V100", 6, 90, False, "gpu3-count"),
         Shape("VM.GPU2.1", 1, "P100", 12, 72, False, "gpu2-count"),
-        Shape("VM.Standard.E5.Flex", 0, None, 2, 16, False, None),
-        Shape("VM.Standard.E4.Flex", 0, None, 2, 16, False, None),
-        Shape("VM.Standard3.Flex", 0, None, 2, 16, False, None),
+        # CPU shapes: limits count OCPUs (OCI Limits service names, "compute" service).
+        Shape("VM.Standard.E5.Flex", 0, None, 2, 16, False, "standard-e5-core-count"),
+        Shape("VM.Standard.E4.Flex", 0, None, 2, 16, False, "standard-e4-core-count"),
+        Shape("VM.Standard3.Flex", 0, None, 2, 16, False, "standard3-core-count"),
     ]
 }
-GPU_LIMIT_NAMES = sorted({s.limit_name for s in SHAPES.values() if s.limit_name})
+GPU_LIMIT_NAMES = sorted({s.limit_name for s in SHAPES.values() if s.limit_name and s.gpus})
+CPU_LIMIT_NAMES = sorted({s.limit_name for s in SHAPES.values() if s.limit_name and not s.gpus})
+LIMIT_NAMES = GPU_LIMIT_NAMES + CPU_LIMIT_NAMES
 # A simulated tenancy is generous by default (real new tenancies start at 0: oci.md);
 # fault plans set lower limits per AD.
 DEFAULT_GPU_LIMIT_PER_AD = 16
+# CPU cores (OCPUs) per AD for each flexible-shape family; fault plans can lower it to 0.
+DEFAULT_CPU_CORE_LIMIT_PER_AD = 64
 
 # OKE versions as of 2026-09 (reference/oke.md).
 KUBERNETES_VERSIONS = ["v1.34.10", "v1.35.2", "v1.36.1"]
@@ -62,6 +67,8 @@ ADDONS = {
     "NvidiaGpuPlugin": (["v0.17.0", "v0.17.2"], True),
     "CertManager": (["v1.16.2"], True),
     "KubernetesMetricsServer": (["v0.7.2"], True),
+    # version strings are illustrative: OKE lists one per supported Kubernetes minor
+    "ClusterAutoscaler": (["1.35.0-1", "1.36.0-1"], True),
 }
 
 

@@ -1,14 +1,33 @@
-"""Host capacity and service limits per availability domain, derived from live nodes."""
+"""Host capacity and service limits per availability domain, derived from live nodes.
+
+GPU limits count GPUs; CPU limits (``standard-e5-core-count`` …) count OCPUs, taken from the
+node pool's ``nodeShapeConfig`` for flexible shapes."""
 
 from __future__ import annotations
 
-from nimble_oke.sim.oci.catalog import DEFAULT_GPU_LIMIT_PER_AD, SHAPES
-from nimble_oke.sim.oci.world import World
+import math
+
+from nimble_oke.sim.oci.catalog import (
+    CPU_LIMIT_NAMES,
+    DEFAULT_CPU_CORE_LIMIT_PER_AD,
+    DEFAULT_GPU_LIMIT_PER_AD,
+    SHAPES,
+)
+from nimble_oke.sim.oci.world import Resource, World
+
+
+def _units(world: World, node: Resource) -> int:
+    shape = SHAPES[node.wire["nodeShape"]]
+    if shape.gpus:
+        return shape.gpus
+    pool = world.resources.get(str(node.wire.get("nodePoolId")))
+    config = (pool.wire.get("nodeShapeConfig") if pool else None) or {}
+    return math.ceil(float(config.get("ocpus") or shape.ocpus))
 
 
 def _live_nodes(world: World, ad: str) -> list[tuple[str, int]]:
     return [
-        (r.wire["nodeShape"], SHAPES[r.wire["nodeShape"]].gpus)
+        (r.wire["nodeShape"], _units(world, r))
         for r in world.resources.values()
         if r.kind == "node"
         and r.live
@@ -19,7 +38,11 @@ def _live_nodes(world: World, ad: str) -> list[tuple[str, int]]:
 
 def limit_value(world: World, limit_name: str, ad: str) -> int:
     value = world.injector.limit(limit_name, ad)
-    return DEFAULT_GPU_LIMIT_PER_AD if value is None else value
+    if value is not None:
+        return value
+    return (
+        DEFAULT_CPU_CORE_LIMIT_PER_AD if limit_name in CPU_LIMIT_NAMES else DEFAULT_GPU_LIMIT_PER_AD
+    )
 
 
 def limit_used(world: World, limit_name: str, ad: str) -> int:

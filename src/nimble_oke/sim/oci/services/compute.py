@@ -1,9 +1,9 @@
-"""Compute capacity reports and shapes, and the Limits service (GPU limits per AD)."""
+"""Compute capacity reports and shapes, and the Limits service (GPU and CPU-core limits per AD)."""
 
 from __future__ import annotations
 
 from nimble_oke.sim.oci.api_error import ApiError, not_found
-from nimble_oke.sim.oci.catalog import GPU_LIMIT_NAMES, SHAPES
+from nimble_oke.sim.oci.catalog import LIMIT_NAMES, SHAPES
 from nimble_oke.sim.oci.http import Ctx, Reply, Router, ok, paginate
 from nimble_oke.sim.oci.services import capacity
 
@@ -73,7 +73,7 @@ def resource_availability(ctx: Ctx) -> Reply:
     if ctx.params["serviceName"] != "compute":
         raise not_found("service", ctx.params["serviceName"])
     name = ctx.params["limitName"]
-    if name not in GPU_LIMIT_NAMES:
+    if name not in LIMIT_NAMES:
         raise not_found("limit", name)
     ad = ctx.q("availabilityDomain")
     if not ad:
@@ -108,7 +108,7 @@ def limit_values(ctx: Ctx) -> Reply:
             "availabilityDomain": ad,
             "value": capacity.limit_value(world, n, ad),
         }
-        for n in GPU_LIMIT_NAMES
+        for n in LIMIT_NAMES
         if not only or n == only
         for ad in world.ads(ctx.region)
         if not ad_filter or ad == ad_filter
@@ -137,7 +137,7 @@ def limit_definitions(ctx: Ctx) -> Reply:
             "isEligibleForLimitIncrease": True,
             "isDynamic": False,
         }
-        for n in GPU_LIMIT_NAMES
+        for n in LIMIT_NAMES
     ]
     return paginate(ctx, items)
 

@@ -150,6 +150,7 @@ def launch(
 def hook_payload(world: World, node: Resource) -> dict[str, Any]:
     pool = world.resources[node.wire["nodePoolId"]]
     shape = SHAPES[node.wire["nodeShape"]]
+    shape_config: dict[str, Any] = pool.wire.get("nodeShapeConfig") or {}
     labels = {
         "node.kubernetes.io/instance-type": shape.name,
         "oke.oraclecloud.com/pool.name": pool.wire["name"],
@@ -177,8 +178,10 @@ def hook_payload(world: World, node: Resource) -> dict[str, Any]:
         "kubernetes_version": node.wire["kubernetesVersion"],
         "preemptible": bool(node.extra.get("preemptible")),
         "gpus": shape.gpus,
-        "ocpus": shape.ocpus,
-        "memory_gb": shape.memory_gb,
+        # a flexible shape's size is the pool's nodeShapeConfig, else the shape's default
+        "ocpus": float(shape_config.get("ocpus") or shape.ocpus),
+        "memory_gb": float(shape_config.get("memoryInGBs") or shape.memory_gb),
+        "region": pool.region,
         "boot_volume_gb": node.extra.get("boot_gb"),
         "labels": labels,
         "taints": taints,
