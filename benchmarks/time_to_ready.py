@@ -5,10 +5,12 @@ timings and reads every figure from the simulated cloud itself — its clock and
 meter — not from constants. Next to each measured figure it prints what `nimble plan`
 predicted, and the deviation.
 
-Scenarios (VM.GPU.A10.1, meta/llama-3.1-8b-instruct, 200 GB Balanced cache volume):
-- cold: a new session; NIM downloads the model onto the cache volume on the GPU node;
+Scenarios (VM.GPU.A10.1, meta/llama-3.1-8b-instruct, cache volume as the planner chooses):
+- cold, naive: a new session; NIM downloads the model onto the cache volume on the GPU
+  node (`cache.warm_up: gpu-node`);
+- cold, warmed off the GPU: a new session; a CPU pool fills the cache volume while the GPU
+  pool provisions (the default);
 - warm: the next `up` after `down --keep-cache`; the kept volume is attached, no download.
-(The cache warmed off the GPU by a CPU pool — issue 10 — is not built yet.)
 
 Usage: python benchmarks/time_to_ready.py [--time-scale 60] [--output json]
 The simulated clock keeps running while the client computes, so a lower time scale gives
@@ -35,9 +37,16 @@ from nimble_oke.state.store import StateStore
 
 
 def scenario(
-    name: str, stack: SimStack, store: StateStore, target: Any, cfg: Any, warm: bool
+    name: str,
+    stack: SimStack,
+    store: StateStore,
+    target: Any,
+    cfg: Any,
+    warm: bool,
+    standby: bool = False,
 ) -> dict[str, Any]:
-    plan = build_plan(cfg, load_catalog(), cache_warm=warm)
+    plan = build_plan(cfg, load_catalog(), cache_warm=warm, standby=standby)
+    cfg = plan.config or cfg
     result = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
     if not result.ok or result.ready_at is None or result.started_at is None:
         raise SystemExit(f"{name}: up failed: {result.error}")
@@ -52,6 +61,8 @@ def scenario(
         "gpu_billed_minutes": round(gpu_s / 60, 2),
         "usd": round(usd, 4),
         "downloaded": "model download" in pod,
+        "warm_up": result.cache_warm_up,
+        "volume": f"{cfg.cache.size_gb} GB @ {cfg.cache.vpus_per_gb} VPU/GB",
         "plan_ready_minutes": round(plan.time_to_ready_s / 60, 2),
         "plan_gpu_billed_minutes": round(plan.gpu_billed_s / 60, 2),
         "ready_deviation_pct": round(
@@ -65,29 +76,72 @@ def main() -> None:
     parser.add_argument("--time-scale", type=float, default=60.0)
     parser.add_argument("--output", choices=["table", "json"], default="table")
     args = parser.parse_args()
-    cfg = build_config(
-        {
-            "cluster": {"name": "ttr"},
-            "budget": {"max_hours": 24, "max_usd": 200},
-            "service": {"type": "ClusterIP"},
-        }
-    )
+
+    def config(name: str, **cache: object) -> Any:
+        return build_config(
+            {
+                "cluster": {"name": name},
+                "budget": {"max_hours": 24, "max_usd": 200},
+                "service": {"type": "ClusterIP"},
+                "cache": cache,
+            }
+        )
+
+    quiet = lambda _m: None  # noqa: E731
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
         SimStack(Path(tmp) / "sim", time_scale=args.time_scale, seed=11) as stack,
     ):
-        target = sim_target(cfg, stack.endpoints(), {})
+        # One cache volume for every scenario (the planner's choice for the default
+        # session), so the scenarios differ only in how the cache gets filled.
+        warmed_cfg = build_plan(config("ttr"), load_catalog()).config
+        assert warmed_cfg is not None
+        volume = {"size_gb": warmed_cfg.cache.size_gb, "vpus_per_gb": warmed_cfg.cache.vpus_per_gb}
+        naive_cfg = config("ttr-naive", warm_up="gpu-node", **volume)
+        target = sim_target(naive_cfg, stack.endpoints(), {})
         with (
             contextlib.closing(target.provider),
             StateStore(Path(tmp) / "home", now=target.now) as store,
         ):
             rows.append(
-                scenario("cold (download on the GPU node)", stack, store, target, cfg, warm=False)
+                scenario(
+                    "cold, naive (download on the GPU node)",
+                    stack,
+                    store,
+                    target,
+                    naive_cfg,
+                    warm=False,
+                )
             )
-            down("ttr", cfg, target, store, keep_cache=True, say=lambda _m: None)
-            rows.append(scenario("warm (kept cache volume)", stack, store, target, cfg, warm=True))
-            down("ttr", cfg, target, store, say=lambda _m: None)
+            down("ttr-naive", naive_cfg, target, store, say=quiet)
+            rows.append(
+                scenario(
+                    "cold, warmed off the GPU (CPU pool)",
+                    stack,
+                    store,
+                    target,
+                    warmed_cfg,
+                    warm=False,
+                )
+            )
+            down("ttr", warmed_cfg, target, store, keep_cache=True, say=quiet)
+            rows.append(
+                scenario("warm (kept cache volume)", stack, store, target, warmed_cfg, warm=True)
+            )
+            down("ttr", warmed_cfg, target, store, keep_cache=True, keep_cluster=True, say=quiet)
+            rows.append(
+                scenario(
+                    "warm, standby (kept cache + cluster)",
+                    stack,
+                    store,
+                    target,
+                    warmed_cfg,
+                    warm=True,
+                    standby=True,
+                )
+            )
+            down("ttr", warmed_cfg, target, store, say=quiet)
     if args.output == "json":
         print(json.dumps({"time_scale": args.time_scale, "scenarios": rows}, indent=2))
         return
@@ -95,13 +149,14 @@ def main() -> None:
         f"time to ready on the simulators (time scale {args.time_scale:g}×; figures from the simulated clock and billing meter)"
     )
     print(
-        f"  {'scenario':<34} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7}  download"
+        f"  {'scenario':<40} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7}  GPU-node download"
     )
     for r in rows:
         print(
-            f"  {r['name']:<34} {r['ready_minutes']:>9.1f} {r['plan_ready_minutes']:>6.1f} {r['ready_deviation_pct']:>5.1f}%"
+            f"  {r['name']:<40} {r['ready_minutes']:>9.1f} {r['plan_ready_minutes']:>6.1f} {r['ready_deviation_pct']:>5.1f}%"
             f" {r['gpu_billed_minutes']:>15.1f} {r['plan_gpu_billed_minutes']:>6.1f} {r['usd']:>7.3f}  {'yes' if r['downloaded'] else 'no'}"
         )
+    print("  volume: " + ", ".join(sorted({r["volume"] for r in rows})))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,16 @@ class CloudProvider(Protocol):
 
     def node_pool_nodes(self, node_pool_id: str) -> list[dict[str, Any]]: ...
 
+    def addon(self, cluster_id: str, name: str) -> dict[str, Any] | None:
+        """An installed cluster add-on (state, version, configurations), None if absent."""
+        ...
+
+    def install_addon(
+        self, cluster_id: str, name: str, configurations: Mapping[str, str], *, timeout_s: float
+    ) -> bool:
+        """Install or re-configure a cluster add-on; wait until ACTIVE. False: unchanged."""
+        ...
+
     def volume_availability_domain(self, volume_id: str) -> str | None:
         """The AD a block volume lives in (None if it is gone)."""
         ...

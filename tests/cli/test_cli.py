@@ -38,6 +38,23 @@ def test_plan_json_example_from_the_issue() -> None:
     assert data["worst_case_usd"] >= data["total_usd"]
 
 
+def test_plan_shows_the_warm_up_beside_the_gpu_pool_and_the_volume_trade_off() -> None:
+    result = run("plan", "--hours", "2", "--output", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    phases = {p["phase"]: p for p in data["timeline"]}
+    assert phases["cpu node pool"]["start_s"] == phases["gpu node pool"]["start_s"]
+    assert not phases["model download (cpu node)"]["gpu_billed"]
+    assert data["warm_up"]["shape"] == "VM.Standard.E4.Flex"
+    volume = data["cache_volume"]
+    assert volume["chosen_by"] == "planner" and len(volume["options"]) >= 2
+    assert {"size_gb", "vpus_per_gb", "gpu_wait_s", "volume_usd"} <= set(volume["options"][0])
+    table = run("plan", "--hours", "2")
+    assert "cache volume (planner's choice" in table.output and "cache warm-up:" in table.output
+    fixed = json.loads(run("plan", "--cache-size", "300", "--output", "json").output)
+    assert fixed["cache_volume"]["size_gb"] == 300
+
+
 def test_plan_table_output() -> None:
     result = run("plan", "--hours", "1", "--preemptible")
     assert result.exit_code == 0, result.output

@@ -56,8 +56,8 @@ def test_preemptible_worst_case_assumes_on_demand_fallback() -> None:
 
 
 def test_startup_budget_is_computed_from_model_and_volume() -> None:
-    small = plan(**{"cache.size_gb": 200})
-    fast = plan(**{"cache.size_gb": 1000})
+    small = plan(**{"cache.size_gb": 200, "cache.vpus_per_gb": 10})
+    fast = plan(**{"cache.size_gb": 1000, "cache.vpus_per_gb": 10})
     assert small.startup.computed
     # 200 GB Balanced reads ≈96 MB/s; 1 TB ≈480 MB/s: loading 15 GB is 5× faster
     assert small.startup.load_s == pytest.approx(14.96e9 / 96e6, rel=0.01)
@@ -69,7 +69,7 @@ def test_startup_budget_is_computed_from_model_and_volume() -> None:
 
 def test_warm_cache_skips_download() -> None:
     cfg = build_config()
-    cold, warm = build_plan(cfg, CAT), build_plan(cfg, CAT, cache_warm=True)
+    cold, warm = build_plan(cfg, CAT, warm_up=False), build_plan(cfg, CAT, cache_warm=True)
     assert cold.startup.download_s > 0 and warm.startup.download_s == 0
     assert "model download" not in [p.name for p in warm.timeline]
     assert warm.time_to_ready_s < cold.time_to_ready_s

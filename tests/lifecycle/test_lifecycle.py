@@ -125,7 +125,7 @@ def _rollback_case(stack: SimStack, tmp_path: Path) -> None:
 
 def test_keep_cache_then_up_skips_the_download(tmp_path: Path) -> None:
     with SimStack(tmp_path / "sim", time_scale=600, seed=6) as stack:
-        cfg = _cfg()
+        cfg = _cfg(cache={"warm_up": "gpu-node"})  # the naive cold path: NIM downloads
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
         quiet = lambda _m: None  # noqa: E731

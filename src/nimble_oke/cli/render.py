@@ -73,6 +73,32 @@ def render_plan(plan: Plan, decision: GuardDecision, budget_usd: float) -> None:
         f"{fmt_duration(plan.startup.budget_s)} ({plan.startup.failure_threshold} × "
         f"{plan.startup.period_s}s)"
     )
+    if plan.warm_up is not None:
+        out.print(
+            f"  cache warm-up: {plan.warm_up.shape} ({plan.warm_up.ocpus} OCPU, "
+            f"{plan.warm_up.memory_gb} GB) fills the cache beside the GPU pool, same AD; "
+            "falls back to a download on the GPU node when the AD or quota does not allow it"
+        )
+    if plan.volume_options:
+        vol = Table(
+            title="cache volume (planner's choice ▶; faster volumes vs what they cost)",
+            title_justify="left",
+            show_edge=False,
+        )
+        for column in ("", "size", "VPU/GB", "MB/s", "load", "GPU waits", "volume $", "GPU $"):
+            vol.add_column(column, justify="right")
+        for o in plan.volume_options:
+            vol.add_row(
+                "▶" if o is plan.volume_chosen else "",
+                f"{o.size_gb} GB",
+                str(o.vpus_per_gb),
+                f"{o.mb_per_s:.0f}",
+                fmt_duration(o.load_s),
+                fmt_duration(o.gpu_wait_s),
+                f"{o.volume_usd:.3f}",
+                f"{o.gpu_usd:.3f}",
+            )
+        out.print(vol)
     out.print(cost_table(f"estimated cost for {plan.hours:g} h", plan.lines))
     phases = " · ".join(f"{k} ${v:.2f}" for k, v in plan.by_phase.items())
     out.print(f"  by phase: {phases}")

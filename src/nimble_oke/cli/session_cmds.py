@@ -89,6 +89,16 @@ def down_cmd(
     keep_cache: Annotated[
         bool, typer.Option("--keep-cache", help="Keep the model-cache volume for the next up.")
     ] = False,
+    keep_cluster: Annotated[
+        bool,
+        typer.Option(
+            "--keep-cluster",
+            help=(
+                "Standby: keep the network and the cluster (a basic cluster's control plane "
+                "is free) so the next up only waits for a GPU node pool."
+            ),
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     output: OutputOpt = "table",
 ) -> None:
@@ -103,11 +113,13 @@ def down_cmd(
         and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
     ):
         raise typer.Exit(1)
-    result = run_down(session, keep_cache=keep_cache, say=_say(output))
+    result = run_down(session, keep_cache=keep_cache, keep_cluster=keep_cluster, say=_say(output))
     if output == "json":
         print_json(result)
     else:
         kept = f" · kept {len(result['kept'])} cache volume(s)" if result["kept"] else ""
+        if result["standby"]:
+            kept += f" · standby: kept the network and cluster ({len(result['standby'])})"
         left = len(result["remaining"])
         typer.echo(
             f"down        {result['removed']} resources deleted{kept} · "

@@ -78,6 +78,14 @@ class Model:
 
 
 @dataclass(frozen=True)
+class CpuShape:
+    """A flexible CPU shape the cache warm-up pool may use; OCI limits count its OCPUs."""
+
+    name: str
+    limit_name: str
+
+
+@dataclass(frozen=True)
 class Catalog:
     shapes: Mapping[str, Shape]
     prices: Mapping[str, Price]
@@ -89,6 +97,7 @@ class Catalog:
     block_min_billed_seconds: float
     prices_as_of: str
     extra: Mapping[str, Any] = field(default_factory=dict)
+    cpu_shapes: tuple[CpuShape, ...] = ()
 
     def shape(self, name: str) -> Shape:
         try:
@@ -267,4 +276,8 @@ def parse_catalog(
         egress_free_gb_per_month=float(prices_doc["egress_free_gb_per_month"]),
         block_min_billed_seconds=float(prices_doc["block_min_billed_seconds"]),
         prices_as_of=str(prices_doc["as_of"]),
+        cpu_shapes=tuple(
+            CpuShape(str(c["name"]), str(c["limit_name"]))
+            for c in shapes_doc.get("cpu_shapes") or []
+        ),
     )

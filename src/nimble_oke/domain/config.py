@@ -124,6 +124,14 @@ class GpuPoolSettings(Section):
     availability_domains: list[str] = Field(
         default_factory=list, description="ADs to try in order (empty: every AD of the region)."
     )
+    placement: Literal["one-ad", "spread"] = Field(
+        "one-ad",
+        description=(
+            "one-ad: all nodes in the first AD with capacity; spread: the pool's nodes spread "
+            "over every AD with capacity (HA for several replicas; one-AD pools stay the "
+            "fallback)."
+        ),
+    )
     fallback_shapes: list[str] = Field(
         default_factory=list,
         description="Other shapes to try when the first has no capacity (empty: none).",
@@ -198,6 +206,21 @@ class CacheSettings(Section):
         description="Block volume performance: 10 Balanced, 20 Higher, 30-120 Ultra.",
     )
     keep: bool = Field(False, description="Keep the cache volume on teardown (reuse next time).")
+    warm_up: Literal["cpu-pool", "gpu-node"] = Field(
+        "cpu-pool",
+        description=(
+            "pvc mode, cold cache: cpu-pool fills the cache volume on a small CPU node pool "
+            "(same AD) while the GPU pool provisions, so the GPU node never waits on the "
+            "download; gpu-node downloads on the GPU node (falls back to it when the AD or "
+            "quota does not allow the CPU pool)."
+        ),
+    )
+    warm_up_shape: str = Field(
+        "auto",
+        description="CPU shape of the warm-up pool; auto = the cheapest flexible shape offered.",
+    )
+    warm_up_ocpus: int = Field(2, ge=1, le=16, description="OCPUs of the warm-up node.")
+    warm_up_memory_gb: int = Field(16, ge=4, le=256, description="Memory of the warm-up node.")
     bucket: str | None = Field(None, description="object-storage: bucket holding the model.")
     namespace: str | None = Field(
         None, description="object-storage: the tenancy's Object Storage namespace."
@@ -306,6 +329,13 @@ class AutoscalingSettings(Section):
     )
     min_replicas: int = Field(1, ge=0, le=64)
     max_replicas: int = Field(2, ge=1, le=64)
+    cluster_autoscaler: bool = Field(
+        False,
+        description=(
+            "Install OKE's Cluster Autoscaler add-on for the GPU pool (enhanced clusters): "
+            "nodes from gpu_pool.nodes up to one per max_replicas replica."
+        ),
+    )
 
     @model_validator(mode="after")
     def _min_le_max(self) -> AutoscalingSettings:
@@ -332,6 +362,15 @@ class NimbleConfig(Section):
     service: ServiceSettings = Field(default_factory=ServiceSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     autoscaling: AutoscalingSettings = Field(default_factory=AutoscalingSettings)
+
+    @model_validator(mode="after")
+    def _cluster_autoscaler_needs_enhanced(self) -> NimbleConfig:
+        if self.autoscaling.cluster_autoscaler and self.cluster.type != "enhanced":
+            raise ValueError(
+                "autoscaling.cluster_autoscaler needs cluster.type enhanced (OKE installs "
+                "cluster add-ons only on enhanced clusters)"
+            )
+        return self
 
     @property
     def session_name(self) -> str:

@@ -20,7 +20,20 @@ import math
 from dataclasses import dataclass, field
 
 from nimble_oke.domain import timings as t
-from nimble_oke.domain.catalog import Catalog, FitReport, Model, Shape, check_deployment
+from nimble_oke.domain.cache_volume import (
+    VPU_LEVELS,
+    VolumeCosts,
+    VolumeOption,
+    trade_off,
+    volume_options,
+)
+from nimble_oke.domain.catalog import (
+    Catalog,
+    FitReport,
+    Model,
+    Shape,
+    check_deployment,
+)
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import (
     BilledWindow,
@@ -29,6 +42,7 @@ from nimble_oke.domain.cost import (
     cluster_meters,
     cost_by_phase,
     cost_lines,
+    cpu_pool_meters,
     egress_usd,
     load_balancer_meters,
     node_pool_meters,
@@ -36,6 +50,8 @@ from nimble_oke.domain.cost import (
     total,
     volume_meters,
 )
+from nimble_oke.domain.node_autoscaling import node_bounds
+from nimble_oke.errors import CatalogError
 
 GB = 1_000_000_000
 
@@ -96,6 +112,10 @@ class Plan:
     time_to_ready_s: float
     gpu_billed_s: float
     notes: list[str] = field(default_factory=list)
+    config: NimbleConfig | None = None  # the config with the planner's choices filled in
+    warm_up: WarmUp | None = None
+    volume_options: list[VolumeOption] = field(default_factory=list)
+    volume_chosen: VolumeOption | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -133,6 +153,21 @@ class Plan:
             "worst_case_lines": [line.as_dict() for line in self.worst_lines],
             "by_phase_usd": {k: round(v, 4) for k, v in self.by_phase.items()},
             "notes": self.notes,
+            "cache_volume": {
+                "size_gb": self.config.cache.size_gb if self.config else None,
+                "vpus_per_gb": self.config.cache.vpus_per_gb if self.config else None,
+                "chosen_by": "planner" if self.volume_chosen else "config",
+                "options": [o.as_dict() for o in self.volume_options],
+            },
+            "warm_up": (
+                {
+                    "shape": self.warm_up.shape,
+                    "ocpus": self.warm_up.ocpus,
+                    "memory_gb": self.warm_up.memory_gb,
+                }
+                if self.warm_up
+                else None
+            ),
         }
 
 
@@ -166,53 +201,128 @@ def startup_budget(cfg: NimbleConfig, model: Model, *, cache_warm: bool = False)
     return StartupBudget(download, load, engine, threshold * period, period, threshold, True)
 
 
+@dataclass(frozen=True)
+class WarmUp:
+    """The CPU node pool that fills the cache volume while the GPU pool provisions."""
+
+    shape: str
+    ocpus: int
+    memory_gb: int
+    limit_name: str
+
+
+ATTACH_SOURCE = "block volume attach: assumed ≈30 s (not published)"
+# Phases that are not on the way to a ready endpoint.
+OFF_PATH = frozenset({"smoke", "benchmark", "cpu node pool delete"})
+
+
 def _phases(
-    cfg: NimbleConfig, shape: Shape, model: Model, startup: StartupBudget, worst: bool
+    cfg: NimbleConfig,
+    shape: Shape,
+    model: Model,
+    startup: StartupBudget,
+    worst: bool,
+    warm_up: WarmUp | None = None,
+    standby: bool = False,
 ) -> list[Phase]:
+    """The timeline. Provisioning is sequential (a node pool needs an ACTIVE cluster);
+    the warm-up CPU pool runs beside the GPU pool; on the GPU node the image is pulled at
+    once (a pre-pull pod when warming off the GPU) and NIM starts when both the image and
+    the cache volume are there."""
+
     def pick(span: t.Span) -> float:
         return span.worst if worst else span.typical
 
     phases: list[Phase] = []
-    clock = 0.0
 
-    def add(name: str, seconds: float, gpu: bool, source: str, *, parallel: bool = False) -> None:
-        nonlocal clock
-        start = phases[-1].start_s if parallel and phases else clock
+    def add(name: str, start: float, seconds: float, gpu: bool, source: str) -> float:
         phases.append(Phase(name, start, seconds, gpu, source))
-        clock = max(clock, start + seconds)
+        return start + seconds
 
-    reuse = cfg.cluster.vcn_id is not None
-    add("network", 0.0 if reuse else pick(t.NETWORK), False, "oci.md: network objects in seconds")
-    add("cluster", pick(t.CLUSTER_CREATE), False, "calibration.md: cluster ACTIVE 5-10 min")
+    reuse = cfg.cluster.vcn_id is not None or standby
+    at = add(
+        "network",
+        0.0,
+        0.0 if reuse else pick(t.NETWORK),
+        False,
+        "kept (standby)" if standby else "oci.md: network in seconds",
+    )
+    cluster_ready = add(
+        "cluster",
+        at,
+        0.0 if standby else pick(t.CLUSTER_CREATE),
+        False,
+        "kept (standby)" if standby else "calibration.md: cluster ACTIVE 5-10 min",
+    )
     pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
-    add("gpu node pool", pick(pool), True, "calibration.md: GPU node ACTIVE 10-15 min (BM +5-10)")
-    pull = model.image_gb * GB / pick(t.IMAGE_PULL_BYTES_PER_S)
-    add("image pull", pull, True, "calibration.md: image pull ≈55 MB/s")
-    if cfg.service.type == "LoadBalancer":
-        add(
-            "load balancer",
-            pick(t.LOAD_BALANCER),
+    gpu_ready = add(
+        "gpu node pool",
+        cluster_ready,
+        pick(pool),
+        True,
+        "calibration.md: GPU node ACTIVE 10-15 min (BM +5-10)",
+    )
+    weights = model.weights_for(cfg.nim.precision) * GB
+    volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
+    pull_s = model.image_gb * GB / pick(t.IMAGE_PULL_BYTES_PER_S)
+    pull_source = "calibration.md: image pull ≈55 MB/s"
+    deploy_at = gpu_ready
+    if warm_up is None:
+        # the kubelet attaches and mounts a pod's volumes before it pulls its images
+        attached = add("volume attach", gpu_ready, pick(t.VOLUME_ATTACH), True, ATTACH_SOURCE)
+        container_at = add("image pull", attached, pull_s, True, pull_source)
+    else:
+        # a pre-pull pod (no volume) pulls the image as soon as the GPU node registers
+        pulled = add("image pull", gpu_ready, pull_s, True, pull_source + " (pre-pull pod)")
+        cpu_ready = add(
+            "cpu node pool",
+            cluster_ready,
+            pick(t.CPU_NODE_POOL),
             False,
-            "calibration.md: LB IP 1-2 min",
-            parallel=True,
+            f"{warm_up.shape} {warm_up.ocpus} OCPU: assumed 5-7 min (not published)",
         )
+        cpu_pulled = add(
+            "cpu image pull", cpu_ready, pull_s, False, "calibration.md: image pull ≈55 MB/s"
+        )
+        fill_s = weights / min(pick(t.NGC_DOWNLOAD_BYTES_PER_S), volume_bps)
+        warm = add(
+            "model download (cpu node)",
+            cpu_pulled,
+            fill_s,
+            False,
+            "calibration.md: NGC ≈250 MB/s, volume-bound",
+        )
+        add(
+            "cpu node pool delete",
+            warm,
+            pick(t.TEARDOWN_NODE_POOL),
+            False,
+            "node pool delete ≈3-5 min (off the critical path)",
+        )
+        deploy_at = max(gpu_ready, warm)
+        attached = add(
+            "volume attach", deploy_at, pick(t.VOLUME_ATTACH), deploy_at >= gpu_ready, ATTACH_SOURCE
+        )
+        container_at = max(pulled, attached)
+    if cfg.service.type == "LoadBalancer":
+        add("load balancer", deploy_at, pick(t.LOAD_BALANCER), False, "calibration.md: LB 1-2 min")
+    at = container_at
     if cfg.cache.mode == "object-storage":
-        weights = model.weights_for(cfg.nim.precision) * GB
-        bps = min(
-            pick(t.OBJECT_STORAGE_BYTES_PER_S),
-            t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb),
-        )
-        add("model hydrate", weights / bps, True, "object storage → volume, volume-bound")
+        bps = min(pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
+        at = add("model hydrate", at, weights / bps, True, "object storage → volume, volume-bound")
     if startup.download_s > 0:
         scale = (
             (t.NGC_DOWNLOAD_BYTES_PER_S.typical / t.NGC_DOWNLOAD_BYTES_PER_S.worst) if worst else 1
         )
-        add("model download", startup.download_s * scale, True, "calibration.md: NGC ≈250 MB/s")
-    add("model load", startup.load_s, True, "calibration.md: volume throughput tiers")
-    add("engine start", pick(t.ENGINE_START), True, "calibration.md: NVCF log +11 s")
-    add("smoke", pick(t.SMOKE), True, "measured: seconds")
-    add("benchmark", pick(t.BENCH), True, "default benchmark run")
-    return phases
+        at = add(
+            "model download", at, startup.download_s * scale, True, "calibration.md: NGC ≈250 MB/s"
+        )
+    at = add("model load", at, startup.load_s, True, "calibration.md: volume throughput tiers")
+    at = add("engine start", at, pick(t.ENGINE_START), True, "calibration.md: NVCF log +11 s")
+    ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
+    at = add("smoke", ready, pick(t.SMOKE), True, "measured: seconds")
+    add("benchmark", at, pick(t.BENCH), True, "default benchmark run")
+    return sorted(phases, key=lambda p: p.start_s)
 
 
 def _windows(
@@ -225,6 +335,7 @@ def _windows(
     worst: bool,
     *,
     end_phases: list[Phase] | None = None,
+    warm_up: WarmUp | None = None,
 ) -> tuple[list[BilledWindow], list[PhaseWindow]]:
     """Billed windows: resources start with ``phases``; the session ends at the lease or
     when ``end_phases`` (the worst-case timeline, if given) finish, whichever is later —
@@ -234,7 +345,7 @@ def _windows(
         return span.worst if worst else span.typical
 
     by = {p.name: p for p in phases}
-    ready = max(p.end_s for p in phases if p.name not in ("smoke", "benchmark"))
+    ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
     session_end = max(lease_s, *(p.end_s for p in end_phases or phases))
     lb_down = session_end + (pick(t.TEARDOWN_LB) if cfg.service.type == "LoadBalancer" else 0)
     pool_down = lb_down + pick(t.TEARDOWN_NODE_POOL)
@@ -264,7 +375,10 @@ def _windows(
             node_pool_meters(
                 catalog,
                 price_shape,
-                cfg.gpu_pool.nodes,
+                # the cluster autoscaler may grow the pool to its maximum for the whole lease
+                node_bounds(cfg).max_nodes
+                if worst and cfg.autoscaling.cluster_autoscaler
+                else cfg.gpu_pool.nodes,
                 preemptible=preemptible,
                 boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
             ),
@@ -279,12 +393,21 @@ def _windows(
                 cfg.cache.vpus_per_gb,
                 item=f"Model cache volume ({cfg.cache.size_gb} GB)",
             ),
-            by["image pull"].start_s,
+            by["model download (cpu node)"].start_s if warm_up else by["image pull"].start_s,
             # A kept cache outlives the session; the estimate bills it until teardown ends
             # and the plan notes its monthly cost.
             end,
         ),
     ]
+    if warm_up is not None:
+        windows.append(
+            BilledWindow(
+                "cpu-node-pool",
+                cpu_pool_meters(catalog, warm_up.ocpus, warm_up.memory_gb, 1),
+                by["cpu node pool"].start_s,
+                by["cpu node pool delete"].end_s,
+            )
+        )
     if cfg.service.type == "LoadBalancer":
         mbps = cfg.service.lb_max_mbps if worst else cfg.service.lb_min_mbps
         windows.append(
@@ -303,8 +426,105 @@ def _windows(
     return windows, phase_windows
 
 
-def build_plan(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool = False) -> Plan:
-    """Plan a session. Raises CatalogError when the model cannot run on the shape."""
+def warm_up_for(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool) -> WarmUp | None:
+    """The CPU warm-up pool this session would use, or None (not asked for, nothing to
+    warm: a warm/kept cache, or a mode that fills the cache elsewhere). One warmed volume
+    serves one replica in one AD, so several replicas or a spread pool fill their own."""
+    if cfg.cache.warm_up != "cpu-pool" or cfg.cache.mode != "pvc" or cache_warm:
+        return None
+    if cfg.nim.replicas > 1 or cfg.autoscaling.enabled or cfg.gpu_pool.placement == "spread":
+        return None
+    shapes = {c.name: c for c in catalog.cpu_shapes}
+    if cfg.cache.warm_up_shape == "auto":
+        if not catalog.cpu_shapes:
+            return None
+        chosen = catalog.cpu_shapes[0]
+    elif cfg.cache.warm_up_shape in shapes:
+        chosen = shapes[cfg.cache.warm_up_shape]
+    else:
+        raise CatalogError(
+            f"cache.warm_up_shape '{cfg.cache.warm_up_shape}' is not a flexible CPU shape "
+            f"nimble knows; allowed: auto, {', '.join(shapes)}"
+        )
+    return WarmUp(
+        chosen.name, cfg.cache.warm_up_ocpus, cfg.cache.warm_up_memory_gb, chosen.limit_name
+    )
+
+
+def _fill_slack_s(
+    shape: Shape, model: Model, warm_up: WarmUp | None, cache_warm: bool
+) -> float | None:
+    """Seconds the cache fill may take without making the GPU wait (typical figures)."""
+    if cache_warm:
+        return math.inf
+    if warm_up is None:
+        return None
+    pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
+    pull = model.image_gb * GB / t.IMAGE_PULL_BYTES_PER_S.typical
+    gpu_side = pool.typical + pull
+    cpu_side = t.CPU_NODE_POOL.typical + pull + t.VOLUME_ATTACH.typical
+    return max(0.0, gpu_side - cpu_side)
+
+
+def choose_cache_volume(
+    cfg: NimbleConfig,
+    catalog: Catalog,
+    shape: Shape,
+    model: Model,
+    warm_up: WarmUp | None,
+    *,
+    cache_warm: bool,
+) -> tuple[NimbleConfig, list[VolumeOption], VolumeOption | None]:
+    """Fill in the cache volume's size and VPUs per GB the config leaves open (the user's
+    values always win) and return the trade-off table."""
+    fixed = cfg.cache.model_fields_set
+    source = (
+        t.OBJECT_STORAGE_BYTES_PER_S
+        if cfg.cache.mode == "object-storage"
+        else t.NGC_DOWNLOAD_BYTES_PER_S
+    )
+    costs = VolumeCosts(
+        storage_usd_per_gb_month=catalog.price("block.storage").usd,
+        vpu_usd_per_gb_month=catalog.price("block.vpu").usd,
+        hours_per_month=catalog.hours_per_month,
+        gpu_usd_per_hour=catalog.hourly(shape.price_key)
+        * shape.gpu_count
+        * max(1, cfg.gpu_pool.nodes),
+        session_hours=cfg.budget.max_hours,
+        # A kept volume's monthly cost is noted separately: it buys every later session's
+        # load time too, which one session's GPU minutes would not weigh.
+        keep_months=0.0,
+    )
+    if "size_gb" in fixed and "vpus_per_gb" in fixed:
+        return cfg, [], None
+    options = volume_options(
+        weights_gb=model.weights_for(cfg.nim.precision),
+        source_bytes_per_s=source.typical,
+        fill_slack_s=_fill_slack_s(shape, model, warm_up, cache_warm),
+        costs=costs,
+        sizes_gb=(cfg.cache.size_gb,) if "size_gb" in fixed else None,
+        vpu_levels=(cfg.cache.vpus_per_gb,) if "vpus_per_gb" in fixed else VPU_LEVELS,
+    )
+    chosen = options[0]
+    cache = cfg.cache.model_copy(
+        update={"size_gb": chosen.size_gb, "vpus_per_gb": chosen.vpus_per_gb}
+    )
+    return cfg.model_copy(update={"cache": cache}), trade_off(options, chosen), chosen
+
+
+def build_plan(
+    cfg: NimbleConfig,
+    catalog: Catalog,
+    *,
+    cache_warm: bool = False,
+    warm_up: bool | None = None,
+    standby: bool = False,
+) -> Plan:
+    """Plan a session. Raises CatalogError when the model cannot run on the shape.
+
+    ``warm_up``: None = as the config says; False = the cache is filled on the GPU node
+    (the fallback when the CPU pool is not possible). ``standby``: the network and cluster
+    were kept by ``down --keep-cluster``; only the GPU pool is created."""
     fit = check_deployment(
         catalog,
         cfg.nim.model,
@@ -314,19 +534,36 @@ def build_plan(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool = False)
     )
     shape = catalog.shape(cfg.gpu_pool.shape)
     model = catalog.model(cfg.nim.model)
-    startup = startup_budget(cfg, model, cache_warm=cache_warm)
+    warm = None if warm_up is False else warm_up_for(cfg, catalog, cache_warm=cache_warm)
+    cfg, options, chosen = choose_cache_volume(
+        cfg, catalog, shape, model, warm, cache_warm=cache_warm
+    )
+    startup = startup_budget(cfg, model, cache_warm=cache_warm or warm is not None)
+    naive_startup = startup_budget(cfg, model, cache_warm=cache_warm)
     lease_s = cfg.budget.max_hours * 3600.0
-    phases = _phases(cfg, shape, model, startup, worst=False)
-    worst_phases = _phases(cfg, shape, model, startup, worst=True)
-    windows, phase_windows = _windows(cfg, catalog, shape, model, phases, lease_s, worst=False)
+    phases = _phases(cfg, shape, model, startup, worst=False, warm_up=warm, standby=standby)
+    # The worst case covers both a slow warm-up and the fallback to a download on the GPU.
+    worst_phases = _phases(cfg, shape, model, startup, worst=True, warm_up=warm, standby=standby)
+    if warm is not None:
+        worst_phases += _phases(cfg, shape, model, naive_startup, worst=True, standby=standby)
+    windows, phase_windows = _windows(
+        cfg, catalog, shape, model, phases, lease_s, worst=False, warm_up=warm
+    )
     worst_windows, _ = _windows(
-        cfg, catalog, shape, model, phases, lease_s, worst=True, end_phases=worst_phases
+        cfg,
+        catalog,
+        shape,
+        model,
+        phases,
+        lease_s,
+        worst=True,
+        end_phases=worst_phases,
+        warm_up=warm,
     )
     egress = egress_usd(catalog, cfg.budget.egress_gb)
     lines = [*cost_lines(catalog, windows), egress]
     worst_lines = [*cost_lines(catalog, worst_windows), egress]
-    ready_phase = [p for p in phases if p.name not in ("smoke", "benchmark")]
-    time_to_ready = max(p.end_s for p in ready_phase)
+    time_to_ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
     pool = next(p for p in phases if p.name == "gpu node pool")
     gpu_billed = time_to_ready - pool.start_s
     resources = _resources(cfg, shape)
@@ -369,6 +606,10 @@ def build_plan(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool = False)
         time_to_ready_s=time_to_ready,
         gpu_billed_s=gpu_billed,
         notes=notes,
+        config=cfg,
+        warm_up=warm,
+        volume_options=options,
+        volume_chosen=chosen,
     )
 
 

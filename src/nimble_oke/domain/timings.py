@@ -28,6 +28,12 @@ CLUSTER_CREATE = Span(typical=7 * 60, worst=15 * 60)
 # calibration.md: GPU node pool node to ACTIVE 10-15 min (VM); bare metal +5-10 min.
 NODE_POOL_VM = Span(typical=11 * 60, worst=15 * 60)
 NODE_POOL_BM = Span(typical=18 * 60, worst=30 * 60)
+# CPU node pool node to ACTIVE: not published; assumed 5-7 min (a CPU VM boots faster than a
+# GPU VM and needs no GPU driver set-up) — the OCI simulator uses the same assumption.
+CPU_NODE_POOL = Span(typical=6 * 60, worst=10 * 60)
+# Block volume attach (paravirtualized) and mount on a new node: not published; assumed
+# ≈30 s typical, 2 min worst.
+VOLUME_ATTACH = Span(typical=30, worst=120)
 # calibration.md (KAITO issue 2325): node init after the instance is up ≈ 126 s; included
 # in the node pool figures above, which measure node ACTIVE in Kubernetes.
 # calibration.md: LoadBalancer external IP 1-2 min.

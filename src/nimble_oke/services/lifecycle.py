@@ -12,6 +12,7 @@ session is left.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -48,6 +49,7 @@ class UpResult:
     error: str | None = None
     started_at: float | None = None  # store clock (simulated time on the sim target)
     ready_at: float | None = None
+    cache_warm_up: str | None = None  # how the cache was filled off the GPU, or why not
 
 
 class _Phases:
@@ -95,6 +97,7 @@ def up(
 ) -> UpResult:
     """Bring the session up. ``on_realtime(True/False)`` brackets the phases that run in
     real time (smoke, benchmark) — the demo uses it to run the simulated clock 1:1 then."""
+    cfg = plan.config or cfg  # with the planner's choices (cache volume size/VPUs)
     session = cfg.session_name
     catalog = load_catalog()
     result = UpResult(
@@ -109,6 +112,7 @@ def up(
     )
     deployed = False
     client: Any = None
+    warm: Any = None
     on_realtime = on_realtime or target.realtime
     result.started_at = store.now()
     try:
@@ -129,8 +133,21 @@ def up(
                 # A block volume attaches only within its AD: try that AD first.
                 report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
                 say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
+        if plan.warm_up is not None and not cache_ad:
+            from nimble_oke.services.values import chart_values as _values
+            from nimble_oke.services.warmup import CacheWarmUp
+
+            warm = CacheWarmUp(
+                cfg,
+                plan,
+                target,
+                store,
+                provisioner,
+                values=_values(cfg, plan, session=session),
+                say=say,
+            )
         with phases("provision"):
-            prov = provisioner.provision(report)
+            prov = provisioner.provision(report, while_gpu_pool_creates=warm)
         assert prov.placement is not None and prov.kubeconfig_path is not None
         result.placement = prov.placement.label
         say(f"provision   network ✓  cluster ✓  gpu pool ✓ ({prov.placement.label})")
@@ -144,8 +161,14 @@ def up(
             prov.kubeconfig_path, target.token(prov.ids["cluster"]), cfg.nim.namespace
         )
         store.set_session_status(session, "deploying")
+        plan, profile = _after_warm_up(
+            warm, plan, cfg, catalog, client, prov.placement.availability_domain, result, say
+        )
         with phases("deploy"):
             values = chart_values(cfg, plan, session=session)
+            if profile:
+                # download-to-cache filled this profile; NIM must load the same one
+                values["nim"]["modelProfile"] = profile
             ensure_namespace(client, cfg.nim.namespace, session)
             kept = attach_kept_cache(
                 client, cfg, target, store, session, prov.placement.availability_domain
@@ -185,6 +208,10 @@ def up(
                 client, cfg, session, timeout_s=target.real_seconds(600) + 30
             )
         record_kube_created(target, store, cfg, session)
+        if warm is not None:
+            warm.finish()
+        if result.cache_warm_up:
+            say(f"cache       {result.cache_warm_up}")
         with phases("watchdog"):
             install_watchdog(client, cfg, target, store, session, prov.ids["node_pool"])
         result.ready_at = store.now()
@@ -222,6 +249,9 @@ def up(
             try:
                 if deployed and client is not None:
                     _delete_deployment(client, cfg, say, target)
+                elif warm is not None and warm.client is not None:
+                    # the warm-up's claim has a block volume behind it: delete it too
+                    _delete_deployment(warm.client, cfg, say, target)
                 removed, failed = provisioner.rollback()
             except KeyboardInterrupt:
                 say(f"rollback aborted; finish it with: nimble down --name {session}")
@@ -241,8 +271,53 @@ def up(
             on_realtime(False)
         if client is not None:
             client.close()
+        if warm is not None:
+            warm.close()
         lock.release()
         result.phases[:0] = phases.done
+
+
+def _after_warm_up(
+    warm: Any,
+    plan: Plan,
+    cfg: NimbleConfig,
+    catalog: Any,
+    client: Any,
+    placement_ad: str | None,
+    result: UpResult,
+    say: Say,
+) -> tuple[Plan, str | None]:
+    """The plan and NIM profile the deployment uses after the cache warm-up: the warmed
+    cache (profile pinned, no download in the startup budget), or the naive plan when the
+    warm-up fell back or the GPU pool landed in another AD than the warmed volume."""
+    from nimble_oke.domain.plan import build_plan
+    from nimble_oke.services.warmup import pinned_profile
+
+    if warm is None:
+        # a kept or re-used cache was filled for the pinned profile: keep pinning it
+        pinned = cfg.cache.warm_up == "cpu-pool" and cfg.cache.mode == "pvc"
+        return plan, pinned_profile(cfg, plan) if pinned else None
+
+    outcome = warm.outcome
+    for name, seconds in outcome.phases:
+        result.phases.append(
+            {"name": f"warm-up: {name}", "seconds": round(seconds, 3), "status": "ok"}
+        )
+    if outcome.warmed and outcome.availability_domain == placement_ad:
+        result.cache_warm_up = f"warmed off the GPU on {outcome.shape} (profile {outcome.profile})"
+        return plan, outcome.profile
+    if outcome.warmed:
+        reason = (
+            f"the GPU pool landed in {str(placement_ad).rsplit(':', 1)[-1]}, the warmed volume is in "
+            f"{str(outcome.availability_domain).rsplit(':', 1)[-1]}"
+        )
+        say(f"cache warm-up: {reason}; a new cache is filled on the GPU node")
+        warm.discard_claim()
+    else:
+        reason = outcome.fallback_reason or "the GPU pool already existed (nothing new to warm)"
+    result.cache_warm_up = f"fell back to a download on the GPU node: {reason}"
+    # the same profile either way, so a re-run does not roll the Deployment over
+    return build_plan(cfg, catalog, warm_up=False), pinned_profile(cfg, plan)
 
 
 def _record_revision(
@@ -378,6 +453,7 @@ def attach_kept_cache(
     from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
 
     volume = kept[-1]
+    _forget_released_volume(client, volume.resource_id)
     name = f"{session}-kept-cache"
     labels = {**KEPT_CLAIM_LABEL, SESSION_LABEL: session}
     size = f"{cfg.cache.size_gb}Gi"
@@ -391,7 +467,13 @@ def attach_kept_cache(
             "accessModes": ["ReadWriteOnce"],
             "persistentVolumeReclaimPolicy": "Retain" if cfg.cache.keep else "Delete",
             "storageClassName": storage_class,
-            "csi": {"driver": OCI_BV_DRIVER, "volumeHandle": volume.resource_id, "fsType": "ext4"},
+            "csi": {
+                "driver": OCI_BV_DRIVER,
+                "volumeHandle": volume.resource_id,
+                "fsType": "ext4",
+                # the volume's performance level (a property of the block volume itself)
+                "volumeAttributes": {"vpusPerGB": str(cfg.cache.vpus_per_gb)},
+            },
             "claimRef": {"namespace": cfg.nim.namespace, "name": name},
         },
     }
@@ -411,6 +493,22 @@ def attach_kept_cache(
     store.mark_kept(session, "volume", volume.resource_id, kept=False)
     store.event(session, "INFO", f"attached kept cache volume {volume.resource_id} as claim {name}")
     return name
+
+
+def _forget_released_volume(client: Any, volume_id: str) -> None:
+    """In a kept (standby) cluster the volume's old PersistentVolume is still there,
+    Released with policy Retain: remove the object (the volume stays) so one PV, bound to
+    the new claim, points at the volume."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.core_v1 import PersistentVolume
+
+    for pv in client.list(PersistentVolume):
+        csi = pv.spec.csi if pv.spec else None
+        phase = pv.status.phase if pv.status else None
+        if csi is not None and csi.volumeHandle == volume_id and phase == "Released":
+            name = pv.metadata.name if pv.metadata else ""
+            with contextlib.suppress(ApiError):
+                client.delete(PersistentVolume, name)
 
 
 def retain_cache_volume(client: Any, cfg: NimbleConfig) -> list[str]:
@@ -561,6 +659,7 @@ def down(
     store: StateStore,
     *,
     keep_cache: bool = False,
+    keep_cluster: bool = False,
     say: Say = print,
 ) -> DownResult:
     record = store.session(session)
@@ -600,11 +699,14 @@ def down(
             target.provider,
             store,
             keep_cache=keep_cache,
+            keep_cluster=keep_cluster,
             timeouts=target.timeouts,
             say=say,
         )
         status = "down" if not result.failed and not result.remaining else "down (incomplete)"
-        if result.kept:
+        if keep_cluster:
+            status = "standby (cluster kept)"
+        elif result.kept:
             status = "down (cache kept)"
         store.set_session_status(session, status)
         return DownResult(session, result, deleted)

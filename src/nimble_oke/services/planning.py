@@ -46,4 +46,5 @@ def plan_session(
         yes=yes,
         interactive=interactive,
     )
-    return PlannedSession(cfg, path, plan, decision)
+    # the plan fills in what the config leaves to the planner (cache volume size and VPUs)
+    return PlannedSession(plan.config or cfg, path, plan, decision)

@@ -22,18 +22,28 @@ from nimble_oke.ports import CloudProvider
 @dataclass(frozen=True)
 class Rung:
     shape: str
-    availability_domain: str
+    availability_domain: str  # the pool's (first) AD
     preemptible: bool
+    spread: tuple[str, ...] = ()  # several ADs: nodes are placed round-robin over them
+
+    @property
+    def availability_domains(self) -> tuple[str, ...]:
+        return self.spread or (self.availability_domain,)
+
+    @property
+    def _where(self) -> str:
+        return "+".join(ad.rsplit(":", 1)[-1] for ad in self.availability_domains)
 
     @property
     def label(self) -> str:
         pricing = "preemptible" if self.preemptible else "on-demand"
-        return f"{self.shape} in {self.availability_domain.split(':')[-1]} ({pricing})"
+        where = f"across {self._where}" if self.spread else f"in {self._where}"
+        return f"{self.shape} {where} ({pricing})"
 
     @property
     def step(self) -> str:
         pricing = "pe" if self.preemptible else "od"
-        return f"node-pool/{self.shape}/{self.availability_domain.split(':')[-1]}/{pricing}"
+        return f"node-pool/{self.shape}/{self._where}/{pricing}"
 
 
 @dataclass
@@ -114,6 +124,8 @@ def preflight(
                     report.skipped.append(f"{rung.label}: capacity report {facts.capacity}")
                     continue
                 report.ladder.append(rung)
+    if cfg.gpu_pool.placement == "spread" and nodes > 1:
+        report.ladder = spread_first(report.ladder)
     if not report.ladder:
         ask = (
             "; ask OCI for a service limit increase: "
@@ -130,3 +142,19 @@ def preflight(
         )
     say("fallback ladder: " + " → ".join(r.label for r in report.ladder))
     return report
+
+
+def spread_first(ladder: list[Rung]) -> list[Rung]:
+    """For ``gpu_pool.placement: spread``: before each (pricing, shape) group's one-AD rungs,
+    a rung that spreads the pool over every AD of the group (when there are two or more) —
+    replicas then survive an AD outage. The one-AD rungs stay as the fallback."""
+    out: list[Rung] = []
+    groups: dict[tuple[bool, str], list[Rung]] = {}
+    for rung in ladder:
+        groups.setdefault((rung.preemptible, rung.shape), []).append(rung)
+    for (preemptible, shape), rungs in groups.items():
+        ads = tuple(r.availability_domain for r in rungs)
+        if len(ads) > 1:
+            out.append(Rung(shape, ads[0], preemptible, spread=ads))
+        out.extend(rungs)
+    return out

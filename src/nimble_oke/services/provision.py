@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from nimble_oke.domain import network as net
-from nimble_oke.domain.catalog import Catalog
+from nimble_oke.domain.catalog import Catalog, Shape
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import Meter, cluster_meters, node_pool_meters
 from nimble_oke.errors import CapacityError, ProviderError
@@ -54,6 +54,22 @@ class Timeouts:
     cluster_s: float = 30 * 60
     node_pool_s: float = 45 * 60
     delete_s: float = 30 * 60
+
+
+# What a standby session keeps: free or nearly (basic control plane, VCN objects).
+STANDBY_KINDS = frozenset(
+    {
+        "cluster",
+        "subnet",
+        "route_table",
+        "security_list",
+        "nat_gateway",
+        "service_gateway",
+        "internet_gateway",
+        "vcn",
+    }
+)
+WhileCreating = Callable[[Rung, str, Mapping[str, str]], None]
 
 
 @dataclass
@@ -99,7 +115,11 @@ class Provisioner:
         timeout_s: float,
         meters: tuple[Meter, ...] = (),
         name: str | None = None,
+        while_creating: Callable[[], None] | None = None,
     ) -> str:
+        """Create-or-adopt one resource and wait until it is ready. ``while_creating`` runs
+        after a *new* create was sent and journaled, before the wait (work that overlaps
+        the resource's provisioning, e.g. the cache warm-up beside the GPU pool)."""
         entry = self.store.intend(self.session, step, kind)
         if entry.resource_id and entry.status in ("sent", "done"):
             state = self.provider.state(kind, entry.resource_id)
@@ -156,6 +176,8 @@ class Provisioner:
             tags=body["tags"],
         )
         self.created_this_run.append((kind, created.resource_id))
+        if while_creating is not None:
+            while_creating()
         self.provider.await_ready(kind, created, timeout_s=timeout_s)
         self.store.journal_update(self.session, step, status="done")
         return created.resource_id
@@ -283,10 +305,24 @@ class Provisioner:
         )
 
     def node_pool(
-        self, cluster_id: str, network: Mapping[str, str], report: PreflightReport
+        self,
+        cluster_id: str,
+        network: Mapping[str, str],
+        report: PreflightReport,
+        while_creating: WhileCreating | None = None,
     ) -> tuple[str, Rung, list[str]]:
+        """The GPU pool, down the fallback ladder. ``while_creating(rung, cluster, network)``
+        runs once, while the first GPU pool create is in flight."""
         cfg = self.cfg
         attempts: list[str] = []
+        pending = [while_creating] if while_creating else []
+
+        def overlap(rung: Rung) -> Callable[[], None] | None:
+            if not pending:
+                return None
+            hook = pending.pop()
+            return lambda: hook(rung, cluster_id, network)
+
         for rung in report.ladder:
             entry = self.store.journal_entry(self.session, rung.step)
             if entry is not None and entry.status == "rolled_back":
@@ -307,6 +343,7 @@ class Provisioner:
                         "boot_volume_gb": cfg.gpu_pool.boot_volume_gb,
                         "size": cfg.gpu_pool.nodes,
                         "availability_domain": rung.availability_domain,
+                        "availability_domains": list(rung.availability_domains),
                         "subnet_id": network["subnet/workers"],
                         "preemptible": rung.preemptible,
                         "labels": {"nimble-oke/session": self.session},
@@ -320,11 +357,12 @@ class Provisioner:
                         preemptible=rung.preemptible,
                         boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
                     ),
+                    while_creating=overlap(rung),
                 )
             except CapacityError as exc:
                 attempts.append(f"{rung.label}: {exc.message}")
                 self.say(f"gpu pool: {rung.label} out of capacity — next rung")
-                self._discard_failed_pool(rung.step)
+                self.discard_failed_pool(rung.step)
                 continue
             attempts.append(f"{rung.label}: ok")
             self._ensure_pool_size(pool_id, cfg.gpu_pool.nodes)
@@ -357,7 +395,7 @@ class Provisioner:
                 raise ProviderError(f"node pool {pool_id} did not reach {size} ACTIVE node(s)")
             time.sleep(self._poll_s)
 
-    def _discard_failed_pool(self, step: str) -> None:
+    def discard_failed_pool(self, step: str) -> None:
         entry = self.store.journal_entry(self.session, step)
         if entry and entry.resource_id:
             if ("node_pool", entry.resource_id) in self.created_this_run:
@@ -377,18 +415,44 @@ class Provisioner:
         path.chmod(0o600)
         return path
 
-    def provision(self, report: PreflightReport) -> ProvisionResult:
+    def provision(
+        self, report: PreflightReport, *, while_gpu_pool_creates: WhileCreating | None = None
+    ) -> ProvisionResult:
         result = ProvisionResult()
         network = self.network()
         result.ids.update(network)
         cluster_id = self.cluster(network)
         result.ids["cluster"] = cluster_id
-        pool_id, rung, attempts = self.node_pool(cluster_id, network, report)
+        result.kubeconfig_path = self.write_kubeconfig(cluster_id)
+        pool_id, rung, attempts = self.node_pool(
+            cluster_id, network, report, while_creating=while_gpu_pool_creates
+        )
         result.ids["node_pool"] = pool_id
         result.placement = rung
         result.ladder_attempts = attempts
-        result.kubeconfig_path = self.write_kubeconfig(cluster_id)
+        if self.cfg.autoscaling.cluster_autoscaler:
+            self.cluster_autoscaler(cluster_id, pool_id, self.catalog.shape(rung.shape))
         return result
+
+    def cluster_autoscaler(self, cluster_id: str, pool_id: str, shape: Shape) -> None:
+        """OKE's Cluster Autoscaler add-on, managing the GPU pool (idempotent)."""
+        from nimble_oke.domain.node_autoscaling import (
+            ADDON_NAME,
+            addon_configurations,
+            node_bounds,
+        )
+
+        bounds = node_bounds(self.cfg)
+        changed = self.provider.install_addon(
+            cluster_id,
+            ADDON_NAME,
+            addon_configurations(self.cfg, shape, pool_id),
+            timeout_s=self.timeouts.cluster_s,
+        )
+        state = "installed" if changed else "already installed"
+        self.say(
+            f"cluster autoscaler: {state}, GPU pool {bounds.min_nodes}-{bounds.max_nodes} nodes"
+        )
 
     # -- rollback -----------------------------------------------------------------------
 
@@ -444,8 +508,9 @@ def delete_in_order(
 class TeardownResult:
     removed: list[str]
     failed: list[str]
-    kept: list[str]
+    kept: list[str]  # cache volumes kept for the next up
     remaining: list[FoundResource]
+    standby: list[str] = field(default_factory=list)  # network + cluster kept (standby)
 
 
 def teardown(
@@ -454,11 +519,15 @@ def teardown(
     store: StateStore,
     *,
     keep_cache: bool = False,
+    keep_cluster: bool = False,
     timeouts: Timeouts | None = None,
     say: Say = lambda _m: None,
 ) -> TeardownResult:
     """Delete everything the session owns (journal ∪ tags), keep the cache volume if asked,
-    then verify through the tag search that nothing of the session is left."""
+    then verify through the tag search that nothing of the session is left.
+
+    ``keep_cluster`` (standby) keeps the network and the cluster: what bills at GPU rates
+    (node pools, load balancers) goes, and the next ``up`` only waits for a node pool."""
     timeouts = timeouts or Timeouts()
     known = {r.resource_id: r for r in store.resources(session, live_only=True)}
     targets: dict[str, FoundResource] = {}
@@ -485,15 +554,25 @@ def teardown(
                 )
                 store.mark_kept(session, "volume", rid)
                 say(f"keeping the model cache volume {target.name or rid}")
+    standby: list[str] = []
+    if keep_cluster:
+        for rid, target in list(targets.items()):
+            if target.kind in STANDBY_KINDS:
+                standby.append(rid)
+                del targets[rid]
+        say("keeping the network and the cluster (standby)")
     removed, failed = delete_in_order(
         provider, store, session, list(targets.values()), timeouts, say
     )
     remaining = [
-        f for f in provider.find_tagged({TAG_SESSION: session}) if f.resource_id not in kept
+        f
+        for f in provider.find_tagged({TAG_SESSION: session})
+        if f.resource_id not in kept and f.resource_id not in standby
     ]
-    if not failed:
+    if not failed and not keep_cluster:
+        # (a standby keeps its journal: the next up finds the network and cluster by it)
         store.clear_journal(session)
-    return TeardownResult(removed, failed, kept, remaining)
+    return TeardownResult(removed, failed, kept, remaining, standby)
 
 
 def sweep_candidates(provider: CloudProvider, session: str | None) -> list[FoundResource]:

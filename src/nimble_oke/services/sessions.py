@@ -82,6 +82,7 @@ def up_dict(result: UpResult) -> dict[str, Any]:
         "ok": result.ok,
         "endpoint": result.endpoint,
         "placement": result.placement,
+        "cache_warm_up": result.cache_warm_up,
         "phases": result.phases,
         "smoke": result.smoke,
         "bench": result.bench,
@@ -103,17 +104,22 @@ def session_config(store: StateStore, name: str) -> NimbleConfig:
     return build_config(record.config, {}, source=f"session {name}")
 
 
-def run_down(name: str, *, keep_cache: bool, say: Say) -> dict[str, Any]:
+def run_down(
+    name: str, *, keep_cache: bool, say: Say, keep_cluster: bool = False
+) -> dict[str, Any]:
     with StateStore() as plain:
         cfg = session_config(plain, name)
     target = resolve_target(cfg)
     with contextlib.closing(target.provider), StateStore(now=target.now) as store:
-        result = down(name, cfg, target, store, keep_cache=keep_cache, say=say)
+        result = down(
+            name, cfg, target, store, keep_cache=keep_cache, keep_cluster=keep_cluster, say=say
+        )
         accrual = accrue(load_catalog(), [r.usage() for r in store.resources(name)], store.now())
         return {
             "session": name,
             "removed": len(result.teardown.removed),
             "kept": result.teardown.kept,
+            "standby": result.teardown.standby,
             "failed": result.teardown.failed,
             "remaining": [
                 {"kind": r.kind, "id": r.resource_id, "name": r.name}

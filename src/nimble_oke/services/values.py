@@ -39,6 +39,7 @@ def container_resources(plan: Plan) -> dict[str, Any]:
 
 
 def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, Any]:
+    cfg = plan.config or cfg  # the planner's cache volume size and VPUs (the StorageClass's)
     model = plan.model
     startup = plan.startup
     values: dict[str, Any] = {

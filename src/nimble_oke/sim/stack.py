@@ -295,19 +295,23 @@ class SimStack:
 
         client = Client(config=KubeConfig.from_file(str(self.kubeconfig_path)))
         try:
+            # Deleting a cluster never deletes the block volumes behind its PVs: retain them
+            # all first, so that wiping the namespaces (and their claims) cannot either.
+            pvs = [pv.metadata.name for pv in client.list(PersistentVolume) if pv.metadata]
+            for name in pvs:
+                if name:
+                    client.patch(
+                        PersistentVolume,
+                        name,
+                        {"spec": {"persistentVolumeReclaimPolicy": "Retain"}},
+                    )
             for ns in client.list(Namespace):
                 ns_name = ns.metadata.name if ns.metadata else None
                 if ns_name and ns_name not in SYSTEM_NAMESPACES:
                     client.delete(Namespace, ns_name)
-            for pv in client.list(PersistentVolume):
-                name = pv.metadata.name if pv.metadata else None
-                if not name:
-                    continue
-                # Deleting a cluster never deletes the block volumes behind its PVs.
-                client.patch(
-                    PersistentVolume, name, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
-                )
-                client.delete(PersistentVolume, name)
+            for name in pvs:
+                if name:
+                    client.delete(PersistentVolume, name)
             for sc in client.list(StorageClass):
                 name = sc.metadata.name if sc.metadata else None
                 if name and name not in ("oci-bv", "oci"):

@@ -401,15 +401,17 @@ class OciProvider:
 
     def _create_node_pool(self, spec: Mapping[str, Any], token: str) -> Created:
         m = oci.container_engine.models
-        placement = m.NodePoolPlacementConfigDetails(
-            availability_domain=spec["availability_domain"], subnet_id=spec["subnet_id"]
-        )
-        if spec.get("preemptible"):
-            placement.preemptible_node_config = m.PreemptibleNodeConfigDetails(
-                preemption_action=m.TerminatePreemptionAction(
-                    type="TERMINATE", is_preserve_boot_volume=False
+        placements = [
+            m.NodePoolPlacementConfigDetails(availability_domain=ad, subnet_id=spec["subnet_id"])
+            for ad in spec.get("availability_domains") or [spec["availability_domain"]]
+        ]
+        for placement in placements:
+            if spec.get("preemptible"):
+                placement.preemptible_node_config = m.PreemptibleNodeConfigDetails(
+                    preemption_action=m.TerminatePreemptionAction(
+                        type="TERMINATE", is_preserve_boot_volume=False
+                    )
                 )
-            )
         details = m.CreateNodePoolDetails(
             compartment_id=self.compartment_id,
             cluster_id=spec["cluster_id"],
@@ -421,8 +423,14 @@ class OciProvider:
                 image_id=spec["image_id"],
                 boot_volume_size_in_gbs=spec["boot_volume_gb"],
             ),
+            node_shape_config=m.CreateNodeShapeConfigDetails(
+                ocpus=float(spec["shape_config"]["ocpus"]),
+                memory_in_gbs=float(spec["shape_config"]["memory_gb"]),
+            )
+            if spec.get("shape_config")
+            else None,
             node_config_details=m.CreateNodePoolNodeConfigDetails(
-                size=spec["size"], placement_configs=[placement]
+                size=spec["size"], placement_configs=placements
             ),
             initial_node_labels=[
                 m.KeyValue(key=k, value=v) for k, v in spec.get("labels", {}).items()
@@ -435,11 +443,10 @@ class OciProvider:
             ),
             freeform_tags=dict(spec.get("tags", {})),
         )
-        response = self._call(
-            "creating the GPU node pool", self.ce.create_node_pool, details, opc_retry_token=token
-        )
+        what = f"creating the node pool {spec['name']}"
+        response = self._call(what, self.ce.create_node_pool, details, opc_retry_token=token)
         wr_id = str(response.headers["opc-work-request-id"])
-        pool_id = self._work_request_resource("creating the GPU node pool", wr_id, "nodepool")
+        pool_id = self._work_request_resource(what, wr_id, "nodepool")
         return Created(pool_id, wr_id, response.headers.get("opc-request-id"))
 
     # -- wait ------------------------------------------------------------------------------
@@ -509,6 +516,46 @@ class OciProvider:
     _DELETERS: ClassVar[dict[str, tuple[str, str]]] = {
         kind: (client, "delete_" + getter[4:]) for kind, (client, getter) in _GETTERS.items()
     }
+
+    def addon(self, cluster_id: str, name: str) -> dict[str, Any] | None:
+        """An installed cluster add-on (state, version, configurations), None if absent."""
+        try:
+            data = self.ce.get_addon(cluster_id, name).data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            oe.translate(exc, f"reading the {name} add-on")
+        except oe.service_error_types() as exc:
+            oe.translate(exc, f"reading the {name} add-on")
+        return {
+            "state": str(data.lifecycle_state),
+            "version": data.current_installed_version or data.version,
+            "configurations": {c.key: c.value for c in data.configurations or []},
+        }
+
+    def install_addon(
+        self, cluster_id: str, name: str, configurations: Mapping[str, str], *, timeout_s: float
+    ) -> bool:
+        """Install (or re-configure) a cluster add-on and wait until it is ACTIVE. Returns
+        False when it was already installed exactly so (idempotent re-runs)."""
+        m = oci.container_engine.models
+        existing = self.addon(cluster_id, name)
+        wanted = dict(configurations)
+        if existing and existing["state"] == "ACTIVE" and existing["configurations"] == wanted:
+            return False
+        details = m.InstallAddonDetails(
+            addon_name=name,
+            configurations=[m.AddonConfiguration(key=k, value=v) for k, v in wanted.items()],
+            is_override_existing=existing is not None and existing["state"] != "DELETED",
+        )
+        response = self._call(
+            f"installing the {name} add-on", self.ce.install_addon, cluster_id, details
+        )
+        wr_id = str(response.headers["opc-work-request-id"])
+        self._await_work_request(
+            f"{name} add-on", Created(cluster_id, wr_id), time.monotonic() + timeout_s
+        )
+        return True
 
     def state(self, kind: str, resource_id: str) -> str | None:
         client, method = self._GETTERS[kind]
