@@ -610,13 +610,20 @@ class PodWorker:
         ctx = self._context(cs, env)
         self.c.logs.start((self.ns, self.name, cs.name))
         instance = None
+        starting: asyncio.Future[int | None] | None = None
         try:
             instance = entry.factory(ctx)
-            port = await instance.start()
+            # Shielded: a cancellation inside the container's own start (e.g. in the middle
+            # of loop.create_server) would leave a bound, registered socket nobody owns.
+            starting = asyncio.ensure_future(instance.start())
+            port = await asyncio.shield(starting)
         except asyncio.CancelledError:
-            # the pod is being stopped while this container starts: stop what already
-            # listens (its sockets would leak), then let the cancellation through
+            # the pod is being stopped while this container starts: let the start finish,
+            # stop what it opened, then let the cancellation through
             if instance is not None:
+                with contextlib.suppress(Exception, asyncio.CancelledError):
+                    if starting is not None:
+                        await starting
                 with contextlib.suppress(Exception, asyncio.CancelledError):
                     await asyncio.shield(instance.stop())
             raise
