@@ -146,6 +146,7 @@ def test_standby_keeps_network_and_cluster_and_the_next_up_only_adds_a_gpu_pool(
             assert "cluster" in kinds and "vcn" in kinds and "volume" in kinds
             assert "nodepool" not in kinds and "loadbalancer" not in kinds
             assert store.session("warm").status == "standby (cluster kept)"  # type: ignore[union-attr]
+            assert store.session("warm").endpoint is None  # type: ignore[union-attr]
             messages: list[str] = []
             again = up(
                 cfg,

@@ -708,7 +708,7 @@ def down(
             status = "standby (cluster kept)"
         elif result.kept:
             status = "down (cache kept)"
-        store.set_session_status(session, status)
+        store.set_session_status(session, status, clear_endpoint=True)
         return DownResult(session, result, deleted)
     finally:
         lock.release()

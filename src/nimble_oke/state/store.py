@@ -306,8 +306,22 @@ class StateStore:
                 ),
             )
 
-    def set_session_status(self, name: str, status: str, *, endpoint: str | None = None) -> None:
+    def set_session_status(
+        self,
+        name: str,
+        status: str,
+        *,
+        endpoint: str | None = None,
+        clear_endpoint: bool = False,
+    ) -> None:
+        """``endpoint`` sets it; ``clear_endpoint`` forgets it (the deployment is gone)."""
         with self._tx() as db:
+            if clear_endpoint:
+                db.execute(
+                    "UPDATE sessions SET status=?, updated_at=?, endpoint=NULL WHERE name=?",
+                    (status, self.now(), name),
+                )
+                return
             db.execute(
                 "UPDATE sessions SET status=?, updated_at=?, endpoint=COALESCE(?, endpoint) "
                 "WHERE name=?",
