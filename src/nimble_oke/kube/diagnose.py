@@ -392,9 +392,15 @@ def collect(client: Any, namespace: str, *, log_lines: int = 60) -> Snapshot:
         except ApiError:  # no log yet (container creating) or no previous container
             return []
 
+    # The kubelet's Killing event can come before the pod's restartCount moves on.
+    killed = {
+        e.get("involvedObject", {}).get("name") for e in snap.events if e.get("reason") == "Killing"
+    }
     for pod in snap.pods:
         name = pod["metadata"]["name"]
-        restarted = any(int(cs.get("restartCount", 0)) for cs in _container_states(pod))
+        restarted = name in killed or any(
+            int(cs.get("restartCount", 0)) for cs in _container_states(pod)
+        )
         # A restarted container's cause is in the previous container's log.
         previous = read_log(name, previous=True) if restarted else []
         snap.logs[name] = previous + read_log(name, previous=False)
