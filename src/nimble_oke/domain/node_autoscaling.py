@@ -40,7 +40,7 @@ def node_bounds(cfg: NimbleConfig) -> NodeBounds:
 
 
 def max_node_provision_minutes(shape: Shape) -> int:
-    pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
+    pool = t.gpu_node_pool(shape.is_bare_metal)
     return math.ceil(pool.worst * 1.5 / 60)
 
 

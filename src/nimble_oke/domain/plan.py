@@ -254,7 +254,7 @@ def _phases(
         False,
         "kept (standby)" if standby else "calibration.md: cluster ACTIVE 5-10 min",
     )
-    pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
+    pool = t.gpu_node_pool(shape.is_bare_metal)
     gpu_ready = add(
         "gpu node pool",
         cluster_ready,
@@ -459,7 +459,7 @@ def _fill_slack_s(
         return math.inf
     if warm_up is None:
         return None
-    pool = t.NODE_POOL_BM if shape.is_bare_metal else t.NODE_POOL_VM
+    pool = t.gpu_node_pool(shape.is_bare_metal)
     pull = model.image_gb * GB / t.IMAGE_PULL_BYTES_PER_S.typical
     gpu_side = pool.typical + pull
     cpu_side = t.CPU_NODE_POOL.typical + pull + t.VOLUME_ATTACH.typical

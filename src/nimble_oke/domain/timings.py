@@ -28,6 +28,13 @@ CLUSTER_CREATE = Span(typical=7 * 60, worst=15 * 60)
 # calibration.md: GPU node pool node to ACTIVE 10-15 min (VM); bare metal +5-10 min.
 NODE_POOL_VM = Span(typical=11 * 60, worst=15 * 60)
 NODE_POOL_BM = Span(typical=18 * 60, worst=30 * 60)
+
+
+def gpu_node_pool(bare_metal: bool) -> Span:
+    """Time until a GPU node pool's nodes are ACTIVE, for a VM or a bare-metal shape."""
+    return NODE_POOL_BM if bare_metal else NODE_POOL_VM
+
+
 # CPU node pool node to ACTIVE: not published; assumed 5-7 min (a CPU VM boots faster than a
 # GPU VM and needs no GPU driver set-up) — the OCI simulator uses the same assumption.
 CPU_NODE_POOL = Span(typical=6 * 60, worst=10 * 60)

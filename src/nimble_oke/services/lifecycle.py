@@ -162,7 +162,7 @@ def up(
         )
         store.set_session_status(session, "deploying")
         plan, profile = _after_warm_up(
-            warm, plan, cfg, catalog, client, prov.placement.availability_domain, result, say
+            warm, plan, cfg, catalog, prov.placement.availability_domain, result, say
         )
         with phases("deploy"):
             values = chart_values(cfg, plan, session=session)
@@ -282,7 +282,6 @@ def _after_warm_up(
     plan: Plan,
     cfg: NimbleConfig,
     catalog: Any,
-    client: Any,
     placement_ad: str | None,
     result: UpResult,
     say: Say,

@@ -56,19 +56,9 @@ class Timeouts:
     delete_s: float = 30 * 60
 
 
-# What a standby session keeps: free or nearly (basic control plane, VCN objects).
-STANDBY_KINDS = frozenset(
-    {
-        "cluster",
-        "subnet",
-        "route_table",
-        "security_list",
-        "nat_gateway",
-        "service_gateway",
-        "internet_gateway",
-        "vcn",
-    }
-)
+# What a standby session keeps: the cluster and everything deleted after it (the network) —
+# free or nearly (a basic control plane, VCN objects).
+STANDBY_KINDS = frozenset(DELETE_ORDER[DELETE_ORDER.index("cluster") :])
 WhileCreating = Callable[[Rung, str, Mapping[str, str]], None]
 
 

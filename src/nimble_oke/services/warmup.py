@@ -157,7 +157,6 @@ def _job(
 
 
 def warm_up_manifests(
-    cfg: NimbleConfig,
     values: Mapping[str, Any],
     *,
     session: str,
@@ -238,7 +237,7 @@ class CacheWarmUp:
             self._clean_up_after_failure()
             raise
         except NimbleError as exc:
-            self.outcome.fallback_reason = exc.message if hasattr(exc, "message") else str(exc)
+            self.outcome.fallback_reason = exc.message
             self.say(
                 f"cache warm-up: {self.outcome.fallback_reason} — falling back: NIM downloads "
                 "the model on the GPU node"
@@ -314,7 +313,7 @@ class CacheWarmUp:
         cfg, session = self.cfg, self.session
         ensure_namespace(self.client, cfg.nim.namespace, session)
         ensure_ngc_secrets(self.client, cfg.nim.namespace, self.target.ngc_key, session=session)
-        values = dict(self.values)
+        values = self.values
         rendered = render_chart(values, release=release_name(session), namespace=cfg.nim.namespace)
         storage = [m for m in rendered if m["kind"] in ("StorageClass", "PersistentVolumeClaim")]
         claims = [m["metadata"]["name"] for m in storage if m["kind"] == "PersistentVolumeClaim"]
@@ -323,7 +322,6 @@ class CacheWarmUp:
         claim = str(claims[0])
         self.outcome.claim = claim
         jobs = warm_up_manifests(
-            cfg,
             values,
             session=session,
             claim=claim,

@@ -31,6 +31,7 @@ from nimble_oke.sim.kube.simulator import (
     MAX_PODS,
     PREEMPTIBLE_KEY,
     SYSTEM_RESERVED_CPU,
+    oke_node_labels,
 )
 from nimble_oke.sim.oci import FaultPlan, OciSimulator
 
@@ -57,21 +58,10 @@ def cpu_node_spec(
     labels OKE puts on every worker (no GPU label, no GPU taint); 2 vCPUs per OCPU (OCI
     compute shape docs); allocatable reserved as on GPU nodes (calibration.md, VM.GPU.A10.2
     node: 0.3 CPU for the system, 455 of 480 GB memory)."""
-    labels = {
-        "node.kubernetes.io/instance-type": shape,
-        "beta.kubernetes.io/instance-type": shape,
-        "oke.oraclecloud.com/pool.name": pool_name,
-        "oci.oraclecloud.com/fault-domain": fault_domain,
-        "topology.kubernetes.io/zone": ad,
-        "failure-domain.beta.kubernetes.io/zone": ad,
-        "topology.kubernetes.io/region": region,
-        "failure-domain.beta.kubernetes.io/region": region,
-    }
+    labels = oke_node_labels(shape, pool_name, fault_domain, ad, region, preemptible, extra_labels)
     taints: list[dict[str, Any]] = []
     if preemptible:
-        labels[PREEMPTIBLE_KEY] = "true"
         taints.append({"key": PREEMPTIBLE_KEY, "value": "present", "effect": "NoSchedule"})
-    labels.update(extra_labels or {})
     vcpus = ocpus * 2
     capacity = {
         "cpu": f"{round(vcpus * 1000)}m",

@@ -284,6 +284,14 @@ def _changed_within(events: Sequence[Stamped], now: float, period_s: int) -> int
     return sum(e.value for e in events if e.t > now - period_s)
 
 
+def _replicas_at_period_start(
+    current: int, ups: Sequence[Stamped], downs: Sequence[Stamped], period_s: int, now: float
+) -> int:
+    """The replica count a policy's period started from (current minus this period's
+    scale-ups, plus its scale-downs), as horizontal.go computes it for both directions."""
+    return current - _changed_within(ups, now, period_s) + _changed_within(downs, now, period_s)
+
+
 def scale_up_limit(
     current: int, ups: Sequence[Stamped], downs: Sequence[Stamped], rules: Rules, now: float
 ) -> int:
@@ -292,11 +300,7 @@ def scale_up_limit(
         return current
     proposals = []
     for p in rules.policies:
-        start = (
-            current
-            - _changed_within(ups, now, p.period_s)
-            + _changed_within(downs, now, p.period_s)
-        )
+        start = _replicas_at_period_start(current, ups, downs, p.period_s, now)
         if p.type == "Pods":
             proposals.append(start + p.value)
         else:
@@ -312,11 +316,7 @@ def scale_down_limit(
         return current
     proposals = []
     for p in rules.policies:
-        start = (
-            current
-            - _changed_within(ups, now, p.period_s)
-            + _changed_within(downs, now, p.period_s)
-        )
+        start = _replicas_at_period_start(current, ups, downs, p.period_s, now)
         if p.type == "Pods":
             proposals.append(start - p.value)
         else:

@@ -128,8 +128,25 @@ def registry_of(image: str) -> str:
     return normalize(image).split("/", 1)[0]
 
 
+class TaskContainer:
+    """A container whose process is one asyncio task (``self._task``, set by ``start``):
+    its exit code is the task's result; stopping cancels it."""
+
+    _task: asyncio.Task[int] | None = None
+
+    async def wait(self) -> int:
+        assert self._task is not None
+        return await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
 # --- built-in: busybox-like command runner ---------------------------------------------------
-class CommandContainer:
+class CommandContainer(TaskContainer):
     """Runs a tiny shell vocabulary: ``sleep N``, ``echo ...``, ``exit N``, ``true``,
     ``false``, ``touch PATH``, ``cat PATH``, ``test -f PATH``, joined by ``;``, ``&&``, newlines.
     Time is simulated (``sleep 60`` takes 60 simulated seconds)."""
@@ -191,16 +208,6 @@ class CommandContainer:
             self.ctx.log(f"sh: {cmd}: not found")
             return 127
         return None
-
-    async def wait(self) -> int:
-        assert self._task is not None
-        return await asyncio.shield(self._task)
-
-    async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 # --- built-in: HTTP echo server --------------------------------------------------------------
@@ -313,7 +320,7 @@ def nim_settings(ctx: ContainerContext, **extra: Any) -> NimSettings:
     )
 
 
-class NimContainer:
+class NimContainer(TaskContainer):
     """Runs :class:`nimble_oke.sim.nim.NimEmulator` (the NIM server) with
     :func:`nim_settings`."""
 
@@ -323,11 +330,10 @@ class NimContainer:
         settings = nim_settings(ctx)
         self.emulator = NimEmulator(settings, clock=ctx.clock, log=ctx.log)
         self.required_memory_bytes = self.emulator.required_memory_bytes
-        self._watch: asyncio.Task[int] | None = None
 
     async def start(self) -> int | None:
         port = await self.emulator.start("127.0.0.1", 0)
-        self._watch = asyncio.create_task(self._wait_failed())
+        self._task = asyncio.create_task(self._wait_failed())
         return port
 
     async def _wait_failed(self) -> int:
@@ -337,19 +343,12 @@ class NimContainer:
         await asyncio.Event().wait()  # runs until stopped
         return 0
 
-    async def wait(self) -> int:
-        assert self._watch is not None
-        return await asyncio.shield(self._watch)
-
     async def stop(self) -> None:
-        if self._watch is not None and not self._watch.done():
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
+        await super().stop()
         await self.emulator.stop()
 
 
-class NimDownloadContainer:
+class NimDownloadContainer(TaskContainer):
     """NIM's ``download-to-cache`` utility (``-p/--profiles PROFILE``, else
     NIM_MODEL_PROFILE, else automatic selection, which needs a GPU): fills NIM_CACHE_PATH
     like a server's cold start and exits 0; 1 on a NIM error, 2 on a usage error."""
@@ -421,16 +420,6 @@ class NimDownloadContainer:
                 if settings.remove_cache_on_stop:  # no volume: the cache dies with the container
                     shutil.rmtree(settings.cache_path, ignore_errors=True)
         return 0
-
-    async def wait(self) -> int:
-        assert self._task is not None
-        return await asyncio.shield(self._task)
-
-    async def stop(self) -> None:
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 # Entry points of the NIM image other than its shell (NIM docs, "Utilities"; nim.md).

@@ -65,6 +65,33 @@ PREEMPTIBLE_KEY = "oci.oraclecloud.com/oke-is-preemptible"
 MAX_PODS = "110"
 
 
+def oke_node_labels(
+    shape: str,
+    pool_name: str,
+    fault_domain: str,
+    ad: str,
+    region: str,
+    preemptible: bool,
+    extra_labels: dict[str, str] | None = None,
+) -> dict[str, str]:
+    """The labels OKE puts on every worker node (calibration.md), plus the node pool's
+    initial_node_labels (``extra_labels``)."""
+    labels = {
+        "node.kubernetes.io/instance-type": shape,
+        "beta.kubernetes.io/instance-type": shape,
+        "oke.oraclecloud.com/pool.name": pool_name,
+        "oci.oraclecloud.com/fault-domain": fault_domain,
+        "topology.kubernetes.io/zone": ad,
+        "failure-domain.beta.kubernetes.io/zone": ad,
+        "topology.kubernetes.io/region": region,
+        "failure-domain.beta.kubernetes.io/region": region,
+    }
+    if preemptible:
+        labels[PREEMPTIBLE_KEY] = "true"
+    labels.update(extra_labels or {})
+    return labels
+
+
 class ControllerLoop:
     """Runs every controller when something changed, and at least every 100 ms (real)."""
 
@@ -348,20 +375,10 @@ class KubeSimulator:
             raise ValueError(f"unknown GPU shape {shape!r}; known: {', '.join(GPU_SHAPES)}")
         ocpus, memory_gb, gpus, _model = GPU_SHAPES[shape]
         name = name or self._next_private_ip()
-        labels = {
-            "node.kubernetes.io/instance-type": shape,
-            "beta.kubernetes.io/instance-type": shape,
-            "nvidia.com/gpu": "true",
-            "oke.oraclecloud.com/pool.name": pool_name,
-            "oci.oraclecloud.com/fault-domain": fault_domain,
-            "topology.kubernetes.io/zone": ad,
-            "failure-domain.beta.kubernetes.io/zone": ad,
-            "topology.kubernetes.io/region": region,
-            "failure-domain.beta.kubernetes.io/region": region,
-        }
-        if preemptible:
-            labels[PREEMPTIBLE_KEY] = "true"
-        labels.update(extra_labels or {})  # the node pool's initial_node_labels
+        labels = oke_node_labels(
+            shape, pool_name, fault_domain, ad, region, preemptible, extra_labels
+        )
+        labels["nvidia.com/gpu"] = "true"
         vcpus = ocpus * 2
         capacity = {
             "cpu": str(vcpus),

@@ -151,10 +151,7 @@ class ColdStart:
         self.log("INFO", "nimutils.py:42", f"NIM emulator starting: model {s.model}")
         self._select_profile()
         await self._wait(s.profile_select_s)
-        if cache_is_warm(s):
-            self.log("INFO", "ngc_injector.py:147", f"Model files found in cache {model_dir(s)}")
-        else:
-            await self._download()
+        await self._download_unless_cached()
         await self._load()
         self.set_phase("ready")
         self.log("INFO", "server.py:82", "Application startup complete.")
@@ -175,10 +172,7 @@ class ColdStart:
         else:
             self._select_profile()
         await self._wait(s.profile_select_s)
-        if cache_is_warm(s):
-            self.log("INFO", "ngc_injector.py:147", f"Model files found in cache {model_dir(s)}")
-        else:
-            await self._download()
+        await self._download_unless_cached()
         self.log(
             "INFO",
             "download_to_cache.py:54",
@@ -202,6 +196,13 @@ class ColdStart:
                 f"{gpu.name} has {gpu.compute_capability}"
             )
         self.log("INFO", "ngc_injector.py:152", f"Selected profile: {profile_id(s)}")
+
+    async def _download_unless_cached(self) -> None:
+        s = self.settings
+        if cache_is_warm(s):
+            self.log("INFO", "ngc_injector.py:147", f"Model files found in cache {model_dir(s)}")
+        else:
+            await self._download()
 
     async def _download(self) -> None:
         s = self.settings
