@@ -132,6 +132,14 @@ class CloudProvider(Protocol):
         """The AD a block volume lives in (None if it is gone)."""
         ...
 
+    def volume_performance(self, volume_id: str) -> tuple[int, int] | None:
+        """(size in GB, VPUs per GB) of a block volume (None if it is gone)."""
+        ...
+
+    def set_volume_performance(self, volume_id: str, vpus_per_gb: int) -> None:
+        """Change a block volume's performance online (OCI keeps it attached and in use)."""
+        ...
+
     def close(self) -> None:
         """Release connections."""
         ...

@@ -16,6 +16,7 @@ from nimble_oke.domain.cost import (
     meter_usd,
     node_pool_meters,
     object_storage_meters,
+    rerated_volume_meters,
     total,
     volume_meters,
 )
@@ -126,3 +127,29 @@ def test_accrual_from_recorded_lifetimes() -> None:
     assert accrual.total_usd == pytest.approx(gpu_usd + boot_usd + lb_usd)
     assert accrual.running_usd_per_hour == pytest.approx(lb_usd)  # only the LB still bills
     assert accrual.per_resource["pool"] == pytest.approx(gpu_usd + boot_usd)
+
+
+def test_volume_performance_changed_online_is_priced_per_level() -> None:
+    t0 = 1_000_000.0
+    meters = volume_meters(CAT, 100, 20, item="Cache")
+    # at t0+1h the volume rests at Lower Cost (no VPU meter), at t0+3h it is raised to 120
+    rested = rerated_volume_meters(meters, 0, t0 + HOUR)
+    raised = rerated_volume_meters(rested, 120, t0 + 3 * HOUR)
+    assert [(m.price_key, m.since, m.until) for m in raised] == [
+        ("block.storage", None, None),
+        ("block.vpu", None, t0 + HOUR),
+        ("block.vpu", t0 + 3 * HOUR, None),
+    ]
+    accrual = accrue(CAT, [ResourceUsage("cache", raised, t0, None)], now=t0 + 4 * HOUR)
+    month = CAT.hours_per_month
+    storage = 100 * 0.0255 * 4 / month
+    vpus = (100 * 20 * 0.0017 * 1 + 100 * 120 * 0.0017 * 1) / month
+    assert accrual.total_usd == pytest.approx(storage + vpus)
+    # what it costs per hour now: storage plus the 120-VPU level only
+    assert accrual.running_usd_per_hour == pytest.approx((100 * 0.0255 + 12000 * 0.0017) / month)
+    lines = {line.item: line.quantity for line in accrual.lines}
+    assert set(lines) == {
+        "Cache storage",
+        "Cache performance (20 VPU/GB)",
+        "Cache performance (120 VPU/GB)",
+    }

@@ -161,7 +161,7 @@ def plan(
     output: OutputOpt = "table",
 ) -> None:
     """Show what a session would create, its timeline and every billed line."""
-    from nimble_oke.services.planning import plan_session
+    from nimble_oke.services.planning import plan_session, session_warmth
 
     check_output_format(output)
     flags = session_flags(
@@ -177,7 +177,7 @@ def plan(
         cache_size,
         cache_mode,
     )
-    planned = plan_session(config or OPTIONS.config, flags, cache_warm=warm)
+    planned = plan_session(config or OPTIONS.config, flags, cache_warm=warm, warmth=session_warmth)
     if output == "json":
         data = planned.plan.as_dict()
         data["budget_usd"] = planned.config.budget.max_usd

@@ -206,6 +206,15 @@ class CacheSettings(Section):
         description="Block volume performance: 10 Balanced, 20 Higher, 30-120 Ultra.",
     )
     keep: bool = Field(False, description="Keep the cache volume on teardown (reuse next time).")
+    kept_vpus_per_gb: int = Field(
+        0,
+        ge=0,
+        le=120,
+        description=(
+            "Performance a kept cache volume rests at between sessions (0 = Lower Cost, the "
+            "cheapest to keep); the next up raises it online to vpus_per_gb."
+        ),
+    )
     warm_up: Literal["cpu-pool", "gpu-node"] = Field(
         "cpu-pool",
         description=(
@@ -228,7 +237,7 @@ class CacheSettings(Section):
     prefix: str = Field("models", description="object-storage: object name prefix.")
     version: str | None = Field(None, description="object-storage: model version to hydrate.")
 
-    @field_validator("vpus_per_gb")
+    @field_validator("vpus_per_gb", "kept_vpus_per_gb")
     @classmethod
     def _vpus(cls, v: int) -> int:
         if v not in (0, 10, 20) and not (30 <= v <= 120 and v % 10 == 0):

@@ -14,7 +14,7 @@ not $6.25.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from nimble_oke.domain.catalog import Catalog, Shape
@@ -31,6 +31,10 @@ class Meter:
     item: str
     multiplier: float = 1.0
     min_billed_seconds: float = 0.0
+    # When a resource's rate changes during its life (a block volume's performance changed
+    # online), each rate is a meter bounded to the times it applied (absolute, store clock).
+    since: float | None = None
+    until: float | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,12 @@ class BilledWindow:
     def seconds(self) -> float:
         return max(0.0, self.end_s - self.start_s)
 
+    def meter_seconds(self, meter: Meter) -> float:
+        """The part of the window a meter applied to (its ``since``/``until`` bounds)."""
+        start = self.start_s if meter.since is None else max(self.start_s, meter.since)
+        end = self.end_s if meter.until is None else min(self.end_s, meter.until)
+        return max(0.0, end - start)
+
 
 def meter_usd(catalog: Catalog, meter: Meter, seconds: float) -> tuple[float, float, str]:
     """Cost of a meter over ``seconds``: returns (usd, quantity in the price's unit, unit)."""
@@ -88,7 +98,7 @@ def cost_lines(catalog: Catalog, windows: Iterable[BilledWindow]) -> list[CostLi
     units: dict[tuple[str, str], str] = {}
     for window in windows:
         for meter in window.meters:
-            usd, qty, unit = meter_usd(catalog, meter, window.seconds)
+            usd, qty, unit = meter_usd(catalog, meter, window.meter_seconds(meter))
             key = (meter.item, meter.price_key)
             slot = acc.setdefault(key, [0.0, 0.0])
             slot[0] += qty
@@ -134,6 +144,34 @@ def volume_meters(
             )
         )
     return tuple(meters)
+
+
+def rerated_volume_meters(
+    meters: tuple[Meter, ...], vpus_per_gb: int, at: float
+) -> tuple[Meter, ...]:
+    """A block volume's meters after its performance changed online at ``at``: the open
+    performance meter ends there and one at the new level starts (none at 0, Lower Cost)."""
+    storage = next((m for m in meters if m.price_key == "block.storage" and m.until is None), None)
+    if storage is None:
+        return meters
+    closed = tuple(
+        replace(m, until=at) if m.price_key == "block.vpu" and m.until is None else m
+        for m in meters
+    )
+    if vpus_per_gb <= 0:
+        return closed
+    item = storage.item.removesuffix(" storage")
+    return (
+        *closed,
+        Meter(
+            "block.vpu",
+            storage.quantity * vpus_per_gb,
+            f"{item} performance ({vpus_per_gb} VPU/GB)",
+            1.0,
+            storage.min_billed_seconds,
+            since=at,
+        ),
+    )
 
 
 def load_balancer_meters(mbps: int) -> tuple[Meter, ...]:
@@ -287,12 +325,13 @@ def accrue(catalog: Catalog, usages: Iterable[ResourceUsage], now: float) -> Acc
         )
         windows.append(window)
         per_resource[usage.resource] = sum(
-            meter_usd(catalog, m, window.seconds)[0] for m in usage.meters
+            meter_usd(catalog, m, window.meter_seconds(m))[0] for m in usage.meters
         )
         if usage.deleted_at is None:
             running += sum(
                 meter_usd(catalog, Meter(m.price_key, m.quantity, m.item, m.multiplier), 3600)[0]
                 for m in usage.meters
+                if m.until is None
             )
     lines = cost_lines(catalog, windows)
     return Accrual(lines, total(lines), running, per_resource)

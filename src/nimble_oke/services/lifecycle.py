@@ -12,7 +12,6 @@ session is left.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections.abc import Callable
@@ -23,6 +22,14 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
 from nimble_oke.errors import KubeError, NimbleError
+from nimble_oke.services.kept_cache import (
+    attach_kept_cache,
+    kept_cache_ad,
+    rest_kept_volumes,
+    retain_cache_volume,
+    tune_kept_volume,
+)
+from nimble_oke.services.planning import STANDBY_STATUS
 from nimble_oke.services.preflight import preflight
 from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
 from nimble_oke.services.targets import Target
@@ -133,6 +140,7 @@ def up(
                 # A block volume attaches only within its AD: try that AD first.
                 report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
                 say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
+                tune_kept_volume(cfg, target, store, session, say)
         if plan.warm_up is not None and not cache_ad:
             from nimble_oke.services.values import chart_values as _values
             from nimble_oke.services.warmup import CacheWarmUp
@@ -407,126 +415,6 @@ def ensure_model_par(
     )
 
 
-KEPT_CLAIM_LABEL = {"app.kubernetes.io/name": "nimble-cache"}
-OCI_BV_DRIVER = "blockvolume.csi.oraclecloud.com"
-
-
-def _kept_volumes(target: Target, store: StateStore, session: str) -> list[Any]:
-    kept = [r for r in store.resources(session, live_only=True) if r.kind == "volume" and r.kept]
-    return [r for r in kept if target.provider.state("volume", r.resource_id) is not None]
-
-
-def kept_cache_ad(target: Target, store: StateStore, session: str) -> str | None:
-    kept = _kept_volumes(target, store, session)
-    return target.provider.volume_availability_domain(kept[-1].resource_id) if kept else None
-
-
-def attach_kept_cache(
-    client: Any,
-    cfg: NimbleConfig,
-    target: Target,
-    store: StateStore,
-    session: str,
-    placement_ad: str | None = None,
-) -> str | None:
-    """Reuse a model-cache volume kept by ``down --keep-cache``: a static PersistentVolume
-    for the block volume (by OCID) and a claim bound to it; returns the claim's name.
-
-    The volume keeps its data, so NIM finds the model and skips the download."""
-    if cfg.cache.mode == "object-storage":
-        return None
-    kept = _kept_volumes(target, store, session)
-    if not kept:
-        return None
-    volume_ad = target.provider.volume_availability_domain(kept[-1].resource_id)
-    if placement_ad and volume_ad and volume_ad != placement_ad:
-        store.event(
-            session,
-            "WARNING",
-            f"kept cache volume is in {volume_ad}, the GPU pool landed in {placement_ad}: "
-            "a block volume attaches only within its AD, so this run fills a new cache",
-        )
-        return None
-    from lightkube import codecs
-
-    from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
-
-    volume = kept[-1]
-    _forget_released_volume(client, volume.resource_id)
-    name = f"{session}-kept-cache"
-    labels = {**KEPT_CLAIM_LABEL, SESSION_LABEL: session}
-    size = f"{cfg.cache.size_gb}Gi"
-    storage_class = f"{session}-cache"
-    pv = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "capacity": {"storage": size},
-            "accessModes": ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": "Retain" if cfg.cache.keep else "Delete",
-            "storageClassName": storage_class,
-            "csi": {
-                "driver": OCI_BV_DRIVER,
-                "volumeHandle": volume.resource_id,
-                "fsType": "ext4",
-                # the volume's performance level (a property of the block volume itself)
-                "volumeAttributes": {"vpusPerGB": str(cfg.cache.vpus_per_gb)},
-            },
-            "claimRef": {"namespace": cfg.nim.namespace, "name": name},
-        },
-    }
-    pvc = {
-        "apiVersion": "v1",
-        "kind": "PersistentVolumeClaim",
-        "metadata": {"name": name, "namespace": cfg.nim.namespace, "labels": labels},
-        "spec": {
-            "accessModes": ["ReadWriteOnce"],
-            "storageClassName": storage_class,
-            "volumeName": name,
-            "resources": {"requests": {"storage": size}},
-        },
-    }
-    for manifest in (pv, pvc):
-        client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
-    store.mark_kept(session, "volume", volume.resource_id, kept=False)
-    store.event(session, "INFO", f"attached kept cache volume {volume.resource_id} as claim {name}")
-    return name
-
-
-def _forget_released_volume(client: Any, volume_id: str) -> None:
-    """In a kept (standby) cluster the volume's old PersistentVolume is still there,
-    Released with policy Retain: remove the object (the volume stays) so one PV, bound to
-    the new claim, points at the volume."""
-    from lightkube.core.exceptions import ApiError
-    from lightkube.resources.core_v1 import PersistentVolume
-
-    for pv in client.list(PersistentVolume):
-        csi = pv.spec.csi if pv.spec else None
-        phase = pv.status.phase if pv.status else None
-        if csi is not None and csi.volumeHandle == volume_id and phase == "Released":
-            name = pv.metadata.name if pv.metadata else ""
-            with contextlib.suppress(ApiError):
-                client.delete(PersistentVolume, name)
-
-
-def retain_cache_volume(client: Any, cfg: NimbleConfig) -> list[str]:
-    """Before deleting the deployment with ``--keep-cache``: switch the cache volumes'
-    reclaim policy to Retain so deleting their claims does not delete the block volumes."""
-    from lightkube.resources.core_v1 import PersistentVolume, PersistentVolumeClaim
-
-    retained = []
-    for pvc in client.list(PersistentVolumeClaim, namespace=cfg.nim.namespace):
-        volume = pvc.spec.volumeName if pvc.spec else None
-        if not volume:
-            continue
-        client.patch(
-            PersistentVolume, volume, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}}
-        )
-        retained.append(volume)
-    return retained
-
-
 def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
     """Record the load balancer and block volumes Kubernetes created for the session (found
     by the session tag the chart puts on them), so their cost accrues like the rest."""
@@ -702,9 +590,11 @@ def down(
             timeouts=target.timeouts,
             say=say,
         )
+        if keep_cache and result.kept:
+            rest_kept_volumes(cfg, target, store, session, say)
         status = "down" if not result.failed and not result.remaining else "down (incomplete)"
         if keep_cluster:
-            status = "standby (cluster kept)"
+            status = STANDBY_STATUS
         elif result.kept:
             status = "down (cache kept)"
         store.set_session_status(session, status, clear_endpoint=True)

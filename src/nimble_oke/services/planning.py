@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,16 @@ from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import GuardDecision, guard
 from nimble_oke.domain.plan import Plan, build_plan
 from nimble_oke.domain.profiles import check_deploy_profile
+
+
+@dataclass(frozen=True)
+class Warmth:
+    """What an earlier ``down`` kept for this session, so ``up`` plans what it will do:
+    a kept cache volume (its size is fixed; the planner picks only its VPUs for this
+    session) and a kept network and cluster (standby)."""
+
+    kept_cache_gb: int | None = None
+    standby: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,13 +41,30 @@ def plan_session(
     interactive: bool = False,
     env: Mapping[str, str] | None = None,
     cache_warm: bool = False,
+    warmth: Callable[[NimbleConfig], Warmth] | None = None,
 ) -> PlannedSession:
     cfg, path = load_config(config_file, flags, env)
     catalog = load_catalog()
     check_deploy_profile(
         catalog, cfg.nim.model, cfg.gpu_pool.shape, cfg.nim.precision, cfg.nim.model_profile
     )
-    plan = build_plan(cfg, catalog, cache_warm=cache_warm)
+    kept = warmth(cfg) if warmth is not None else Warmth()
+    if kept.kept_cache_gb is not None and cfg.cache.mode != "object-storage":
+        cache = cfg.cache.model_copy(update={"size_gb": kept.kept_cache_gb})
+        cfg = cfg.model_copy(update={"cache": cache})
+    plan = build_plan(
+        cfg,
+        catalog,
+        cache_warm=cache_warm or kept.kept_cache_gb is not None,
+        standby=kept.standby,
+    )
+    if kept.kept_cache_gb is not None:
+        plan.notes.append(
+            f"kept cache volume: {kept.kept_cache_gb} GB (its size is fixed; raised online to "
+            f"{(plan.config or cfg).cache.vpus_per_gb} VPU/GB for the session), no download"
+        )
+    if kept.standby:
+        plan.notes.append("standby: the network and cluster are kept; only the GPU pool is new")
     decision = guard(
         worst_case_usd=plan.worst_case_usd,
         budget_usd=cfg.budget.max_usd,
@@ -48,3 +75,27 @@ def plan_session(
     )
     # the plan fills in what the config leaves to the planner (cache volume size and VPUs)
     return PlannedSession(plan.config or cfg, path, plan, decision)
+
+
+STANDBY_STATUS = "standby (cluster kept)"
+
+
+def session_warmth(cfg: NimbleConfig) -> Warmth:
+    """What the session's last ``down`` kept, read from the journal (no cloud call): the
+    kept cache volume's size (its storage meter) and whether the cluster stands by."""
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        record = store.session(cfg.session_name)
+        if record is None:
+            return Warmth()
+        live = [r for r in store.resources(cfg.session_name, live_only=True)]
+        kept_gb = None
+        for volume in (r for r in live if r.kind == "volume" and r.kept):
+            for meter in volume.meters:
+                if meter.price_key == "block.storage" and meter.until is None:
+                    kept_gb = int(meter.quantity)
+        return Warmth(
+            kept_cache_gb=kept_gb,
+            standby=record.status == STANDBY_STATUS and any(r.kind == "cluster" for r in live),
+        )

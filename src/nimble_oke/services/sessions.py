@@ -14,7 +14,7 @@ from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import BudgetError, StateError
 from nimble_oke.services.costs import session_clock
 from nimble_oke.services.lifecycle import UpResult, down, up
-from nimble_oke.services.planning import plan_session
+from nimble_oke.services.planning import plan_session, session_warmth
 from nimble_oke.services.targets import Target, oci_target, sim_target
 from nimble_oke.state.store import StateStore, default_home
 
@@ -42,7 +42,9 @@ def run_up(
     say: Say,
     confirm: Callable[[str], bool] = lambda _q: False,
 ) -> dict[str, Any]:
-    planned = plan_session(config_file, flags, yes=yes, interactive=interactive)
+    planned = plan_session(
+        config_file, flags, yes=yes, interactive=interactive, warmth=session_warmth
+    )
     cfg, plan = planned.config, planned.plan
     decision = planned.guard
     say(

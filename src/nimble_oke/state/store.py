@@ -185,6 +185,8 @@ def _meters_to_json(meters: Sequence[Meter]) -> str:
                 "item": m.item,
                 "multiplier": m.multiplier,
                 "min_billed_seconds": m.min_billed_seconds,
+                **({"since": m.since} if m.since is not None else {}),
+                **({"until": m.until} if m.until is not None else {}),
             }
             for m in meters
         ]
@@ -491,6 +493,17 @@ class StateStore:
                 "UPDATE resources SET deleted_at=? WHERE session=? AND kind=? AND resource_id=? "
                 "AND deleted_at IS NULL",
                 (self.now() if deleted_at is None else deleted_at, session, kind, resource_id),
+            )
+
+    def set_meters(
+        self, session: str, kind: str, resource_id: str, meters: Sequence[Meter]
+    ) -> None:
+        """Replace a resource's meters (its billed rate changed; earlier rates stay as
+        meters bounded by ``until``, so the accrual keeps what they cost)."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE resources SET meters_json=? WHERE session=? AND kind=? AND resource_id=?",
+                (_meters_to_json(meters), session, kind, resource_id),
             )
 
     def mark_kept(self, session: str, kind: str, resource_id: str, kept: bool = True) -> None:

@@ -673,6 +673,23 @@ class OciProvider:
             oe.translate(exc, f"reading volume {volume_id}")
         return str(data.availability_domain) if data.availability_domain else None
 
+    def volume_performance(self, volume_id: str) -> tuple[int, int] | None:
+        try:
+            data = self.blocks.get_volume(volume_id).data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            oe.translate(exc, f"reading volume {volume_id}")
+        if data.lifecycle_state in ("TERMINATING", "TERMINATED"):
+            return None
+        return int(data.size_in_gbs or 0), int(data.vpus_per_gb or 0)
+
+    def set_volume_performance(self, volume_id: str, vpus_per_gb: int) -> None:
+        details = oci.core.models.UpdateVolumeDetails(vpus_per_gb=vpus_per_gb)
+        self._call(
+            "changing the volume's performance", self.blocks.update_volume, volume_id, details
+        )
+
     def node_pool_nodes(self, node_pool_id: str) -> list[dict[str, Any]]:
         pool = self._call("reading the node pool", self.ce.get_node_pool, node_pool_id).data
         return [
