@@ -95,6 +95,8 @@ class _Join:
         region = str(node.get("region") or self.stack.oci.world.home_region)
         # the payload's labels include the pool's initial_node_labels
         labels = {str(k): str(v) for k, v in (node.get("labels") or {}).items()}
+        # booted from a custom image: these are already in the node's containerd
+        preloaded = {str(k): int(v) for k, v in (node.get("preloaded_images") or {}).items()}
         if int(node.get("gpus") or 0) > 0 or shape in GPU_SHAPES:
             self.stack.kube.add_gpu_node(
                 shape=shape,
@@ -105,6 +107,7 @@ class _Join:
                 preemptible=bool(node.get("preemptible")),
                 region=region,
                 extra_labels=labels,
+                preloaded_images=preloaded,
             )
             return
         name, labels, allocatable, taints, capacity = cpu_node_spec(
@@ -120,7 +123,18 @@ class _Join:
             boot_volume_gb=float(node.get("boot_volume_gb") or 46.6),
             extra_labels=labels,
         )
-        self.stack.kube.add_node(name, labels, allocatable, taints, capacity)
+        self.stack.kube.add_node(name, labels, allocatable, taints, capacity, preloaded)
+
+    def node_images(self, cluster_id: str, node_name: str) -> dict[str, int]:
+        """For an image capture: what the node's containerd holds (its ``status.images``)."""
+        return self.stack.kube.node_images(node_name)
+
+    def node_stopped(self, cluster_id: str, node_name: str) -> None:
+        """The instance stopped for an image capture: its Node goes NotReady."""
+        self.stack.kube.set_node_ready(node_name, False)
+
+    def node_started(self, cluster_id: str, node_name: str) -> None:
+        self.stack.kube.set_node_ready(node_name, True)
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
         self.stack.kube.remove_node(node_name)

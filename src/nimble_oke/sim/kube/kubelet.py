@@ -127,8 +127,10 @@ class Kubelet:
         return f"10.244.{index}.{n % 250 + 2}"
 
     def reconcile(self) -> None:
-        current = {n["metadata"]["name"]: n["metadata"]["uid"] for n in self.c.store.list(NODES)}
+        node_objs = self.c.store.list(NODES)
+        current = {n["metadata"]["name"]: n["metadata"]["uid"] for n in node_objs}
         self._forget_gone_nodes(current)
+        self._meet_new_nodes(node_objs)
         nodes = set(current)
         live: set[str] = set()
         for pod in self.c.store.list(PODS):
@@ -164,8 +166,28 @@ class Kubelet:
                     if node == name:
                         del self.attachments[pv]
                 del self._node_uids[name]
-        for name, uid in current.items():
-            self._node_uids.setdefault(name, uid)
+
+    def _meet_new_nodes(self, nodes: list[Obj]) -> None:
+        """A node seen for the first time starts with the images its boot volume already
+        holds (``status.images``: e.g. booted from a custom image with the NIM image in
+        containerd); a later node reusing the name starts from its own, not these."""
+        for node in nodes:
+            name, uid = node["metadata"]["name"], node["metadata"]["uid"]
+            if name in self._node_uids:
+                continue
+            self._node_uids[name] = uid
+            entries = (node.get("status") or {}).get("images") or []
+            self.node_images[name] = {ref for e in entries for ref in e.get("names") or []}
+
+    def record_image(self, node: str, image: str, size_bytes: int) -> None:
+        """A pull completed: publish the image in the Node's ``status.images``."""
+
+        def add(obj: Obj) -> None:
+            entries = obj.setdefault("status", {}).setdefault("images", [])
+            if not any(image in (e.get("names") or []) for e in entries):
+                entries.append({"names": [image], "sizeBytes": size_bytes})
+
+        self.c.store.mutate(NODES, "", node, add)
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
@@ -514,6 +536,7 @@ class PodWorker:
                     self.k.pulls_in_flight[key] = now + seconds
                 await self.sleep(seconds)
                 cache.add(image)
+                self.k.record_image(self.node, image, entry.size_bytes)
                 if self.k.pulls_in_flight.get(key, now + 1) <= self.c.clock.now():
                     self.k.pulls_in_flight.pop(key, None)
                 took = go_duration(seconds)

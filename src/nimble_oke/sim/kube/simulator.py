@@ -342,7 +342,10 @@ class KubeSimulator:
         allocatable: dict[str, str] | None = None,
         taints: list[Obj] | None = None,
         capacity: dict[str, str] | None = None,
+        images: dict[str, int] | None = None,
     ) -> Obj:
+        """``images``: ref -> size in bytes already in the node's containerd (a node booted
+        from a custom image); published as ``status.images``, seen by the kubelet as cached."""
         node = _node(
             name,
             labels or {},
@@ -350,6 +353,10 @@ class KubeSimulator:
             taints or [],
             capacity,
         )
+        if images:
+            node["status"]["images"] = [
+                {"names": [ref], "sizeBytes": int(size)} for ref, size in images.items()
+            ]
 
         def create() -> Obj:
             now = self._store().now_iso()
@@ -369,8 +376,10 @@ class KubeSimulator:
         preemptible: bool = False,
         region: str = "us-ashburn-1",
         extra_labels: dict[str, str] | None = None,
+        preloaded_images: dict[str, int] | None = None,
     ) -> Obj:
-        """A node with OKE's labels, taint and allocatable for ``shape`` (calibration.md)."""
+        """A node with OKE's labels, taint and allocatable for ``shape`` (calibration.md);
+        ``preloaded_images`` as :meth:`add_node`'s ``images``."""
         if shape not in GPU_SHAPES:
             raise ValueError(f"unknown GPU shape {shape!r}; known: {', '.join(GPU_SHAPES)}")
         ocpus, memory_gb, gpus, _model = GPU_SHAPES[shape]
@@ -397,7 +406,45 @@ class KubeSimulator:
         taints = [{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]
         if preemptible:
             taints.append({"key": PREEMPTIBLE_KEY, "value": "present", "effect": "NoSchedule"})
-        return self.add_node(name, labels, allocatable, taints, capacity)
+        return self.add_node(name, labels, allocatable, taints, capacity, preloaded_images)
+
+    def node_images(self, name: str) -> dict[str, int]:
+        """ref -> size in bytes of the images in the node's containerd (``status.images``);
+        empty for an unknown node."""
+
+        def read() -> dict[str, int]:
+            node = self._store().get(NODES, "", name)
+            entries = ((node or {}).get("status") or {}).get("images") or []
+            return {ref: int(e.get("sizeBytes") or 0) for e in entries for ref in e["names"]}
+
+        return self.call(read)
+
+    def set_node_ready(self, name: str, ready: bool) -> None:
+        """The instance stopped (kubelet silent: Ready Unknown, as the node lifecycle
+        controller marks it, plus its ``unreachable`` NoSchedule taint) or is back. Pods on
+        it are left as they are (the sim does not restart them)."""
+
+        def change(node: Obj) -> None:
+            now = self._store().now_iso()
+            for cond in node["status"]["conditions"]:
+                if cond["type"] != "Ready":
+                    continue
+                if ready:
+                    cond.update(_node_condition("Ready", "True", *READY_REASON))
+                else:
+                    cond.update(_node_condition("Ready", "Unknown", *NOT_READY_REASON))
+                cond["lastHeartbeatTime"] = cond["lastTransitionTime"] = now
+            taints = [
+                t for t in node["spec"].get("taints") or [] if t.get("key") != UNREACHABLE_KEY
+            ]
+            if not ready:
+                taints.append({"key": UNREACHABLE_KEY, "effect": "NoSchedule", "timeAdded": now})
+            if taints:
+                node["spec"]["taints"] = taints
+            else:
+                node["spec"].pop("taints", None)
+
+        self.call(lambda: self._store().mutate(NODES, "", name, change))
 
     def _next_private_ip(self) -> str:
         used = {n["metadata"]["name"] for n in self.objects("Node")}
@@ -488,6 +535,12 @@ class KubeSimulator:
         return self.cluster.api
 
 
+READY_REASON = ("KubeletReady", "kubelet is posting ready status")
+# what the node lifecycle controller writes when the kubelet stops posting status
+NOT_READY_REASON = ("NodeStatusUnknown", "Kubelet stopped posting node status.")
+UNREACHABLE_KEY = "node.kubernetes.io/unreachable"
+
+
 def _node(
     name: str,
     labels: dict[str, str],
@@ -534,7 +587,7 @@ def _node(
                     "KubeletHasSufficientPID",
                     "kubelet has sufficient PID available",
                 ),
-                _node_condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
+                _node_condition("Ready", "True", *READY_REASON),
             ],
             "addresses": [
                 {"type": "InternalIP", "address": name},

@@ -11,7 +11,7 @@ from typing import Any
 
 from nimble_oke.sim.oci.world import World
 
-INTERNAL_KINDS = {"workrequest", "lbworkrequest", "compartment"}
+INTERNAL_KINDS = {"workrequest", "lbworkrequest", "computeworkrequest", "compartment"}
 
 
 def billing_rows(world: World) -> list[dict[str, Any]]:

@@ -114,6 +114,13 @@ class Timings:
     work_request_start_s: float = 5
     # Object Storage replication lag: not published; assume 60 s.
     replication_delay_s: float = 60
+    # Custom image capture (CreateImage from an instance): not published. Assumption: 8-12 min
+    # for a GPU OKE node's boot volume, roughly proportional to the boot volume's used bytes
+    # (the OKE GPU base image plus the cached container images).
+    image_capture_min_s: float = 480
+    image_capture_max_s: float = 720
+    # Custom image delete: not published; assume seconds (the image is gone "shortly").
+    image_delete_s: float = 5
 
     def override(self, values: dict[str, float]) -> None:
         names = {f.name for f in fields(self)}

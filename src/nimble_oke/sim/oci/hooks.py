@@ -13,10 +13,19 @@ from typing import Any, Protocol
 class NodeHooks(Protocol):
     def node_ready(self, cluster_id: str, node: dict[str, Any]) -> None:
         """``node``: name (private IP), shape, availability_domain, fault_domain,
-        node_pool_id, node_pool_name, preemptible, gpus, labels (dict), node_id."""
+        node_pool_id, node_pool_name, preemptible, gpus, labels (dict), node_id,
+        preloaded_images ({image ref: size bytes})."""
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
         """The node (by name = private IP) no longer exists in the cluster."""
 
-    # Optional: ``cluster_deleted(cluster_id)`` — the cluster is gone, and with it every
-    # Kubernetes API object (block volumes and load balancers it created are NOT deleted).
+    # Optional hooks (a target without them is fine):
+    # ``cluster_deleted(cluster_id)`` — the cluster is gone, and with it every Kubernetes API
+    #   object (block volumes and load balancers it created are NOT deleted).
+    # ``node_images(cluster_id, node_name) -> dict[str, int]`` — image ref -> size in bytes of
+    #   what the node's containerd holds; called synchronously (under the world lock) when a
+    #   custom image is captured from the node (CreateImage). Absent -> no images recorded.
+    # ``node_stopped(cluster_id, node_name)`` / ``node_started(cluster_id, node_name)`` — the
+    #   instance stops for an image capture and boots again afterwards (Node NotReady/Ready).
+    # ``node_ready``'s payload carries ``preloaded_images`` ({ref: size bytes}): the images
+    # already in containerd because the node booted from a custom image (empty otherwise).

@@ -10,6 +10,7 @@ from nimble_oke.sim.oci.services import (
     compute,
     containerengine,
     identity,
+    images,
     loadbalancer,
     network,
     nodes,
@@ -40,6 +41,7 @@ def build_router(world: World) -> Router:
         identity,
         network,
         compute,
+        images,
         workrequests,
         containerengine,
         blockstorage,
@@ -48,6 +50,13 @@ def build_router(world: World) -> Router:
         search,
     ):
         module.register(router)
-    for module_with_actions in (workrequests, nodes, containerengine, loadbalancer, objectstorage):
+    for module_with_actions in (
+        workrequests,
+        nodes,
+        containerengine,
+        loadbalancer,
+        objectstorage,
+        images,
+    ):
         module_with_actions.register_actions(world)
     return router

@@ -24,7 +24,7 @@ from nimble_oke.sim.oci.http import (
     tags,
 )
 from nimble_oke.sim.oci.ids import region_key
-from nimble_oke.sim.oci.services import nodes, workrequests
+from nimble_oke.sim.oci.services import images, nodes, workrequests
 from nimble_oke.sim.oci.world import Resource, World
 
 V = "/20180222"
@@ -40,6 +40,33 @@ def image_id(region: str, name: str) -> str:
 def _images(region: str) -> dict[str, tuple[str, str]]:
     """image OCID -> (source name, kubernetes version)."""
     return {image_id(region, name): (name, ver) for name, ver in node_images()}
+
+
+def _node_image(world: World, region: str, image_ocid: str | None, version: str) -> str:
+    """The name of the node image ``image_ocid`` for a pool on Kubernetes ``version``: an OKE
+    platform image, or an AVAILABLE custom image captured from an OKE node (whose version is
+    its OKE base image's)."""
+    platform = _images(region).get(image_ocid or "")
+    if platform is not None:
+        name, image_version = platform
+    else:
+        custom = images.custom_image(world, region, image_ocid or "")
+        if custom is None:
+            raise invalid(f"Invalid image {image_ocid} in nodeSourceDetails")
+        if not images.usable(custom):
+            state = "DELETED" if custom.extra.get("deleting") else custom.wire["lifecycleState"]
+            raise invalid(
+                f"Image {image_ocid} in nodeSourceDetails is {state}: a node pool can only "
+                "use an AVAILABLE image"
+            )
+        name, image_version = custom.wire["displayName"], images.kubernetes_version(custom)
+    if image_version != version:
+        raise invalid(f"Image {name} is for Kubernetes {image_version}, not {version}")
+    return str(name)
+
+
+def _node_source(source: dict[str, Any], image_name: str) -> dict[str, Any]:
+    return {"sourceType": "IMAGE", "sourceName": image_name, "imageId": source.get("imageId")}
 
 
 def _live_subnet(ctx: Ctx, subnet_id: str | None, vcn_id: str | None = None) -> Resource:
@@ -274,11 +301,7 @@ def create_node_pool(ctx: Ctx) -> Reply:
     if version > cluster.wire["kubernetesVersion"]:
         raise invalid("The node pool's Kubernetes version cannot be newer than the cluster's")
     source = dict(body.get("nodeSourceDetails") or {})
-    image = _images(ctx.region).get(source.get("imageId") or "")
-    if image is None:
-        raise invalid(f"Invalid image {source.get('imageId')} in nodeSourceDetails")
-    if image[1] != version:
-        raise invalid(f"Image {image[0]} is for Kubernetes {image[1]}, not {version}")
+    image_name = _node_image(world, ctx.region, source.get("imageId"), version)
     boot = source.get("bootVolumeSizeInGBs")
     if boot is not None and float(boot) < MIN_BOOT_VOLUME_GB:
         raise invalid(f"bootVolumeSizeInGBs must be at least {MIN_BOOT_VOLUME_GB}")
@@ -310,13 +333,9 @@ def create_node_pool(ctx: Ctx) -> Reply:
         "kubernetesVersion": version,
         "nodeMetadata": body.get("nodeMetadata"),
         "nodeImageId": source.get("imageId"),
-        "nodeImageName": image[0],
+        "nodeImageName": image_name,
         "nodeShapeConfig": body.get("nodeShapeConfig"),
-        "nodeSource": {
-            "sourceType": "IMAGE",
-            "sourceName": image[0],
-            "imageId": source.get("imageId"),
-        },
+        "nodeSource": _node_source(source, image_name),
         "nodeSourceDetails": source,
         "nodeShape": shape.name,
         "initialNodeLabels": body.get("initialNodeLabels") or [],
@@ -403,6 +422,21 @@ def update_node_pool(ctx: Ctx) -> Reply:
             pool.wire[key] = body[key]
     if body.get("kubernetesVersion"):
         pool.wire["kubernetesVersion"] = _check_version(body["kubernetesVersion"])
+    if body.get("nodeSourceDetails"):
+        # only nodes launched from now on boot from the new image (OKE docs: update node pool)
+        source = {**(pool.wire.get("nodeSourceDetails") or {}), **body["nodeSourceDetails"]}
+        image_name = _node_image(
+            world, ctx.region, source.get("imageId"), pool.wire["kubernetesVersion"]
+        )
+        boot = source.get("bootVolumeSizeInGBs")
+        if boot is not None and float(boot) < MIN_BOOT_VOLUME_GB:
+            raise invalid(f"bootVolumeSizeInGBs must be at least {MIN_BOOT_VOLUME_GB}")
+        pool.wire.update(
+            nodeSourceDetails=source,
+            nodeSource=_node_source(source, image_name),
+            nodeImageId=source.get("imageId"),
+            nodeImageName=image_name,
+        )
     cfg = body.get("nodeConfigDetails") or {}
     if cfg.get("placementConfigs"):
         for p in cfg["placementConfigs"]:

@@ -11,7 +11,7 @@ import ipaddress
 from typing import Any
 
 from nimble_oke.sim.oci.catalog import SHAPES
-from nimble_oke.sim.oci.services import capacity, workrequests
+from nimble_oke.sim.oci.services import capacity, images, workrequests
 from nimble_oke.sim.oci.world import Resource, World
 
 # Messages as OCI shows them (reference/oci.md "Failure modes"; Compute LimitExceeded text).
@@ -112,7 +112,13 @@ def launch(
         pool.region,
         wire,
         billing=billing_lines(shape.name, boot_gb, pool.wire.get("nodeShapeConfig")),
-        extra={"cluster": pool.wire["clusterId"], "preemptible": preemptible, "boot_gb": boot_gb},
+        extra={
+            "cluster": pool.wire["clusterId"],
+            "preemptible": preemptible,
+            "boot_gb": boot_gb,
+            # booted from a custom image: its containerd already holds the captured images
+            "preloaded_images": images.preloaded_images(world, pool.wire.get("nodeImageId")),
+        },
     )
     wr.extra.setdefault("pending", []).append(node.id)
     limit_name = shape.limit_name
@@ -185,6 +191,7 @@ def hook_payload(world: World, node: Resource) -> dict[str, Any]:
         "boot_volume_gb": node.extra.get("boot_gb"),
         "labels": labels,
         "taints": taints,
+        "preloaded_images": dict(node.extra.get("preloaded_images") or {}),
     }
 
 

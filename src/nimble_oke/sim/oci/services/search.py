@@ -33,6 +33,7 @@ RESOURCE_TYPES = {
     "volumebackup": "VolumeBackup",
     "loadbalancer": "LoadBalancer",
     "bucket": "Bucket",
+    "image": "Image",
     "compartment": "Compartment",
 }
 _QUERY = re.compile(r"^\s*query\s+(.+?)\s+resources(?:\s+where\s+(.+))?\s*$", re.I | re.S)
