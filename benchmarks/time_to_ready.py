@@ -13,7 +13,10 @@ Scenarios (VM.GPU.A10.1, meta/llama-3.1-8b-instruct, cache volume as the planner
 - warm: the next `up` after `down --keep-cache`; the kept volume (resting at Lower Cost) is
   raised online to the planner's VPUs while the GPU pool provisions, then attached: no
   download;
-- warm, standby: after `down --keep-cache --keep-cluster` only a GPU pool is created.
+- warm, standby: after `down --keep-cache --keep-cluster` only a GPU pool is created;
+- warm, standby + kept node image: after `down ... --keep-node-image` the GPU pool starts
+  from a custom worker image holding the NIM image, so nothing is pulled; once more with
+  the kept volume at 120 VPU/GB for the session (the user's choice, not the planner's).
 
 Usage: python benchmarks/time_to_ready.py [--time-scale 60] [--output json]
 The simulated clock keeps running while the client computes, so a lower time scale gives
@@ -26,6 +29,7 @@ import argparse
 import contextlib
 import json
 import tempfile
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +43,44 @@ from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 
+def _node_ready_minutes(stack: SimStack, result: Any) -> float | None:
+    """When the session's GPU node registered (minutes after `up` started): the part of
+    the time to ready that node provisioning takes, from the Kubernetes Node object."""
+    created = [
+        datetime.fromisoformat(n["metadata"]["creationTimestamp"]).timestamp()
+        for n in stack.kube.objects("Node")
+        if (n["metadata"].get("labels") or {}).get("nvidia.com/gpu") == "true"
+    ]
+    if not created or result.started_at is None:
+        return None
+    return round((max(created) - float(result.started_at)) / 60, 2)
+
+
+def measured_down(
+    stack: SimStack, store: StateStore, target: Any, cfg: Any, keep_node_image: bool = False
+) -> dict[str, float]:
+    """`down --keep-cache --keep-cluster [--keep-node-image]`, priced from the billing meter:
+    capturing the node image keeps the GPU node (and its bill) alive for the capture."""
+    start = stack.clock.now()
+    down(
+        cfg.session_name,
+        cfg,
+        target,
+        store,
+        keep_cache=True,
+        keep_cluster=True,
+        keep_node_image=keep_node_image,
+        say=lambda _m: None,
+    )
+    end = stack.clock.now()
+    usd, gpu_s = priced_usd(stack.oci.billing(), start=start, end=end)
+    return {
+        "minutes": round((end - start) / 60, 2),
+        "gpu_billed_minutes": round(gpu_s / 60, 2),
+        "usd": round(usd, 4),
+    }
+
+
 def scenario(
     name: str,
     stack: SimStack,
@@ -47,8 +89,9 @@ def scenario(
     cfg: Any,
     warm: bool,
     standby: bool = False,
+    node_image: bool = False,
 ) -> dict[str, Any]:
-    plan = build_plan(cfg, load_catalog(), cache_warm=warm, standby=standby)
+    plan = build_plan(cfg, load_catalog(), cache_warm=warm, standby=standby, node_image=node_image)
     cfg = plan.config or cfg
     result = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
     if not result.ok or result.ready_at is None or result.started_at is None:
@@ -65,6 +108,7 @@ def scenario(
         "usd": round(usd, 4),
         "downloaded": "model download" in pod,
         "warm_up": result.cache_warm_up,
+        "node_ready_minutes": _node_ready_minutes(stack, result),
         "volume": f"{cfg.cache.size_gb} GB @ {cfg.cache.vpus_per_gb} VPU/GB",
         "plan_ready_minutes": round(plan.time_to_ready_s / 60, 2),
         "plan_gpu_billed_minutes": round(plan.gpu_billed_s / 60, 2),
@@ -135,7 +179,7 @@ def main() -> None:
             rows.append(
                 scenario("warm (kept cache volume)", stack, store, target, kept_cfg, warm=True)
             )
-            down("ttr", kept_cfg, target, store, keep_cache=True, keep_cluster=True, say=quiet)
+            downs = {"standby": measured_down(stack, store, target, kept_cfg)}
             rows.append(
                 scenario(
                     "warm, standby (kept cache + cluster)",
@@ -147,22 +191,63 @@ def main() -> None:
                     standby=True,
                 )
             )
-            down("ttr", kept_cfg, target, store, say=quiet)
+            downs["standby + node image capture"] = measured_down(
+                stack, store, target, kept_cfg, keep_node_image=True
+            )
+            rows.append(
+                scenario(
+                    "warm, standby + kept node image",
+                    stack,
+                    store,
+                    target,
+                    kept_cfg,
+                    warm=True,
+                    standby=True,
+                    node_image=True,
+                )
+            )
+            # The same, with the kept volume raised to Ultra High Performance for the
+            # session (cache.vpus_per_gb: 120) instead of the planner's cheapest choice.
+            downs["standby, node image kept (no capture)"] = measured_down(
+                stack, store, target, kept_cfg, keep_node_image=True
+            )
+            fast_cfg = config("ttr", size_gb=volume["size_gb"], vpus_per_gb=120)
+            rows.append(
+                scenario(
+                    "warm, standby + node image, 120 VPU/GB",
+                    stack,
+                    store,
+                    target,
+                    fast_cfg,
+                    warm=True,
+                    standby=True,
+                    node_image=True,
+                )
+            )
+            down("ttr", fast_cfg, target, store, say=quiet)
     if args.output == "json":
-        print(json.dumps({"time_scale": args.time_scale, "scenarios": rows}, indent=2))
+        print(
+            json.dumps({"time_scale": args.time_scale, "scenarios": rows, "downs": downs}, indent=2)
+        )
         return
     print(
         f"time to ready on the simulators (time scale {args.time_scale:g}×; figures from the simulated clock and billing meter)"
     )
     print(
-        f"  {'scenario':<40} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7}  GPU-node download"
+        f"  {'scenario':<40} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7} {'node min':>8}  GPU-node download"
     )
     for r in rows:
         print(
             f"  {r['name']:<40} {r['ready_minutes']:>9.1f} {r['plan_ready_minutes']:>6.1f} {r['ready_deviation_pct']:>5.1f}%"
-            f" {r['gpu_billed_minutes']:>15.1f} {r['plan_gpu_billed_minutes']:>6.1f} {r['usd']:>7.3f}  {'yes' if r['downloaded'] else 'no'}"
+            f" {r['gpu_billed_minutes']:>15.1f} {r['plan_gpu_billed_minutes']:>6.1f} {r['usd']:>7.3f}"
+            f" {r['node_ready_minutes'] or 0:>8.1f}  {'yes' if r['downloaded'] else 'no'}"
         )
     print("  volume: " + ", ".join(sorted({r["volume"] for r in rows})))
+    for name, d in downs.items():
+        print(
+            f"  down ({name}): {d['minutes']:.1f} min, {d['gpu_billed_minutes']:.1f} GPU-billed "
+            f"min, ${d['usd']:.3f}"
+        )
 
 
 if __name__ == "__main__":

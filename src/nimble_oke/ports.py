@@ -22,6 +22,7 @@ CLUSTER_KINDS = ("cluster", "node_pool")
 KUBE_CREATED_KINDS = ("volume", "load_balancer")
 # Deletion order: what depends on others goes first.
 DELETE_ORDER = (
+    "node_image",  # a custom GPU worker image (down --keep-node-image); depends on nothing
     "load_balancer",
     "volume",
     "node_pool",
@@ -134,6 +135,10 @@ class CloudProvider(Protocol):
 
     def volume_performance(self, volume_id: str) -> tuple[int, int] | None:
         """(size in GB, VPUs per GB) of a block volume (None if it is gone)."""
+        ...
+
+    def node_image_size_gb(self, image_id: str) -> float | None:
+        """Billable size of a custom image (None if it is gone)."""
         ...
 
     def set_volume_performance(self, volume_id: str, vpus_per_gb: int) -> None:

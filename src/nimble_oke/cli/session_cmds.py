@@ -99,6 +99,16 @@ def down_cmd(
             ),
         ),
     ] = False,
+    keep_node_image: Annotated[
+        bool,
+        typer.Option(
+            "--keep-node-image",
+            help=(
+                "Keep a GPU worker image with the NIM image in it (captured from the GPU "
+                "node, stored at Object Storage rates) so the next up skips the image pull."
+            ),
+        ),
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     output: OutputOpt = "table",
 ) -> None:
@@ -113,11 +123,19 @@ def down_cmd(
         and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
     ):
         raise typer.Exit(1)
-    result = run_down(session, keep_cache=keep_cache, keep_cluster=keep_cluster, say=_say(output))
+    result = run_down(
+        session,
+        keep_cache=keep_cache,
+        keep_cluster=keep_cluster,
+        keep_node_image=keep_node_image,
+        say=_say(output),
+    )
     if output == "json":
         print_json(result)
     else:
-        kept = f" · kept {len(result['kept'])} cache volume(s)" if result["kept"] else ""
+        kept = (
+            f" · kept {len(result['kept'])} (cache volume / node image)" if result["kept"] else ""
+        )
         if result["standby"]:
             kept += f" · standby: kept the network and cluster ({len(result['standby'])})"
         left = len(result["remaining"])

@@ -187,8 +187,10 @@ def cluster_meters(cluster_type: str) -> tuple[Meter, ...]:
     return (Meter(key, 1.0, f"OKE control plane ({cluster_type})"),)
 
 
-def object_storage_meters(size_gb: float) -> tuple[Meter, ...]:
-    return (Meter("object.storage", float(size_gb), "Object Storage (model repository)"),)
+def object_storage_meters(
+    size_gb: float, *, item: str = "Object Storage (model repository)"
+) -> tuple[Meter, ...]:
+    return (Meter("object.storage", float(size_gb), item),)
 
 
 def cpu_pool_meters(catalog: Catalog, ocpus: int, memory_gb: int, nodes: int) -> tuple[Meter, ...]:

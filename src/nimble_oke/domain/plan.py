@@ -224,6 +224,7 @@ def _phases(
     worst: bool,
     warm_up: WarmUp | None = None,
     standby: bool = False,
+    node_image: bool = False,
 ) -> list[Phase]:
     """The timeline. Provisioning is sequential (a node pool needs an ACTIVE cluster);
     the warm-up CPU pool runs beside the GPU pool; on the GPU node the image is pulled at
@@ -266,14 +267,18 @@ def _phases(
     volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
     pull_s = model.image_gb * GB / pick(t.IMAGE_PULL_BYTES_PER_S)
     pull_source = "calibration.md: image pull ≈55 MB/s"
+    # a GPU pool started from a kept node image has the NIM image in containerd already
+    gpu_pull_s = 0.0 if node_image else pull_s
+    if node_image:
+        pull_source = "kept node image: already present on machine"
     deploy_at = gpu_ready
     if warm_up is None:
         # the kubelet attaches and mounts a pod's volumes before it pulls its images
         attached = add("volume attach", gpu_ready, pick(t.VOLUME_ATTACH), True, ATTACH_SOURCE)
-        container_at = add("image pull", attached, pull_s, True, pull_source)
+        container_at = add("image pull", attached, gpu_pull_s, True, pull_source)
     else:
         # a pre-pull pod (no volume) pulls the image as soon as the GPU node registers
-        pulled = add("image pull", gpu_ready, pull_s, True, pull_source + " (pre-pull pod)")
+        pulled = add("image pull", gpu_ready, gpu_pull_s, True, pull_source + " (pre-pull pod)")
         cpu_ready = add(
             "cpu node pool",
             cluster_ready,
@@ -519,12 +524,14 @@ def build_plan(
     cache_warm: bool = False,
     warm_up: bool | None = None,
     standby: bool = False,
+    node_image: bool = False,
 ) -> Plan:
     """Plan a session. Raises CatalogError when the model cannot run on the shape.
 
     ``warm_up``: None = as the config says; False = the cache is filled on the GPU node
     (the fallback when the CPU pool is not possible). ``standby``: the network and cluster
-    were kept by ``down --keep-cluster``; only the GPU pool is created."""
+    were kept by ``down --keep-cluster``; only the GPU pool is created. ``node_image``: the GPU
+    pool starts from a node image kept by ``down --keep-node-image`` (no image pull)."""
     fit = check_deployment(
         catalog,
         cfg.nim.model,
@@ -541,11 +548,17 @@ def build_plan(
     startup = startup_budget(cfg, model, cache_warm=cache_warm or warm is not None)
     naive_startup = startup_budget(cfg, model, cache_warm=cache_warm)
     lease_s = cfg.budget.max_hours * 3600.0
-    phases = _phases(cfg, shape, model, startup, worst=False, warm_up=warm, standby=standby)
+
+    def timeline(budget: StartupBudget, worst: bool, warm_up: WarmUp | None) -> list[Phase]:
+        return _phases(
+            cfg, shape, model, budget, worst, warm_up, standby=standby, node_image=node_image
+        )
+
+    phases = timeline(startup, False, warm)
     # The worst case covers both a slow warm-up and the fallback to a download on the GPU.
-    worst_phases = _phases(cfg, shape, model, startup, worst=True, warm_up=warm, standby=standby)
+    worst_phases = timeline(startup, True, warm)
     if warm is not None:
-        worst_phases += _phases(cfg, shape, model, naive_startup, worst=True, standby=standby)
+        worst_phases += timeline(naive_startup, True, None)
     windows, phase_windows = _windows(
         cfg, catalog, shape, model, phases, lease_s, worst=False, warm_up=warm
     )

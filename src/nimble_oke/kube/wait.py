@@ -1,7 +1,9 @@
 """Wait for NIM to become ready, showing live phases instead of a silent wait.
 
-Phases, in order: scheduling → image pull → model download (% from NIM's log) →
-model load → ready. Each phase's real duration is reported through ``on_phase`` so the
+Phases, in order: scheduling → volume attach → image pull → model download (% from NIM's
+log) → model load → ready. The kubelet attaches and mounts a pod's volumes before it pulls
+its images, so a scheduled pod whose containers have not started is in "volume attach"
+until a Pulling event names it (a node that already holds the image never pulls). Each phase's real duration is reported through ``on_phase`` so the
 caller can record the cold-start ledger. A failure that will not heal by waiting
 (unschedulable, image pull auth, crash loop, OOM) stops the wait at once with the cause.
 """
@@ -18,7 +20,7 @@ from nimble_oke.errors import KubeError
 
 PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
 LOADING_RE = re.compile(r"Loading safetensors checkpoint shards|Loading model weights|loading")
-PHASES = ("scheduling", "image pull", "model download", "model load", "ready")
+PHASES = ("scheduling", "volume attach", "image pull", "model download", "model load", "ready")
 
 
 @dataclass
@@ -85,7 +87,10 @@ def classify(client: Any, namespace: str, pod: Any) -> PodView:
             )
     started = any(cs.state and cs.state.running for cs in statuses)
     if not started:
-        return PodView(name, "image pull", "pulling image", restarts=restarts)
+        pulling = any(e.reason == "Pulling" for e in _events_for(client, namespace, name))
+        if pulling:
+            return PodView(name, "image pull", "pulling image", restarts=restarts)
+        return PodView(name, "volume attach", "attaching volumes", restarts=restarts)
     lines = _log_tail(client, namespace, name)
     percent = None
     loading = False

@@ -29,6 +29,7 @@ from nimble_oke.services.kept_cache import (
     retain_cache_volume,
     tune_kept_volume,
 )
+from nimble_oke.services.node_image import usable_node_image
 from nimble_oke.services.planning import STANDBY_STATUS
 from nimble_oke.services.preflight import preflight
 from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
@@ -141,6 +142,10 @@ def up(
                 report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
                 say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
                 tune_kept_volume(cfg, target, store, session, say)
+            node_image = usable_node_image(cfg, target, store, session, say)
+            if node_image is not None:
+                report.gpu_image = (node_image.image_id, node_image.name)
+                say(f"node image  GPU pool starts from {node_image.name} (NIM image on board)")
         if plan.warm_up is not None and not cache_ad:
             from nimble_oke.services.values import chart_values as _values
             from nimble_oke.services.warmup import CacheWarmUp
@@ -547,6 +552,7 @@ def down(
     *,
     keep_cache: bool = False,
     keep_cluster: bool = False,
+    keep_node_image: bool = False,
     say: Say = print,
 ) -> DownResult:
     record = store.session(session)
@@ -581,12 +587,17 @@ def down(
                 say(
                     f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
                 )
+        if keep_node_image:
+            from nimble_oke.services.node_image import keep_node_image as capture
+
+            capture(cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s)
         result = teardown(
             session,
             target.provider,
             store,
             keep_cache=keep_cache,
             keep_cluster=keep_cluster,
+            keep_node_image=keep_node_image,
             timeouts=target.timeouts,
             say=say,
         )

@@ -23,6 +23,7 @@ class Warmth:
 
     kept_cache_gb: int | None = None
     standby: bool = False
+    node_image: bool = False  # a kept GPU node image holding this session's NIM image
 
 
 @dataclass(frozen=True)
@@ -57,12 +58,15 @@ def plan_session(
         catalog,
         cache_warm=cache_warm or kept.kept_cache_gb is not None,
         standby=kept.standby,
+        node_image=kept.node_image,
     )
     if kept.kept_cache_gb is not None:
         plan.notes.append(
             f"kept cache volume: {kept.kept_cache_gb} GB (its size is fixed; raised online to "
             f"{(plan.config or cfg).cache.vpus_per_gb} VPU/GB for the session), no download"
         )
+    if kept.node_image:
+        plan.notes.append("kept node image: the GPU pool starts with the NIM image on board")
     if kept.standby:
         plan.notes.append("standby: the network and cluster are kept; only the GPU pool is new")
     decision = guard(
@@ -95,7 +99,18 @@ def session_warmth(cfg: NimbleConfig) -> Warmth:
             for meter in volume.meters:
                 if meter.price_key == "block.storage" and meter.until is None:
                     kept_gb = int(meter.quantity)
+        from nimble_oke.services.node_image import TAG_KUBERNETES, TAG_NIM_IMAGE, nim_image_ref
+
+        image_ref = nim_image_ref(cfg)
+        node_image = any(
+            r.kind == "node_image"
+            and r.kept
+            and r.tags.get(TAG_NIM_IMAGE) == image_ref
+            and r.tags.get(TAG_KUBERNETES) == cfg.cluster.kubernetes_version
+            for r in live
+        )
         return Warmth(
             kept_cache_gb=kept_gb,
+            node_image=node_image,
             standby=record.status == STANDBY_STATUS and any(r.kind == "cluster" for r in live),
         )

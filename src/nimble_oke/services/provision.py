@@ -498,7 +498,7 @@ def delete_in_order(
 class TeardownResult:
     removed: list[str]
     failed: list[str]
-    kept: list[str]  # cache volumes kept for the next up
+    kept: list[str]  # cache volumes (and a GPU node image) kept for the next up
     remaining: list[FoundResource]
     standby: list[str] = field(default_factory=list)  # network + cluster kept (standby)
 
@@ -510,6 +510,7 @@ def teardown(
     *,
     keep_cache: bool = False,
     keep_cluster: bool = False,
+    keep_node_image: bool = False,
     timeouts: Timeouts | None = None,
     say: Say = lambda _m: None,
 ) -> TeardownResult:
@@ -544,6 +545,12 @@ def teardown(
                 )
                 store.mark_kept(session, "volume", rid)
                 say(f"keeping the model cache volume {target.name or rid}")
+    if keep_node_image:
+        for rid, target in list(targets.items()):
+            if target.kind == "node_image":
+                kept.append(rid)
+                del targets[rid]
+                store.mark_kept(session, "node_image", rid)
     standby: list[str] = []
     if keep_cluster:
         for rid, target in list(targets.items()):

@@ -107,14 +107,26 @@ def session_config(store: StateStore, name: str) -> NimbleConfig:
 
 
 def run_down(
-    name: str, *, keep_cache: bool, say: Say, keep_cluster: bool = False
+    name: str,
+    *,
+    keep_cache: bool,
+    say: Say,
+    keep_cluster: bool = False,
+    keep_node_image: bool = False,
 ) -> dict[str, Any]:
     with StateStore() as plain:
         cfg = session_config(plain, name)
     target = resolve_target(cfg)
     with contextlib.closing(target.provider), StateStore(now=target.now) as store:
         result = down(
-            name, cfg, target, store, keep_cache=keep_cache, keep_cluster=keep_cluster, say=say
+            name,
+            cfg,
+            target,
+            store,
+            keep_cache=keep_cache,
+            keep_cluster=keep_cluster,
+            keep_node_image=keep_node_image,
+            say=say,
         )
         accrual = accrue(load_catalog(), [r.usage() for r in store.resources(name)], store.now())
         return {

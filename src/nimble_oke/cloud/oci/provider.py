@@ -38,6 +38,7 @@ SEARCH_TYPES = {
     "NodePool": "node_pool",
     "Volume": "volume",
     "LoadBalancer": "load_balancer",
+    "Image": "node_image",
 }
 GONE = {"TERMINATED", "DELETED", "TERMINATING_DONE"}
 DELETING = ("DELETING", "TERMINATING")
@@ -512,6 +513,7 @@ class OciProvider:
         "node_pool": ("ce", "get_node_pool"),
         "volume": ("blocks", "get_volume"),
         "load_balancer": ("lb", "get_load_balancer"),
+        "node_image": ("compute", "get_image"),
     }
     _DELETERS: ClassVar[dict[str, tuple[str, str]]] = {
         kind: (client, "delete_" + getter[4:]) for kind, (client, getter) in _GETTERS.items()
@@ -684,6 +686,22 @@ class OciProvider:
             return None
         return int(data.size_in_gbs or 0), int(data.vpus_per_gb or 0)
 
+    def _create_node_image(self, spec: Mapping[str, Any], token: str) -> Created:
+        details = oci.core.models.CreateImageDetails(
+            instance_id=spec["instance_id"], **self._base(spec)
+        )
+        return self._sync("capturing the node image", self.compute.create_image, details, token)
+
+    def node_image_size_gb(self, image_id: str) -> float | None:
+        try:
+            data = self.compute.get_image(image_id).data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            oe.translate(exc, f"reading image {image_id}")
+        size = data.billable_size_in_gbs or (data.size_in_mbs or 0) / 1024
+        return float(size)
+
     def set_volume_performance(self, volume_id: str, vpus_per_gb: int) -> None:
         details = oci.core.models.UpdateVolumeDetails(vpus_per_gb=vpus_per_gb)
         self._call(
@@ -694,6 +712,7 @@ class OciProvider:
         pool = self._call("reading the node pool", self.ce.get_node_pool, node_pool_id).data
         return [
             {
+                "id": n.id,
                 "name": n.name,
                 "state": n.lifecycle_state,
                 "availability_domain": n.availability_domain,

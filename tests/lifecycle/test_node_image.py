@@ -1,0 +1,122 @@
+"""`down --keep-node-image` captures the GPU node as a custom worker image; the next `up`
+creates the GPU pool from it and the kubelet finds the NIM image already on the machine.
+
+Real OCI SDK (Compute images, Container Engine node pools) against the joined simulators;
+the kubelet's events are read from the Kubernetes simulator."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import oci
+import yaml
+
+from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.planning import plan_session, session_warmth
+from nimble_oke.services.targets import sim_target
+from nimble_oke.sim.stack import SimStack
+from nimble_oke.state.store import StateStore
+
+CONFIG = {
+    "cluster": {"name": "img"},
+    "budget": {"max_hours": 48, "max_usd": 500},
+    "cache": {"warm_up": "gpu-node", "size_gb": 100, "vpus_per_gb": 20},
+}
+
+
+def _compute(stack: SimStack) -> oci.core.ComputeClient:
+    config = oci.config.from_file(str(stack.oci_config_path))
+    return oci.core.ComputeClient(config, service_endpoint=stack.oci.endpoint)
+
+
+def _nim_pull_events(stack: SimStack) -> list[str]:
+    return [
+        str(e.get("message", ""))
+        for e in stack.kube.objects("Event")
+        if e.get("reason") in ("Pulled", "Pulling") and "nvcr.io/nim/" in str(e.get("message"))
+    ]
+
+
+def test_kept_node_image_skips_the_image_pull_and_goes_with_a_plain_down(
+    tmp_path: Path,
+) -> None:
+    config_file = tmp_path / "nimble.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    quiet = lambda _m: None  # noqa: E731
+    with SimStack(tmp_path / "sim", time_scale=1200, seed=4) as stack:
+        cold = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+        cfg = cold.config
+        target = sim_target(cfg, stack.endpoints(), {})
+        compute = _compute(stack)
+        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
+            first = up(cfg, cold.plan, target, store, say=quiet, bench=False)
+            assert first.ok, first.error
+            assert any("Successfully pulled image" in m for m in _nim_pull_events(stack))
+            messages: list[str] = []
+            kept = down(
+                "img",
+                cfg,
+                target,
+                store,
+                keep_cache=True,
+                keep_cluster=True,
+                keep_node_image=True,
+                say=messages.append,
+            )
+            assert any("capturing GPU node" in m for m in messages), messages
+            (image,) = [r for r in store.resources("img", live_only=True) if r.kind == "node_image"]
+            assert image.kept and image.resource_id in kept.teardown.kept
+            data = compute.get_image(image.resource_id).data
+            assert data.lifecycle_state == "AVAILABLE"
+            assert data.freeform_tags["nimble-oke-session"] == "img"
+            assert [m.price_key for m in image.meters] == ["object.storage"]
+            assert image.meters[0].quantity >= 12  # the 12 GB NIM image is in it
+
+            warm = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+            assert any("kept node image" in n for n in warm.plan.notes)
+            pulls = [p for p in warm.plan.timeline if p.name == "image pull"]
+            assert pulls and pulls[0].seconds == 0
+            assert warm.plan.time_to_ready_s < cold.plan.time_to_ready_s
+            messages.clear()
+            second = up(warm.config, warm.plan, target, store, say=messages.append, bench=False)
+            assert second.ok, second.error
+            assert any("GPU pool starts from img-gpu-node" in m for m in messages), messages
+            events = _nim_pull_events(stack)
+            assert any("already present on machine" in m for m in events), events
+            pods = [p["name"] for p in second.phases if p["name"].startswith("pod:")]
+            assert "pod: image pull" not in pods
+
+            # a plain down deletes the kept image with everything else
+            down("img", warm.config, target, store, say=quiet)
+            assert compute.get_image(image.resource_id).data.lifecycle_state in (
+                "DELETED",
+                "DELETING",
+            ) or not any(r["kind"] == "image" for r in stack.oci.inventory())
+            compute.base_client.session.close()
+        assert stack.leftovers()["oci_resources"] == 0
+
+
+def test_node_image_of_another_nim_image_is_not_used(tmp_path: Path) -> None:
+    config_file = tmp_path / "nimble.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    quiet = lambda _m: None  # noqa: E731
+    with SimStack(tmp_path / "sim", time_scale=1200, seed=5) as stack:
+        cold = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+        cfg = cold.config
+        target = sim_target(cfg, stack.endpoints(), {})
+        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
+            assert up(cfg, cold.plan, target, store, say=quiet, bench=False).ok
+            down("img", cfg, target, store, keep_cluster=True, keep_node_image=True, say=quiet)
+            # the next session pins another NIM release: the kept image does not hold it
+            other = dict(CONFIG, nim={"image_tag": "1.8.1"})
+            config_file.write_text(yaml.safe_dump(other))
+            nxt = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+            assert not any("kept node image" in n for n in nxt.plan.notes)
+            messages: list[str] = []
+            second = up(nxt.config, nxt.plan, target, store, say=messages.append, bench=False)
+            assert second.ok, second.error
+            assert any("holds" in m and "not used" in m for m in messages), messages
+            assert not any("GPU pool starts from" in m for m in messages)
+            down("img", nxt.config, target, store, say=quiet)
+        assert stack.leftovers()["oci_resources"] == 0
