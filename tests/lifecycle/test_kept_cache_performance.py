@@ -87,6 +87,13 @@ def test_kept_volume_rests_cheap_and_is_raised_for_the_next_session(tmp_path: Pa
             assert vpu_windows[-1][0] is not None and vpu_windows[-1][0] >= rested
             accrual = accrue(load_catalog(), [record.usage()], store.now())
             assert accrual.per_resource[record.usage().resource] > 0
+            # an idempotent re-run keeps using the kept volume: no new cache, no download
+            again = up(warm.config, warm.plan, target, store, say=quiet, bench=False)
+            assert again.ok, again.error
+            pods = [p["name"] for p in again.phases if p["name"].startswith("pod:")]
+            assert "pod: model download" not in pods
+            volumes = [r for r in stack.oci.inventory() if r["kind"] == "volume"]
+            assert [v["id"] for v in volumes] == [volume_id], volumes
             blocks.base_client.session.close()
             down("kept", warm.config, target, store, say=quiet)
         assert stack.leftovers()["oci_resources"] == 0

@@ -120,3 +120,25 @@ def test_node_image_of_another_nim_image_is_not_used(tmp_path: Path) -> None:
             assert not any("GPU pool starts from" in m for m in messages)
             down("img", nxt.config, target, store, say=quiet)
         assert stack.leftovers()["oci_resources"] == 0
+
+
+def test_a_refused_capture_does_not_stop_the_teardown(tmp_path: Path) -> None:
+    from nimble_oke.sim.oci import FaultPlan, FaultRule
+
+    faults = FaultPlan(rules=[FaultRule(operation="CreateImage", error="LimitExceeded")])
+    config_file = tmp_path / "nimble.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    with SimStack(tmp_path / "sim", time_scale=1200, seed=7, faults=faults) as stack:
+        planned = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+        target = sim_target(planned.config, stack.endpoints(), {})
+        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
+            assert up(
+                planned.config, planned.plan, target, store, say=lambda _m: None, bench=False
+            ).ok
+            messages: list[str] = []
+            result = down(
+                "img", planned.config, target, store, keep_node_image=True, say=messages.append
+            )
+            assert any(m.startswith("node image  not kept") for m in messages), messages
+            assert result.teardown.failed == [] and result.teardown.kept == []
+        assert stack.leftovers()["oci_resources"] == 0

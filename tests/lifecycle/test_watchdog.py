@@ -7,12 +7,16 @@ import contextlib
 import time
 from pathlib import Path
 
+import pytest
+
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import build_config
+from nimble_oke.domain.cost import BilledWindow
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.targets import sim_target
 from nimble_oke.services.watchdog import Lease, decide
+from nimble_oke.sim.oci.billing import priced_usd
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
@@ -67,6 +71,9 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
 
             assert stack.kube.objects("Node")
             stack.clock.advance(2 * 3600)  # the laptop is closed; the lease runs out
+            # (this process reads the stack's clock from a snapshot: re-read it after the jump)
+            assert target.realtime is not None
+            target.realtime(False)
             deadline = time.monotonic() + 30
             while stack.kube.objects("Node") and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -104,4 +111,23 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
             ]
             assert '"enforced_at": null' in lease[0]["data"]["lease.json"]
             down("wd", cfg, target, store, say=lambda _m: None)
+            # the journal learned of the enforcement: it bills the pool's GPU for the hours
+            # the cloud billed (not through the hours the pool sat at zero)
+            (pool,) = [
+                r
+                for r in store.resources("wd")
+                if r.kind == "node_pool" and any(m.price_key.startswith("gpu.") for m in r.meters)
+            ]
+            gpu = [m for m in pool.meters if m.price_key.startswith("gpu.")]
+            assert [m.until is not None for m in gpu] == [True, False]  # the 2nd ends with the pool
+            assert pool.deleted_at is not None
+            assert gpu[1].since is not None and gpu[1].since > (gpu[0].until or 0)
+            window = pool.usage()
+            end = window.deleted_at or store.now()
+            journal_s = sum(
+                BilledWindow("pool", window.meters, window.created_at, end).meter_seconds(m)
+                for m in gpu
+            )
+            _usd, sim_gpu_s = priced_usd(stack.oci.billing())
+            assert journal_s == pytest.approx(sim_gpu_s, rel=0.05)
         assert stack.leftovers()["oci_resources"] == 0

@@ -46,12 +46,14 @@ def attach_kept_cache(
     """Reuse a model-cache volume kept by ``down --keep-cache``: a static PersistentVolume
     for the block volume (by OCID) and a claim bound to it; returns the claim's name.
 
-    The volume keeps its data, so NIM finds the model and skips the download."""
+    The volume keeps its data, so NIM finds the model and skips the download. A re-run of
+    ``up`` finds the claim an earlier run bound and keeps using it (the journal no longer
+    marks the volume kept once it is attached)."""
     if cfg.cache.mode == "object-storage":
         return None
     kept = _kept_volumes(target, store, session)
     if not kept:
-        return None
+        return _bound_kept_claim(client, cfg, session)
     volume_ad = target.provider.volume_availability_domain(kept[-1].resource_id)
     if placement_ad and volume_ad and volume_ad != placement_ad:
         store.event(
@@ -105,6 +107,18 @@ def attach_kept_cache(
         client.apply(codecs.from_dict(manifest), field_manager=FIELD_MANAGER, force=True)
     store.mark_kept(session, "volume", volume.resource_id, kept=False)
     store.event(session, "INFO", f"attached kept cache volume {volume.resource_id} as claim {name}")
+    return name
+
+
+def _bound_kept_claim(client: Any, cfg: NimbleConfig, session: str) -> str | None:
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.core_v1 import PersistentVolumeClaim
+
+    name = f"{session}-kept-cache"
+    try:
+        client.get(PersistentVolumeClaim, name, namespace=cfg.nim.namespace)
+    except ApiError:
+        return None
     return name
 
 

@@ -22,6 +22,7 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
 from nimble_oke.errors import KubeError, NimbleError
+from nimble_oke.services.enforcement import record_enforcement
 from nimble_oke.services.kept_cache import (
     attach_kept_cache,
     kept_cache_ad,
@@ -159,6 +160,7 @@ def up(
                 values=_values(cfg, plan, session=session),
                 say=say,
             )
+        provision_started = store.now()
         with phases("provision"):
             prov = provisioner.provision(report, while_gpu_pool_creates=warm)
         assert prov.placement is not None and prov.kubeconfig_path is not None
@@ -172,6 +174,10 @@ def up(
 
         client = client_for(
             prov.kubeconfig_path, target.token(prov.ids["cluster"]), cfg.nim.namespace
+        )
+        # a watchdog that scaled the pool to zero: the pool bills again from this run on
+        record_enforcement(
+            client, cfg.nim.namespace, target.provider, store, session, resumed_at=provision_started
         )
         store.set_session_status(session, "deploying")
         plan, profile = _after_warm_up(
@@ -576,6 +582,7 @@ def down(
                     kubeconfig, target.token(cluster[0].resource_id), cfg.nim.namespace
                 )
                 try:
+                    record_enforcement(client, cfg.nim.namespace, target.provider, store, session)
                     if keep_cache:
                         for volume in retain_cache_volume(client, cfg):
                             say(f"keeping the model cache: {volume} set to Retain")
@@ -590,7 +597,11 @@ def down(
         if keep_node_image:
             from nimble_oke.services.node_image import keep_node_image as capture
 
-            capture(cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s)
+            try:
+                capture(cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s)
+            except NimbleError as exc:
+                # the teardown must go on: what bills at GPU rates goes regardless
+                say(f"node image  not kept ({exc}); tearing down the rest")
         result = teardown(
             session,
             target.provider,

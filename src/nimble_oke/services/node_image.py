@@ -148,7 +148,7 @@ def keep_node_image(
             KIND, Created(created.resource_id, None, created.request_id), timeout_s=timeout_s
         )
     except NimbleError:
-        # an image that never became usable is not kept: delete it with the session
+        # an image that never became usable is not kept: it goes with the session
         say("node image  the capture did not finish: the image is deleted with the session")
         raise
     size_gb = target.provider.node_image_size_gb(created.resource_id) or 0.0
