@@ -109,7 +109,8 @@ def keep_node_image(
     the image id, or None when there is no GPU node to capture (said)."""
     current = usable_node_image(cfg, target, store, session, lambda _m: None)
     pools = [r for r in store.resources(session, live_only=True) if r.kind == "node_pool"]
-    gpu_pools = [p for p in pools if not (p.name or "").endswith("-cpu")]
+    # the GPU pool, not the cache warm-up's CPU pool: its meters bill GPUs
+    gpu_pools = [p for p in pools if any(m.price_key.startswith("gpu.") for m in p.meters)]
     if current is not None:
         say(f"node image  keeping {current.name} (this session's GPU pool started from it)")
         return current.image_id
