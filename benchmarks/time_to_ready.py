@@ -151,79 +151,33 @@ def main() -> None:
             contextlib.closing(target.provider),
             StateStore(Path(tmp) / "home", now=target.now) as store,
         ):
-            rows.append(
-                scenario(
-                    "cold, naive (download on the GPU node)",
-                    stack,
-                    store,
-                    target,
-                    naive_cfg,
-                    warm=False,
-                )
-            )
+
+            def run(name: str, cfg: Any, **kept: bool) -> None:
+                rows.append(scenario(name, stack, store, target, cfg, **kept))
+
+            def kept_down(cfg: Any, **node_image: bool) -> dict[str, float]:
+                return measured_down(stack, store, target, cfg, **node_image)
+
+            run("cold, naive (download on the GPU node)", naive_cfg, warm=False)
             down("ttr-naive", naive_cfg, target, store, say=quiet)
-            rows.append(
-                scenario(
-                    "cold, warmed off the GPU (CPU pool)",
-                    stack,
-                    store,
-                    target,
-                    warmed_cfg,
-                    warm=False,
-                )
-            )
+            run("cold, warmed off the GPU (CPU pool)", warmed_cfg, warm=False)
             down("ttr", warmed_cfg, target, store, keep_cache=True, say=quiet)
             # As `nimble up` plans a session with a kept cache: the volume's size is fixed,
             # its performance for the session is the planner's choice (raised online).
             kept_cfg = config("ttr", size_gb=volume["size_gb"])
-            rows.append(
-                scenario("warm (kept cache volume)", stack, store, target, kept_cfg, warm=True)
-            )
-            downs = {"standby": measured_down(stack, store, target, kept_cfg)}
-            rows.append(
-                scenario(
-                    "warm, standby (kept cache + cluster)",
-                    stack,
-                    store,
-                    target,
-                    kept_cfg,
-                    warm=True,
-                    standby=True,
-                )
-            )
-            downs["standby + node image capture"] = measured_down(
-                stack, store, target, kept_cfg, keep_node_image=True
-            )
-            rows.append(
-                scenario(
-                    "warm, standby + kept node image",
-                    stack,
-                    store,
-                    target,
-                    kept_cfg,
-                    warm=True,
-                    standby=True,
-                    node_image=True,
-                )
+            run("warm (kept cache volume)", kept_cfg, warm=True)
+            downs = {"standby": kept_down(kept_cfg)}
+            run("warm, standby (kept cache + cluster)", kept_cfg, warm=True, standby=True)
+            downs["standby + node image capture"] = kept_down(kept_cfg, keep_node_image=True)
+            warmest = {"warm": True, "standby": True, "node_image": True}
+            run("warm, standby + kept node image", kept_cfg, **warmest)
+            downs["standby, node image kept (no capture)"] = kept_down(
+                kept_cfg, keep_node_image=True
             )
             # The same, with the kept volume raised to Ultra High Performance for the
             # session (cache.vpus_per_gb: 120) instead of the planner's cheapest choice.
-            downs["standby, node image kept (no capture)"] = measured_down(
-                stack, store, target, kept_cfg, keep_node_image=True
-            )
             fast_cfg = config("ttr", size_gb=volume["size_gb"], vpus_per_gb=120)
-            rows.append(
-                scenario(
-                    "warm, standby + node image, 120 VPU/GB",
-                    stack,
-                    store,
-                    target,
-                    fast_cfg,
-                    warm=True,
-                    standby=True,
-                    node_image=True,
-                )
-            )
+            run("warm, standby + node image, 120 VPU/GB", fast_cfg, **warmest)
             down("ttr", fast_cfg, target, store, say=quiet)
     if args.output == "json":
         print(

@@ -7,14 +7,16 @@ the kubelet's events are read from the Kubernetes simulator."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import oci
 import yaml
 
 from nimble_oke.services.lifecycle import down, up
-from nimble_oke.services.planning import plan_session, session_warmth
-from nimble_oke.services.targets import sim_target
+from nimble_oke.services.planning import PlannedSession, plan_session, session_warmth
+from nimble_oke.services.targets import Target, sim_target
+from nimble_oke.sim.oci import FaultPlan, FaultRule
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
@@ -30,6 +32,26 @@ def _compute(stack: SimStack) -> oci.core.ComputeClient:
     return oci.core.ComputeClient(config, service_endpoint=stack.oci.endpoint)
 
 
+def _plan(config_file: Path) -> PlannedSession:
+    """What `nimble up` plans for the config, from what the journal says was kept."""
+    return plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+
+
+@contextlib.contextmanager
+def _session(
+    tmp_path: Path, seed: int, faults: FaultPlan | None = None
+) -> Iterator[tuple[SimStack, Target, StateStore, Path, PlannedSession]]:
+    """A joined stack, the cold plan for CONFIG, its sim target and the journal."""
+    config_file = tmp_path / "nimble.yaml"
+    config_file.write_text(yaml.safe_dump(CONFIG))
+    with SimStack(tmp_path / "sim", time_scale=1200, seed=seed, faults=faults) as stack:
+        cold = _plan(config_file)
+        target = sim_target(cold.config, stack.endpoints(), {})
+        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
+            yield stack, target, store, config_file, cold
+        assert stack.leftovers()["oci_resources"] == 0
+
+
 def _nim_pull_events(stack: SimStack) -> list[str]:
     return [
         str(e.get("message", ""))
@@ -41,104 +63,77 @@ def _nim_pull_events(stack: SimStack) -> list[str]:
 def test_kept_node_image_skips_the_image_pull_and_goes_with_a_plain_down(
     tmp_path: Path,
 ) -> None:
-    config_file = tmp_path / "nimble.yaml"
-    config_file.write_text(yaml.safe_dump(CONFIG))
     quiet = lambda _m: None  # noqa: E731
-    with SimStack(tmp_path / "sim", time_scale=1200, seed=4) as stack:
-        cold = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+    with _session(tmp_path, seed=4) as (stack, target, store, config_file, cold):
         cfg = cold.config
-        target = sim_target(cfg, stack.endpoints(), {})
         compute = _compute(stack)
-        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
-            first = up(cfg, cold.plan, target, store, say=quiet, bench=False)
-            assert first.ok, first.error
-            assert any("Successfully pulled image" in m for m in _nim_pull_events(stack))
-            messages: list[str] = []
-            kept = down(
-                "img",
-                cfg,
-                target,
-                store,
-                keep_cache=True,
-                keep_cluster=True,
-                keep_node_image=True,
-                say=messages.append,
-            )
-            assert any("capturing GPU node" in m for m in messages), messages
-            (image,) = [r for r in store.resources("img", live_only=True) if r.kind == "node_image"]
-            assert image.kept and image.resource_id in kept.teardown.kept
-            data = compute.get_image(image.resource_id).data
-            assert data.lifecycle_state == "AVAILABLE"
-            assert data.freeform_tags["nimble-oke-session"] == "img"
-            assert [m.price_key for m in image.meters] == ["object.storage"]
-            assert image.meters[0].quantity >= 12  # the 12 GB NIM image is in it
+        first = up(cfg, cold.plan, target, store, say=quiet, bench=False)
+        assert first.ok, first.error
+        assert any("Successfully pulled image" in m for m in _nim_pull_events(stack))
+        messages: list[str] = []
+        kept = down(
+            "img",
+            cfg,
+            target,
+            store,
+            keep_cache=True,
+            keep_cluster=True,
+            keep_node_image=True,
+            say=messages.append,
+        )
+        assert any("capturing GPU node" in m for m in messages), messages
+        (image,) = [r for r in store.resources("img", live_only=True) if r.kind == "node_image"]
+        assert image.kept and image.resource_id in kept.teardown.kept
+        data = compute.get_image(image.resource_id).data
+        assert data.lifecycle_state == "AVAILABLE"
+        assert data.freeform_tags["nimble-oke-session"] == "img"
+        assert [m.price_key for m in image.meters] == ["object.storage"]
+        assert image.meters[0].quantity >= 12  # the 12 GB NIM image is in it
 
-            warm = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
-            assert any("kept node image" in n for n in warm.plan.notes)
-            pulls = [p for p in warm.plan.timeline if p.name == "image pull"]
-            assert pulls and pulls[0].seconds == 0
-            assert warm.plan.time_to_ready_s < cold.plan.time_to_ready_s
-            messages.clear()
-            second = up(warm.config, warm.plan, target, store, say=messages.append, bench=False)
-            assert second.ok, second.error
-            assert any("GPU pool starts from img-gpu-node" in m for m in messages), messages
-            events = _nim_pull_events(stack)
-            assert any("already present on machine" in m for m in events), events
-            pods = [p["name"] for p in second.phases if p["name"].startswith("pod:")]
-            assert "pod: image pull" not in pods
+        warm = _plan(config_file)
+        assert any("kept node image" in n for n in warm.plan.notes)
+        pulls = [p for p in warm.plan.timeline if p.name == "image pull"]
+        assert pulls and pulls[0].seconds == 0
+        assert warm.plan.time_to_ready_s < cold.plan.time_to_ready_s
+        messages.clear()
+        second = up(warm.config, warm.plan, target, store, say=messages.append, bench=False)
+        assert second.ok, second.error
+        assert any("GPU pool starts from img-gpu-node" in m for m in messages), messages
+        events = _nim_pull_events(stack)
+        assert any("already present on machine" in m for m in events), events
+        pods = [p["name"] for p in second.phases if p["name"].startswith("pod:")]
+        assert "pod: image pull" not in pods
 
-            # a plain down deletes the kept image with everything else
-            down("img", warm.config, target, store, say=quiet)
-            assert compute.get_image(image.resource_id).data.lifecycle_state in (
-                "DELETED",
-                "DELETING",
-            ) or not any(r["kind"] == "image" for r in stack.oci.inventory())
-            compute.base_client.session.close()
-        assert stack.leftovers()["oci_resources"] == 0
+        # a plain down deletes the kept image with everything else
+        down("img", warm.config, target, store, say=quiet)
+        assert compute.get_image(image.resource_id).data.lifecycle_state == "DELETED"
+        compute.base_client.session.close()
 
 
 def test_node_image_of_another_nim_image_is_not_used(tmp_path: Path) -> None:
-    config_file = tmp_path / "nimble.yaml"
-    config_file.write_text(yaml.safe_dump(CONFIG))
     quiet = lambda _m: None  # noqa: E731
-    with SimStack(tmp_path / "sim", time_scale=1200, seed=5) as stack:
-        cold = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
+    with _session(tmp_path, seed=5) as (_stack, target, store, config_file, cold):
         cfg = cold.config
-        target = sim_target(cfg, stack.endpoints(), {})
-        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
-            assert up(cfg, cold.plan, target, store, say=quiet, bench=False).ok
-            down("img", cfg, target, store, keep_cluster=True, keep_node_image=True, say=quiet)
-            # the next session pins another NIM release: the kept image does not hold it
-            other = dict(CONFIG, nim={"image_tag": "1.8.1"})
-            config_file.write_text(yaml.safe_dump(other))
-            nxt = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
-            assert not any("kept node image" in n for n in nxt.plan.notes)
-            messages: list[str] = []
-            second = up(nxt.config, nxt.plan, target, store, say=messages.append, bench=False)
-            assert second.ok, second.error
-            assert any("holds" in m and "not used" in m for m in messages), messages
-            assert not any("GPU pool starts from" in m for m in messages)
-            down("img", nxt.config, target, store, say=quiet)
-        assert stack.leftovers()["oci_resources"] == 0
+        assert up(cfg, cold.plan, target, store, say=quiet, bench=False).ok
+        down("img", cfg, target, store, keep_cluster=True, keep_node_image=True, say=quiet)
+        # the next session pins another NIM release: the kept image does not hold it
+        config_file.write_text(yaml.safe_dump(dict(CONFIG, nim={"image_tag": "1.8.1"})))
+        nxt = _plan(config_file)
+        assert not any("kept node image" in n for n in nxt.plan.notes)
+        messages: list[str] = []
+        second = up(nxt.config, nxt.plan, target, store, say=messages.append, bench=False)
+        assert second.ok, second.error
+        assert any("holds" in m and "not used" in m for m in messages), messages
+        assert not any("GPU pool starts from" in m for m in messages)
+        down("img", nxt.config, target, store, say=quiet)
 
 
 def test_a_refused_capture_does_not_stop_the_teardown(tmp_path: Path) -> None:
-    from nimble_oke.sim.oci import FaultPlan, FaultRule
-
     faults = FaultPlan(rules=[FaultRule(operation="CreateImage", error="LimitExceeded")])
-    config_file = tmp_path / "nimble.yaml"
-    config_file.write_text(yaml.safe_dump(CONFIG))
-    with SimStack(tmp_path / "sim", time_scale=1200, seed=7, faults=faults) as stack:
-        planned = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
-        target = sim_target(planned.config, stack.endpoints(), {})
-        with contextlib.closing(target.provider), StateStore(now=target.now) as store:
-            assert up(
-                planned.config, planned.plan, target, store, say=lambda _m: None, bench=False
-            ).ok
-            messages: list[str] = []
-            result = down(
-                "img", planned.config, target, store, keep_node_image=True, say=messages.append
-            )
-            assert any(m.startswith("node image  not kept") for m in messages), messages
-            assert result.teardown.failed == [] and result.teardown.kept == []
-        assert stack.leftovers()["oci_resources"] == 0
+    with _session(tmp_path, seed=7, faults=faults) as (_stack, target, store, _file, planned):
+        cfg = planned.config
+        assert up(cfg, planned.plan, target, store, say=lambda _m: None, bench=False).ok
+        messages: list[str] = []
+        result = down("img", cfg, target, store, keep_node_image=True, say=messages.append)
+        assert any(m.startswith("node image  not kept") for m in messages), messages
+        assert result.teardown.failed == [] and result.teardown.kept == []

@@ -30,6 +30,7 @@ from nimble_oke.services.kept_cache import (
     retain_cache_volume,
     tune_kept_volume,
 )
+from nimble_oke.services.node_image import keep_node_image as capture_node_image
 from nimble_oke.services.node_image import usable_node_image
 from nimble_oke.services.planning import STANDBY_STATUS
 from nimble_oke.services.preflight import preflight
@@ -595,10 +596,10 @@ def down(
                     f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
                 )
         if keep_node_image:
-            from nimble_oke.services.node_image import keep_node_image as capture
-
             try:
-                capture(cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s)
+                capture_node_image(
+                    cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s
+                )
             except NimbleError as exc:
                 # the teardown must go on: what bills at GPU rates goes regardless
                 say(f"node image  not kept ({exc}); tearing down the rest")

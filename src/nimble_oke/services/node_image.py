@@ -27,7 +27,7 @@ from nimble_oke.errors import NimbleError
 from nimble_oke.ports import Created
 from nimble_oke.services.provision import TAG_ROLE, session_tags
 from nimble_oke.services.targets import Target
-from nimble_oke.state.store import StateStore
+from nimble_oke.state.store import ResourceRecord, StateStore
 
 Say = Callable[[str], None]
 KIND = "node_image"
@@ -51,47 +51,46 @@ def nim_image_ref(cfg: NimbleConfig) -> str:
     return f"{cfg.nim.image_repository or model.image}:{cfg.nim.image_tag or model.tag}"
 
 
-def kept_node_images(target: Target, store: StateStore, session: str) -> list[NodeImage]:
-    """The session's kept node images that still exist (newest last)."""
-    out = []
-    for record in store.resources(session, live_only=True):
-        if record.kind != KIND or not record.kept:
-            continue
-        if target.provider.state(KIND, record.resource_id) is None:
-            store.record_deleted(session, KIND, record.resource_id)
-            continue
-        out.append(
-            NodeImage(
-                record.resource_id,
-                record.name or record.resource_id,
-                record.tags.get(TAG_NIM_IMAGE, ""),
-                record.tags.get(TAG_KUBERNETES, ""),
-            )
+def node_image_of(record: ResourceRecord) -> NodeImage:
+    """A journaled node image with what its tags say it holds."""
+    return NodeImage(
+        record.resource_id,
+        record.name or record.resource_id,
+        record.tags.get(TAG_NIM_IMAGE, ""),
+        record.tags.get(TAG_KUBERNETES, ""),
+    )
+
+
+def unfit(image: NodeImage, cfg: NimbleConfig) -> str | None:
+    """Why a GPU pool of this session cannot start from the image (None: it can)."""
+    if image.kubernetes_version != cfg.cluster.kubernetes_version:
+        return (
+            f"is for Kubernetes {image.kubernetes_version}, this session runs "
+            f"{cfg.cluster.kubernetes_version}"
         )
-    return out
+    wanted = nim_image_ref(cfg)
+    if image.nim_image != wanted:
+        return f"holds {image.nim_image}, this session runs {wanted}"
+    return None
 
 
 def usable_node_image(
     cfg: NimbleConfig, target: Target, store: StateStore, session: str, say: Say
 ) -> NodeImage | None:
-    """The kept node image the GPU pool can start from, or None (saying why not)."""
-    wanted_image, wanted_version = nim_image_ref(cfg), cfg.cluster.kubernetes_version
-    for image in reversed(kept_node_images(target, store, session)):
-        if image.kubernetes_version != wanted_version:
-            say(
-                f"node image  kept image {image.name} is for Kubernetes "
-                f"{image.kubernetes_version}, this session runs {wanted_version}: not used"
-            )
+    """The newest kept node image the GPU pool can start from, or None (saying why not).
+    Images gone from the cloud are marked deleted in the journal on the way."""
+    records = [r for r in store.resources(session, live_only=True) if r.kind == KIND and r.kept]
+    for record in reversed(records):
+        state = target.provider.state(KIND, record.resource_id)
+        if state is None:
+            store.record_deleted(session, KIND, record.resource_id)
             continue
-        if image.nim_image != wanted_image:
-            say(
-                f"node image  kept image {image.name} holds {image.nim_image}, this session "
-                f"runs {wanted_image}: not used"
-            )
-            continue
-        if target.provider.state(KIND, image.image_id) != "AVAILABLE":
-            continue
-        return image
+        image = node_image_of(record)
+        reason = unfit(image, cfg)
+        if reason is not None:
+            say(f"node image  kept image {image.name} {reason}: not used")
+        elif state == "AVAILABLE":
+            return image
     return None
 
 

@@ -86,28 +86,24 @@ STANDBY_STATUS = "standby (cluster kept)"
 
 def session_warmth(cfg: NimbleConfig) -> Warmth:
     """What the session's last ``down`` kept, read from the journal (no cloud call): the
-    kept cache volume's size (its storage meter) and whether the cluster stands by."""
+    kept cache volume's size (its storage meter), whether a kept node image fits this
+    session and whether the cluster stands by."""
     from nimble_oke.state.store import StateStore
 
     with StateStore() as store:
         record = store.session(cfg.session_name)
         if record is None:
             return Warmth()
-        live = [r for r in store.resources(cfg.session_name, live_only=True)]
+        live = store.resources(cfg.session_name, live_only=True)
         kept_gb = None
         for volume in (r for r in live if r.kind == "volume" and r.kept):
             for meter in volume.meters:
                 if meter.price_key == "block.storage" and meter.until is None:
                     kept_gb = int(meter.quantity)
-        from nimble_oke.services.node_image import TAG_KUBERNETES, TAG_NIM_IMAGE, nim_image_ref
+        from nimble_oke.services.node_image import KIND, node_image_of, unfit
 
-        image_ref = nim_image_ref(cfg)
         node_image = any(
-            r.kind == "node_image"
-            and r.kept
-            and r.tags.get(TAG_NIM_IMAGE) == image_ref
-            and r.tags.get(TAG_KUBERNETES) == cfg.cluster.kubernetes_version
-            for r in live
+            r.kind == KIND and r.kept and unfit(node_image_of(r), cfg) is None for r in live
         )
         return Warmth(
             kept_cache_gb=kept_gb,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -10,17 +9,15 @@ from lightkube import Client
 from lightkube.codecs import load_all_yaml
 from lightkube.resources.core_v1 import Event
 
+from polling import wait_for
 
-def wait_for(probe: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
-    """Poll ``probe`` until it returns something truthy (real seconds)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
+__all__ = [
+    "apply_yaml",
+    "echo_deployment",
+    "events",
+    "wait_for",
+    "watch_until",
+]  # wait_for: re-exported for the kube tests
 
 
 def apply_yaml(client: Client, text: str, **kwargs: Any) -> list[Any]:

@@ -6,8 +6,6 @@ model-cache PVC, and an OpenAI request through the LoadBalancer."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +14,10 @@ import openai
 import pytest
 from kubesim_helpers import apply_yaml, wait_for
 from lightkube import Client, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.apps_v1 import Deployment
-from lightkube.resources.core_v1 import Pod, Secret
+from lightkube.resources.core_v1 import Pod
 
+from nimble_oke.kube.deploy import ensure_ngc_secrets
 from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
@@ -48,15 +46,7 @@ def nim_kube(tmp_path: Path) -> Iterator[KubeSimulator]:
 def nim_client(nim_kube: KubeSimulator, tmp_path: Path) -> Iterator[Client]:
     config = KubeConfig.from_file(nim_kube.write_kubeconfig(tmp_path / "kubeconfig"))
     with Client(config, field_manager="nimble") as c:
-        docker = {"auths": {"nvcr.io": {"username": "$oauthtoken", "password": NGC_KEY}}}
-        c.create(
-            Secret(
-                metadata=ObjectMeta(name="ngc-secret"),
-                type="kubernetes.io/dockerconfigjson",
-                data={".dockerconfigjson": base64.b64encode(json.dumps(docker).encode()).decode()},
-            )
-        )
-        c.create(Secret(metadata=ObjectMeta(name="ngc-api"), stringData={"NGC_API_KEY": NGC_KEY}))
+        ensure_ngc_secrets(c, "default", NGC_KEY, session="test")
         yield c
 
 

@@ -6,8 +6,6 @@ pre-pull pod (``true``) leaves the image on the GPU node for the server."""
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -15,10 +13,10 @@ from typing import Any, cast
 import pytest
 from kubesim_helpers import apply_yaml, events, wait_for
 from lightkube import ApiError, Client, KubeConfig
-from lightkube.models.meta_v1 import ObjectMeta
 from lightkube.resources.batch_v1 import Job
-from lightkube.resources.core_v1 import Event, Pod, Secret
+from lightkube.resources.core_v1 import Event, Pod
 
+from nimble_oke.kube.deploy import ensure_ngc_secrets
 from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
@@ -56,15 +54,7 @@ def kube(tmp_path: Path) -> Iterator[KubeSimulator]:
 def client(kube: KubeSimulator, tmp_path: Path) -> Iterator[Client]:
     config = KubeConfig.from_file(kube.write_kubeconfig(tmp_path / "kubeconfig"))
     with Client(config, field_manager="nimble") as c:
-        docker = {"auths": {"nvcr.io": {"username": "$oauthtoken", "password": NGC_KEY}}}
-        c.create(
-            Secret(
-                metadata=ObjectMeta(name="ngc-secret"),
-                type="kubernetes.io/dockerconfigjson",
-                data={".dockerconfigjson": base64.b64encode(json.dumps(docker).encode()).decode()},
-            )
-        )
-        c.create(Secret(metadata=ObjectMeta(name="ngc-api"), stringData={"NGC_API_KEY": NGC_KEY}))
+        ensure_ngc_secrets(c, "default", NGC_KEY, session="test")
         yield c
 
 

@@ -7,6 +7,7 @@ from typing import Any
 import oci
 
 from nimble_oke.sim.oci import OciSimulator
+from polling import wait_for
 
 M = oci.container_engine.models
 C = oci.core.models
@@ -61,9 +62,8 @@ def make_network(sim: OciSimulator, vn: Any) -> dict[str, str]:
     return {"vcn": vcn.id, "ig": ig.id, "rt": rt.id, "api": api.id, "workers": workers.id}
 
 
-def create_cluster(
-    sim: OciSimulator, ce: Any, net: dict[str, str], ctype: str = "BASIC_CLUSTER"
-) -> str:
+def _request_cluster(sim: OciSimulator, ce: Any, net: dict[str, str], ctype: str) -> str:
+    """Send CreateCluster; returns its work request id."""
     resp = ce.create_cluster(
         M.CreateClusterDetails(
             name="nimble",
@@ -77,9 +77,25 @@ def create_cluster(
             freeform_tags={"nimble-session": "t1"},
         )
     )
-    wr = ce.get_work_request(resp.headers["opc-work-request-id"]).data
+    return str(resp.headers["opc-work-request-id"])
+
+
+def create_cluster(
+    sim: OciSimulator, ce: Any, net: dict[str, str], ctype: str = "BASIC_CLUSTER"
+) -> str:
+    wr = ce.get_work_request(_request_cluster(sim, ce, net, ctype)).data
     settle(sim, 600)
     return str(wr.resources[0].identifier)
+
+
+def create_active_cluster(sim: OciSimulator, ce: Any, net: dict[str, str]) -> str:
+    """:func:`create_cluster` on a running stack: wait (real seconds) for the cluster to be
+    ACTIVE instead of jumping the clock the Kubernetes side also runs on."""
+    wr_id = _request_cluster(sim, ce, net, "BASIC_CLUSTER")
+    wait_for(
+        lambda: ce.get_work_request(wr_id).data.status == "SUCCEEDED", timeout=20.0, what="cluster"
+    )
+    return str(ce.get_work_request(wr_id).data.resources[0].identifier)
 
 
 def gpu_image(sim: OciSimulator, ce: Any, version: str = "v1.35.2") -> str:

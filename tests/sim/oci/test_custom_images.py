@@ -7,9 +7,6 @@ node from it has the NIM image in containerd already, so its pod does not pull."
 
 from __future__ import annotations
 
-import base64
-import json
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,13 +15,21 @@ import oci
 import pytest
 from lightkube import Client, KubeConfig
 from lightkube.codecs import load_all_yaml
-from lightkube.models.meta_v1 import ObjectMeta
-from lightkube.resources.core_v1 import Event, Node, Pod, Secret
-from ocisim_helpers import client_kwargs, create_cluster, make_network, pool_details, settle
+from lightkube.resources.core_v1 import Event, Node, Pod
+from ocisim_helpers import (
+    client_kwargs,
+    create_active_cluster,
+    create_cluster,
+    make_network,
+    pool_details,
+    settle,
+)
 
+from nimble_oke.kube.deploy import ensure_ngc_secrets
 from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.sim.oci import OciSimulator
 from nimble_oke.sim.stack import SimStack
+from polling import wait_for
 
 C = oci.core.models
 M = oci.container_engine.models
@@ -188,17 +193,6 @@ def stack(tmp_path: Path) -> Iterator[SimStack]:
         yield s
 
 
-def _until(probe: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _nim_pod(name: str, node: str) -> Any:
     text = f"""
 apiVersion: v1
@@ -243,36 +237,23 @@ def test_a_node_from_a_captured_image_has_the_nim_image_already(stack: SimStack)
     try:
         comp = stack.oci.compartment_id
         net = make_network(stack.oci, vn)
-        resp = ce.create_cluster(
-            M.CreateClusterDetails(
-                name="warm",
-                compartment_id=comp,
-                vcn_id=net["vcn"],
-                kubernetes_version="v1.35.2",
-                endpoint_config=M.CreateClusterEndpointConfigDetails(
-                    subnet_id=net["api"], is_public_ip_enabled=True
-                ),
-            )
-        )
-        wr_id = resp.headers["opc-work-request-id"]
-        _until(lambda: ce.get_work_request(wr_id).data.status == "SUCCEEDED", "cluster")
-        cluster_id = ce.get_work_request(wr_id).data.resources[0].identifier
+        cluster_id = create_active_cluster(stack.oci, ce, net)
         resp = ce.create_node_pool(pool_details(stack.oci, ce, cluster_id, net["workers"]))
         pool_id = ce.get_work_request(resp.headers["opc-work-request-id"]).data.resources[0]
-        node = _until(lambda: _pool_node(ce, pool_id.identifier), "the first GPU node")
-        _until(lambda: _ready(kc, node.name) == "True", "the node in Kubernetes")
-
-        docker = {"auths": {"nvcr.io": {"username": "$oauthtoken", "password": throwaway_key()}}}
-        kc.create(
-            Secret(
-                metadata=ObjectMeta(name="ngc-secret"),
-                type="kubernetes.io/dockerconfigjson",
-                data={".dockerconfigjson": base64.b64encode(json.dumps(docker).encode()).decode()},
-            )
+        node = wait_for(
+            lambda: _pool_node(ce, pool_id.identifier), timeout=20.0, what="the first GPU node"
         )
+        wait_for(
+            lambda: _ready(kc, node.name) == "True", timeout=20.0, what="the node in Kubernetes"
+        )
+
+        # the pull Secret the chart names (the NGC key Secret comes with it)
+        ensure_ngc_secrets(kc, "default", throwaway_key(), session="test")
         kc.create(_nim_pod("cold", node.name))
-        pulled = _until(
-            lambda: [m for r, m in _pull_events(kc, "cold") if r == "Pulled"], "the NIM pull"
+        pulled = wait_for(
+            lambda: [m for r, m in _pull_events(kc, "cold") if r == "Pulled"],
+            timeout=20.0,
+            what="the NIM pull",
         )
         assert pulled[0].startswith(f'Successfully pulled image "{NIM_IMAGE}"')
         kc.delete(Pod, "cold", grace_period=0)
@@ -284,26 +265,37 @@ def test_a_node_from_a_captured_image_has_the_nim_image_already(stack: SimStack)
         nim_bytes = 12_000_000_000  # the simulator's NIM image size
         assert image.billable_size_in_gbs == -(-(BASE_USED_GB * GIB + nim_bytes) // GIB)
         # OCI stops the instance for the copy: the Node is NotReady, then Ready again
-        _until(lambda: _ready(kc, node.name) == "Unknown", "the node stopped")
-        _until(
+        wait_for(lambda: _ready(kc, node.name) == "Unknown", timeout=20.0, what="the node stopped")
+        wait_for(
             lambda: compute.get_image(image.id).data.lifecycle_state == "AVAILABLE",
-            "the image",
+            timeout=20.0,
+            what="the image",
         )
-        _until(lambda: _ready(kc, node.name) == "True", "the node started again")
+        wait_for(
+            lambda: _ready(kc, node.name) == "True", timeout=20.0, what="the node started again"
+        )
 
         wrong = _pool_from(stack.oci, ce, cluster_id, net["workers"], image.id)
         wrong.kubernetes_version = "v1.34.10"
         assert "not v1.34.10" in _error(lambda: ce.create_node_pool(wrong)).message
         resp = ce.create_node_pool(_pool_from(stack.oci, ce, cluster_id, net["workers"], image.id))
         warm_pool = ce.get_work_request(resp.headers["opc-work-request-id"]).data.resources[0]
-        warm_node = _until(lambda: _pool_node(ce, warm_pool.identifier), "the warm GPU node")
+        warm_node = wait_for(
+            lambda: _pool_node(ce, warm_pool.identifier), timeout=20.0, what="the warm GPU node"
+        )
         assert warm_node.name != node.name
-        _until(lambda: _ready(kc, warm_node.name) == "True", "the warm node in Kubernetes")
+        wait_for(
+            lambda: _ready(kc, warm_node.name) == "True",
+            timeout=20.0,
+            what="the warm node in Kubernetes",
+        )
         images = {n for e in kc.get(Node, warm_node.name).status.images for n in e.names}
         assert NIM_IMAGE in images
 
         kc.create(_nim_pod("warm", warm_node.name))
-        events = _until(lambda: _pull_events(kc, "warm"), "the warm pod's image check")
+        events = wait_for(
+            lambda: _pull_events(kc, "warm"), timeout=20.0, what="the warm pod's image check"
+        )
         assert events == [("Pulled", f'Container image "{NIM_IMAGE}" already present on machine')]
         kc.delete(Pod, "warm", grace_period=0)
     finally:

@@ -559,16 +559,22 @@ class OciProvider:
         )
         return True
 
-    def state(self, kind: str, resource_id: str) -> str | None:
+    def _read(self, kind: str, resource_id: str) -> Any:
+        """The resource's model from its get call, or None when OCI says 404."""
         client, method = self._GETTERS[kind]
         try:
-            data = getattr(getattr(self, client), method)(resource_id).data
+            return getattr(getattr(self, client), method)(resource_id).data
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404:
                 return None
             oe.translate(exc, f"reading {kind} {resource_id}")
         except oe.service_error_types() as exc:
             oe.translate(exc, f"reading {kind} {resource_id}")
+
+    def state(self, kind: str, resource_id: str) -> str | None:
+        data = self._read(kind, resource_id)
+        if data is None:
+            return None
         state = str(getattr(data, "lifecycle_state", "") or "")
         return None if state in GONE else state
 
@@ -667,22 +673,12 @@ class OciProvider:
         self._call(f"scaling node pool to {size}", self.ce.update_node_pool, node_pool_id, details)
 
     def volume_availability_domain(self, volume_id: str) -> str | None:
-        try:
-            data = self.blocks.get_volume(volume_id).data
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            oe.translate(exc, f"reading volume {volume_id}")
-        return str(data.availability_domain) if data.availability_domain else None
+        data = self._read("volume", volume_id)
+        return str(data.availability_domain) if data and data.availability_domain else None
 
     def volume_performance(self, volume_id: str) -> tuple[int, int] | None:
-        try:
-            data = self.blocks.get_volume(volume_id).data
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            oe.translate(exc, f"reading volume {volume_id}")
-        if data.lifecycle_state in ("TERMINATING", "TERMINATED"):
+        data = self._read("volume", volume_id)
+        if data is None or data.lifecycle_state in ("TERMINATING", "TERMINATED"):
             return None
         return int(data.size_in_gbs or 0), int(data.vpus_per_gb or 0)
 
@@ -693,12 +689,9 @@ class OciProvider:
         return self._sync("capturing the node image", self.compute.create_image, details, token)
 
     def node_image_size_gb(self, image_id: str) -> float | None:
-        try:
-            data = self.compute.get_image(image_id).data
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            oe.translate(exc, f"reading image {image_id}")
+        data = self._read("node_image", image_id)
+        if data is None:
+            return None
         size = data.billable_size_in_gbs or (data.size_in_mbs or 0) / 1024
         return float(size)
 

@@ -159,6 +159,14 @@ def sort_and_filter(
     return sorted(out, key=lambda i: str(i.get(key) or ""), reverse=reverse)
 
 
+def apply_updates(wire: dict[str, Any], body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """An Update call: the fields the body sets replace the resource's (absent or null
+    fields stay as they are)."""
+    for key in keys:
+        if body.get(key) is not None:
+            wire[key] = body[key]
+
+
 def tags(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "freeformTags": dict(body.get("freeformTags") or {}),

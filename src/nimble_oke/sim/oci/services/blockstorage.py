@@ -9,6 +9,7 @@ from nimble_oke.sim.oci.http import (
     Ctx,
     Reply,
     Router,
+    apply_updates,
     check_if_match,
     no_content,
     ok,
@@ -119,9 +120,7 @@ def _update_volume(ctx: Ctx) -> Reply:
     check_if_match(ctx, res)
     if not res.live:
         raise ApiError("IncorrectState", f"Volume {res.id} is {res.wire['lifecycleState']}", 409)
-    for key in ("displayName", "freeformTags", "definedTags"):
-        if body.get(key) is not None:
-            res.wire[key] = body[key]
+    apply_updates(res.wire, body, ("displayName", "freeformTags", "definedTags"))
     new_size = body.get("sizeInGBs")
     new_vpus = body.get("vpusPerGB")
     if new_size is not None:

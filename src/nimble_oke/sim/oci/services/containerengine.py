@@ -18,6 +18,7 @@ from nimble_oke.sim.oci.http import (
     Reply,
     Router,
     accepted,
+    apply_updates,
     check_if_match,
     ok,
     paginate,
@@ -214,9 +215,7 @@ def update_cluster(ctx: Ctx) -> Reply:
     if body.get("type") == "ENHANCED_CLUSTER":
         res.wire["type"] = "ENHANCED_CLUSTER"
         res.billing = [{"price_key": "oke.enhanced", "quantity": 1, "unit": "cluster-hour"}]
-    for key in ("name", "freeformTags", "definedTags", "imagePolicyConfig"):
-        if body.get(key) is not None:
-            res.wire[key] = body[key]
+    apply_updates(res.wire, body, ("name", "freeformTags", "definedTags", "imagePolicyConfig"))
     if body.get("options"):
         res.wire["options"] = {**res.wire["options"], **body["options"]}
     res.wire["lifecycleState"] = "UPDATING"
@@ -408,18 +407,20 @@ def update_node_pool(ctx: Ctx) -> Reply:
         raise ApiError(
             "IncorrectState", f"Node pool {pool.id} is {pool.wire['lifecycleState']}", 409
         )
-    for key in (
-        "name",
-        "initialNodeLabels",
-        "freeformTags",
-        "definedTags",
-        "nodeMetadata",
-        "nodeEvictionNodePoolSettings",
-        "nodeShapeConfig",
-        "sshPublicKey",
-    ):
-        if body.get(key) is not None:
-            pool.wire[key] = body[key]
+    apply_updates(
+        pool.wire,
+        body,
+        (
+            "name",
+            "initialNodeLabels",
+            "freeformTags",
+            "definedTags",
+            "nodeMetadata",
+            "nodeEvictionNodePoolSettings",
+            "nodeShapeConfig",
+            "sshPublicKey",
+        ),
+    )
     if body.get("kubernetesVersion"):
         pool.wire["kubernetesVersion"] = _check_version(body["kubernetesVersion"])
     if body.get("nodeSourceDetails"):

@@ -19,6 +19,7 @@ from nimble_oke.sim.oci.http import (
     Ctx,
     Reply,
     Router,
+    apply_updates,
     check_if_match,
     no_content,
     ok,
@@ -267,15 +268,17 @@ def update_image(ctx: Ctx) -> Reply:
     check_if_match(ctx, res)
     if not res.live:
         raise ApiError("IncorrectState", f"Image {res.id} is {res.wire['lifecycleState']}", 409)
-    for key in (
-        "displayName",
-        "freeformTags",
-        "definedTags",
-        "operatingSystem",
-        "operatingSystemVersion",
-    ):
-        if body.get(key) is not None:
-            res.wire[key] = body[key]
+    apply_updates(
+        res.wire,
+        body,
+        (
+            "displayName",
+            "freeformTags",
+            "definedTags",
+            "operatingSystem",
+            "operatingSystemVersion",
+        ),
+    )
     world.touch(res)
     return ok(res.wire, res)
 

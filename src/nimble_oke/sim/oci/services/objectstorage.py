@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from nimble_oke.sim.oci.api_error import ApiError, invalid
-from nimble_oke.sim.oci.http import Ctx, Reply, Router, no_content, ok, tags
+from nimble_oke.sim.oci.http import Ctx, Reply, Router, apply_updates, no_content, ok, tags
 from nimble_oke.sim.oci.world import Resource, World
 
 GB = 1024**3
@@ -196,9 +196,11 @@ def update_bucket(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     body = ctx.json()
     res = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
-    for key in ("versioning", "freeformTags", "definedTags", "metadata", "publicAccessType"):
-        if body.get(key) is not None:
-            res.wire[key] = body[key]
+    apply_updates(
+        res.wire,
+        body,
+        ("versioning", "freeformTags", "definedTags", "metadata", "publicAccessType"),
+    )
     ctx.world.touch(res)
     return ok(_bucket_view(ctx.world, res), res)
 

@@ -7,8 +7,7 @@ the pool's OCPUs/memory, and the OCI meter bills them per OCPU-hour and GB-hour.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +15,12 @@ import oci
 import pytest
 from lightkube import Client, KubeConfig
 from lightkube.resources.core_v1 import Node
+from ocisim_helpers import client_kwargs, create_active_cluster, make_network
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.sim.oci.billing import priced_usd
 from nimble_oke.sim.stack import SimStack
+from polling import wait_for
 
 M = oci.container_engine.models
 C = oci.core.models
@@ -34,23 +35,8 @@ def stack(tmp_path: Path) -> Iterator[SimStack]:
         yield s
 
 
-def _until(probe: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _clients(stack: SimStack) -> tuple[Any, Any]:
-    kwargs: dict[str, Any] = {
-        "service_endpoint": stack.oci.endpoint,
-        "retry_strategy": oci.retry.NoneRetryStrategy(),
-        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-    }
+    kwargs = client_kwargs(stack.oci)
     config = stack.oci.oci_config()
     return (
         oci.container_engine.ContainerEngineClient(config, **kwargs),
@@ -60,30 +46,8 @@ def _clients(stack: SimStack) -> tuple[Any, Any]:
 
 def _cluster(stack: SimStack, ce: Any, vn: Any) -> tuple[str, str]:
     """(cluster id, worker subnet id) of an ACTIVE basic cluster."""
-    comp = stack.oci.compartment_id
-    vcn = vn.create_vcn(C.CreateVcnDetails(cidr_block="10.0.0.0/16", compartment_id=comp)).data
-    api = vn.create_subnet(
-        C.CreateSubnetDetails(cidr_block="10.0.0.0/29", compartment_id=comp, vcn_id=vcn.id)
-    ).data
-    workers = vn.create_subnet(
-        C.CreateSubnetDetails(cidr_block="10.0.1.0/24", compartment_id=comp, vcn_id=vcn.id)
-    ).data
-    resp = ce.create_cluster(
-        M.CreateClusterDetails(
-            name="cpu-test",
-            compartment_id=comp,
-            vcn_id=vcn.id,
-            kubernetes_version="v1.35.2",
-            type="BASIC_CLUSTER",
-            endpoint_config=M.CreateClusterEndpointConfigDetails(
-                subnet_id=api.id, is_public_ip_enabled=True
-            ),
-        )
-    )
-    wr_id = resp.headers["opc-work-request-id"]
-    _until(lambda: ce.get_work_request(wr_id).data.status == "SUCCEEDED", "cluster")
-    cluster_id = ce.get_work_request(wr_id).data.resources[0].identifier
-    return str(cluster_id), str(workers.id)
+    net = make_network(stack.oci, vn)
+    return create_active_cluster(stack.oci, ce, net), net["workers"]
 
 
 def _cpu_image(stack: SimStack, ce: Any) -> str:
@@ -130,7 +94,9 @@ def test_flex_pool_nodes_register_as_cpu_nodes_and_bill_per_ocpu_and_gb(
         assert pool.node_shape_config.memory_in_gbs == 24.0
 
         with Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t") as kc:
-            nodes = _until(lambda: list(kc.list(Node)), "the CPU node in Kubernetes")
+            nodes = wait_for(
+                lambda: list(kc.list(Node)), timeout=20.0, what="the CPU node in Kubernetes"
+            )
             node = nodes[0]
             labels = node.metadata.labels
             zone = ad.split(":")[-1]
