@@ -3,16 +3,24 @@
 Phases, in order: scheduling → volume attach → image pull → model download (% from NIM's
 log) → model load → ready. The kubelet attaches and mounts a pod's volumes before it pulls
 its images, so a scheduled pod whose containers have not started is in "volume attach"
-until a Pulling event names it (a node that already holds the image never pulls). Each phase's real duration is reported through ``on_phase`` so the
-caller can record the cold-start ledger. A failure that will not heal by waiting
-(unschedulable, image pull auth, crash loop, OOM) stops the wait at once with the cause.
+until a Pulling event names it (a node that already holds the image never pulls). Each
+phase's real duration is reported through ``on_phase`` so the caller can record the
+cold-start ledger. A failure that will not heal by waiting (unschedulable, image pull auth,
+crash loop, OOM) stops the wait at once with the cause.
+
+Polling can step over a short phase (a small model downloads between two polls). Once the
+container runs, NIM's own log is the record: when a poll finds the pod past a download or
+load it never saw, the phases are rebuilt from the log lines' timestamps
+(:func:`backfill`), so the ledger and ``downloaded`` do not depend on the poll interval.
 """
 
 from __future__ import annotations
 
+import calendar
+import itertools
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +29,18 @@ from nimble_oke.errors import KubeError
 PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
 LOADING_RE = re.compile(r"Loading safetensors checkpoint shards|Loading model weights|loading")
 PHASES = ("scheduling", "volume attach", "image pull", "model download", "model load", "ready")
+# NIM's log line prefix: "INFO 2026-11-27 13:00:05.123 ngc_download.py:88] ..." (UTC)
+STAMP_RE = re.compile(r"^[A-Z]+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))? ")
+# where each container phase begins, by the first log line that says so
+_LOG_MARKS = (
+    ("model download", re.compile(r"Downloading \d+ files|Downloading model files")),
+    (
+        "model load",
+        re.compile(r"Loading model weights|Loading safetensors|Model download complete"),
+    ),
+    ("ready", re.compile(r"Application startup complete")),
+)
+_FULL_LOG_LINES = 5000
 
 
 @dataclass
@@ -107,9 +127,71 @@ def classify(client: Any, namespace: str, pod: Any) -> PodView:
     )
 
 
-def _log_tail(client: Any, namespace: str, pod: str) -> list[str]:
+def log_time(line: str) -> float | None:
+    """The Unix time a NIM log line was written, or None for a line without the prefix."""
+    match = STAMP_RE.match(line)
+    if not match:
+        return None
+    whole = calendar.timegm(time.strptime(match.group(1), "%Y-%m-%d %H:%M:%S"))
+    fraction = match.group(2) or "0"
+    return float(whole) + int(fraction) / 10.0 ** len(fraction)
+
+
+def log_marks(lines: Sequence[str]) -> tuple[dict[str, float], float | None]:
+    """When each container phase began by the log, and the time of the last stamped line."""
+    marks: dict[str, float] = {}
+    last = None
+    for line in lines:
+        stamp = log_time(line)
+        if stamp is None:
+            continue
+        last = stamp
+        for phase, pattern in _LOG_MARKS:
+            if phase not in marks and pattern.search(line):
+                marks[phase] = stamp
+    return marks, last
+
+
+def backfill(
+    previous: str, new: str, elapsed: float, lines: Sequence[str]
+) -> tuple[float, list[tuple[str, float]], float]:
+    """Split ``elapsed`` seconds between two polls that saw ``previous`` then ``new``.
+
+    Returns (seconds of ``previous``, the container phases the polls stepped over with
+    their seconds by the log, seconds already spent in ``new``). Only phases the log
+    marks are inserted: a warm cache never logs a download, so none is invented."""
+    order = PHASES.index
+    skipped = [
+        p for p in PHASES[order(previous) + 1 : order(new)] if p in ("model download", "model load")
+    ]
+    marks, last = log_marks(lines)
+    found = [p for p in skipped if p in marks]
+    if not found or last is None:
+        return elapsed, [], 0.0
+    bounds = [*found, new]
+    spans: list[tuple[str, float]] = []
+    for phase, following in itertools.pairwise(bounds):
+        end = marks.get(following, last)
+        spans.append((phase, max(0.0, end - marks[phase])))
+    already = max(0.0, last - marks[new]) if new in marks else 0.0
+    logged = sum(s for _p, s in spans) + already
+    if logged > elapsed > 0:  # the log's clock and ours differ: keep the log's proportions
+        spans = [(p, s * elapsed / logged) for p, s in spans]
+        already *= elapsed / logged
+        logged = elapsed
+    return max(0.0, elapsed - logged), spans, already
+
+
+def _steps_over_container_phase(previous: str, new: str) -> bool:
+    between = PHASES[PHASES.index(previous) + 1 : PHASES.index(new)]
+    return "model download" in between or "model load" in between
+
+
+def _log_tail(client: Any, namespace: str, pod: str, lines: int = 40) -> list[str]:
     try:
-        return [line.rstrip("\n") for line in client.log(pod, namespace=namespace, tail_lines=40)]
+        return [
+            line.rstrip("\n") for line in client.log(pod, namespace=namespace, tail_lines=lines)
+        ]
     except Exception:  # noqa: BLE001 - the log may not exist yet while the container starts
         return []
 
@@ -150,7 +232,17 @@ def wait_ready(
         if view.phase != current:
             now = clock()
             if current is not None:
-                result.phases.append((current, now - started))
+                lines = (
+                    _log_tail(client, namespace, view.name, _FULL_LOG_LINES)
+                    if _steps_over_container_phase(current, view.phase)
+                    else []
+                )
+                spent, stepped_over, already = backfill(current, view.phase, now - started, lines)
+                result.phases.append((current, spent))
+                result.phases.extend(stepped_over)
+                if any(p == "model download" for p, _s in stepped_over):
+                    result.downloaded = True
+                now -= already
             current, started = view.phase, now
             if view.phase == "model download":
                 result.downloaded = True
