@@ -173,3 +173,25 @@ def test_cost_compare_two_sessions() -> None:
     assert "total accrued" in table.output
     bad = run("cost", "compare", "a")
     assert bad.exit_code == 2 and "usage: nimble cost compare" in bad.output
+
+
+@pytest.mark.parametrize("args", [("status",), ("plan",)])
+def test_a_reader_that_leaves_early_is_not_reported_as_a_bug(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    """`nimble status | head -1`: the pipe closes before nimble writes; it stops quietly."""
+    import os
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nimble_oke.cli.app", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "NIMBLE_HOME": str(tmp_path / "home")},
+    )
+    assert proc.stdout is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    _out, errors = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert b"internal error" not in errors and b"Traceback" not in errors, errors

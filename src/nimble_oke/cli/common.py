@@ -70,6 +70,8 @@ def handle_errors(func: F) -> F:
             err("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
+            if isinstance(exc, BrokenPipeError) and _stdout_gone():
+                raise  # the reader left (`nimble status | head`): click exits 1 quietly
             if OPTIONS.debug:
                 raise
             err(
@@ -79,6 +81,20 @@ def handle_errors(func: F) -> F:
             raise typer.Exit(INTERNAL_ERROR_EXIT) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _stdout_gone() -> bool:
+    """Whether stdout's reader has closed the pipe (a broken pipe may also be a socket's,
+    which is a bug to report)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _fd, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout
+        return False
 
 
 def stdin_is_interactive() -> bool:
