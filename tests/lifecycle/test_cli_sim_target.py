@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -71,3 +72,69 @@ def test_up_in_one_command_down_in_the_next(tmp_path: Path) -> None:
         stopped = nimble(home, "sim", "stop")
         assert stopped.returncode == 0
     assert not (home / "sim" / "endpoints.json").exists()
+
+
+def _status(home: Path) -> dict[str, object]:
+    done = nimble(home, "status", "--name", "wd", "--output", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    row: dict[str, object] = json.loads(done.stdout)[0]
+    return row
+
+
+@pytest.mark.slow
+def test_status_reads_the_watchdog_after_the_laptop_was_closed(tmp_path: Path) -> None:
+    """The lease runs out while no nimble command runs (`nimble sim advance`); the in-cluster
+    watchdog scales the GPU pool to zero, and the next `status`/`cost` stop counting it."""
+    home = tmp_path / "home"
+    try:
+        assert nimble(home, "sim", "start", "--time-scale", "600").returncode == 0
+        up = nimble(
+            home, "up", "--name", "wd", "--yes", "--no-bench", "--hours", "2", "--budget", "50"
+        )
+        assert up.returncode == 0, up.stdout + up.stderr
+        before = _status(home)
+        assert before["watchdog"] is None
+        rate = float(before["running_usd_per_hour"])  # type: ignore[arg-type]
+        assert rate > 1.0  # a GPU node (A10: $2/h) is billing
+
+        # skip to 10 simulated minutes before the lease ends; the watchdog, which runs
+        # every 5 minutes in the cluster, then finds it expired on its own schedule
+        left = float(before["lease_seconds_left"])  # type: ignore[arg-type]
+        hours = f"{(left - 600) / 3600:.4f}"
+        skipped = nimble(home, "sim", "advance", "--hours", hours)
+        assert skipped.returncode == 0 and f"moved {float(hours):g} h" in skipped.stdout, skipped
+        deadline = time.monotonic() + 60
+        after = _status(home)
+        while after["watchdog"] is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            after = _status(home)
+        assert "scaled the GPU pool wd-gpu to zero at" in str(after["watchdog"]), after
+        assert "lease expired" in str(after["watchdog"])
+        # the GPU pool stopped billing at enforcement: what accrued since `before` is the
+        # lease's remaining hours at the running rate (plus ≤ one 5-minute watchdog period
+        # and the job's run), not the time status was last asked
+        assert float(after["running_usd_per_hour"]) < rate - 1.0  # type: ignore[arg-type]
+        grown = float(after["accrued_usd"]) - float(before["accrued_usd"])  # type: ignore[arg-type]
+        expected = rate * left / 3600
+        assert 0.97 * expected < grown < expected + rate * 0.25, (grown, expected, after)
+        time.sleep(1.0)  # 10 simulated minutes: the GPU pool no longer accrues
+        later = _status(home)
+        slower = float(later["accrued_usd"]) - float(after["accrued_usd"])  # type: ignore[arg-type]
+        assert slower < rate / 6 * 0.5, (slower, rate)
+        table = nimble(home, "status", "--name", "wd")
+        assert "watchdog: the watchdog scaled the GPU pool wd-gpu to zero" in table.stdout
+        cost = json.loads(nimble(home, "cost", "wd", "--output", "json").stdout)
+        assert cost["watchdog"] == after["watchdog"]
+        down = nimble(home, "down", "--name", "wd", "--yes", "--output", "json")
+        assert down.returncode == 0, down.stdout + down.stderr
+    finally:
+        assert nimble(home, "sim", "stop").returncode == 0
+
+
+def test_sim_advance_refuses_bad_hours_and_a_stopped_simulator(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    stopped = nimble(home, "sim", "advance", "--hours", "1")
+    assert stopped.returncode != 0 and "not running" in stopped.stderr + stopped.stdout
+    assert "Traceback" not in stopped.stderr
+    bad = nimble(home, "sim", "advance", "--hours", "-3")
+    assert bad.returncode != 0 and "0 < hours ≤ 720" in bad.stderr + bad.stdout

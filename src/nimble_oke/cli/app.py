@@ -359,6 +359,8 @@ def cost(
         f"accrued ${report['accrued_usd']:.4f} · running ${report['running_usd_per_hour']:.4f}/h"
         + (f" · estimate ${est:.2f}" if est is not None else "")
     )
+    if report["watchdog"]:
+        out.print(f"watchdog: {report['watchdog']}", markup=False)
 
 
 @app.command()

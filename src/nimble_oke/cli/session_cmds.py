@@ -173,6 +173,8 @@ def status_cmd(
             f" · lease left {lease} · accrued ${row['accrued_usd']:.4f}"
             f" (${row['running_usd_per_hour']:.3f}/h now)"
         )
+        if row["watchdog"]:
+            typer.echo(f"    watchdog: {row['watchdog']}")
         for res in row["live_resources"]:
             typer.echo(
                 f"    {res['kind']:<16} {res['name'] or ''} {'(kept)' if res['kept'] else ''}"

@@ -66,6 +66,23 @@ def stop_cmd() -> None:
     typer.echo("stopped" if stop(default_home()) else "not running")
 
 
+@sim_app.command("advance")
+@handle_errors
+def advance_cmd(
+    hours: Annotated[float, typer.Option(help="Simulated hours to skip (0 < hours ≤ 720).")],
+) -> None:
+    """Skip simulated time, as if the laptop were closed: leases run out, the in-cluster
+    watchdog acts, billing accrues (then see nimble status)."""
+    import time
+
+    from nimble_oke.services.sim_service import advance
+    from nimble_oke.state.store import default_home
+
+    now = advance(default_home(), hours)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now))
+    typer.echo(f"simulated clock moved {hours:g} h forward: now {stamp} UTC")
+
+
 @sim_app.command("status")
 @handle_errors
 def status_cmd(output: Annotated[str, typer.Option("--output", "-o")] = "table") -> None:

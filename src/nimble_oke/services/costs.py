@@ -9,6 +9,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import StateError
+from nimble_oke.services.enforcement import accrue_with_enforcement
 from nimble_oke.state.store import SessionRecord, StateStore
 
 
@@ -78,8 +79,10 @@ def session_cost(
             known = ", ".join(s.name for s in store.sessions()) or "none"
             raise StateError(f"no session named '{session}' (known sessions: {known})")
         catalog = load_catalog()
+        accrual, watchdog_note = accrue_with_enforcement(
+            store, record, catalog, session_clock(store, record)
+        )
         resources = store.resources(session)
-        accrual = accrue(catalog, [r.usage() for r in resources], session_clock(store, record)())
         return {
             "session": session,
             "target": record.target,
@@ -88,6 +91,7 @@ def session_cost(
             "worst_case_usd": record.worst_case_usd,
             "accrued_usd": round(accrual.total_usd, 6),
             "running_usd_per_hour": round(accrual.running_usd_per_hour, 6),
+            "watchdog": watchdog_note or None,
             "lines": [line.as_dict() for line in accrual.lines],
             "resources": [
                 {

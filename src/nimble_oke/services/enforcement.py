@@ -6,16 +6,38 @@ with its GPU meters, so ``status``/``cost``/``down`` would keep accruing GPU hou
 cloud no longer bills. When ``up`` or ``down`` next reach the cluster they read the lease's
 ``enforced_at`` and bound the meters to it (``Meter.until``); when ``up`` scales the pool
 back, the GPU meters start again from then (``Meter.since``).
+
+``status`` and ``cost`` stay journal-only until the watchdog can have acted (the lease has
+run out, or the journal's accrual has reached the budget: the watchdog's own estimate is
+that accrual at install plus the running rate). From then on they read the lease too
+(:func:`refresh_enforcement`), so a closed laptop does not come back to a bill the cloud
+never charged.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from nimble_oke.domain.catalog import Catalog
+from nimble_oke.domain.cost import Accrual, accrue
 from nimble_oke.ports import CloudProvider
-from nimble_oke.services.watchdog import lease_from_configmap
-from nimble_oke.state.store import StateStore
+from nimble_oke.redact import redact
+from nimble_oke.services.watchdog import Lease, lease_from_configmap
+from nimble_oke.state.store import SessionRecord, StateStore
+
+if TYPE_CHECKING:
+    from nimble_oke.services.targets import Target
+
+# the watchdog's estimate and the journal's accrual drift by a rounding or a resource
+# deleted after install; read the lease a little before the budget is reached
+_BUDGET_MARGIN = 0.98
+ENFORCED = "the watchdog scaled the GPU pool"  # how the journal's event says it
 
 
 def record_enforcement(
@@ -26,10 +48,11 @@ def record_enforcement(
     session: str,
     *,
     resumed_at: float | None = None,
-) -> float | None:
+) -> Lease | None:
     """Bound the node pools' meters at the watchdog's ``enforced_at`` (once) and mark the
     load balancers it deleted as gone then. ``resumed_at``: the pool was scaled back up
-    (by ``up``) at that time, so its meters bill again from there. Returns enforced_at."""
+    (by ``up``) at that time, so its meters bill again from there. Returns the enforced
+    lease, or None when the watchdog has not acted."""
     lease = lease_from_configmap(client, namespace)
     if lease is None or lease.enforced_at is None:
         return None
@@ -46,15 +69,120 @@ def record_enforcement(
             if resumed_at is not None:
                 meters += [replace(m, since=resumed_at, until=None) for m in open_meters]
             store.set_meters(session, "node_pool", record.resource_id, meters)
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
             store.event(
                 session,
                 "WARNING",
-                f"the watchdog scaled node pool {record.resource_id} to zero ({lease.reason})"
-                + ("; scaled back by up" if resumed_at is not None else ""),
+                f"{ENFORCED} {record.name or record.resource_id} to zero at {stamp} UTC "
+                f"({lease.reason})" + ("; scaled back by up" if resumed_at is not None else ""),
             )
         elif (
             record.kind == "load_balancer"
             and provider.state("load_balancer", record.resource_id) is None
         ):
             store.record_deleted(session, "load_balancer", record.resource_id, deleted_at=at)
-    return at
+    return lease
+
+
+def enforcement_due(record: SessionRecord, accrued_usd: float, now: float) -> bool:
+    """Whether the watchdog can have scaled the session's pool to zero by ``now``."""
+    if record.lease_expires_at is not None and now >= record.lease_expires_at:
+        return True
+    return record.budget_usd is not None and accrued_usd >= record.budget_usd * _BUDGET_MARGIN
+
+
+def gpu_pool_billing(store: StateStore, session: str) -> bool:
+    """A live node pool whose meters are still open: what the watchdog would stop."""
+    return any(
+        r.kind == "node_pool" and any(m.until is None for m in r.meters)
+        for r in store.resources(session, live_only=True)
+    )
+
+
+def reachable_target(home: Path, record: SessionRecord) -> Target | None:
+    """The session's cloud, without starting anything: None for a stopped simulator (its
+    clock is frozen, so its watchdog cannot have acted since it stopped)."""
+    from nimble_oke.domain.config import build_config
+    from nimble_oke.services.sim_service import status
+    from nimble_oke.services.targets import oci_target, sim_target
+
+    cfg = build_config(record.config, {}, source=f"session {record.name}")
+    if record.target == "sim":
+        current = status(home)
+        if not current["running"]:
+            return None
+        return sim_target(cfg, current["endpoints"], os.environ)
+    return oci_target(cfg, os.environ, require_key=False)
+
+
+def refresh_enforcement(
+    store: StateStore,
+    record: SessionRecord,
+    *,
+    target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
+) -> str:
+    """Read the in-cluster lease into the journal. Returns "" when it was read (or there is
+    no cluster to read it from), else why it could not be: ``status`` must answer even when
+    the cloud does not, so this never raises."""
+    from nimble_oke.domain.config import build_config
+    from nimble_oke.kube.connect import client_for
+
+    kubeconfig = store.home / "sessions" / record.name / "kubeconfig"
+    clusters = [r for r in store.resources(record.name, live_only=True) if r.kind == "cluster"]
+    if not kubeconfig.exists() or not clusters:
+        return ""
+    namespace = build_config(record.config, {}, source=f"session {record.name}").nim.namespace
+    try:
+        target = target_for(store.home, record)
+        if target is None:
+            return ""
+        with contextlib.closing(target.provider):
+            client = client_for(kubeconfig, target.token(clusters[0].resource_id), namespace)
+            try:
+                record_enforcement(client, namespace, target.provider, store, record.name)
+            finally:
+                client.close()
+    except Exception as exc:  # noqa: BLE001 - advisory: any failure leaves the journal as it was
+        return (
+            f"the lease has run out but the cluster's lease could not be read "
+            f"({redact(str(exc))}); "
+            "the GPU pool is counted as running"
+        )
+    return ""
+
+
+def enforcement_note(store: StateStore, session: str) -> str:
+    """The journal's word that the GPU pool sits at zero by the watchdog, while it does."""
+    pools = [r for r in store.resources(session, live_only=True) if r.kind == "node_pool"]
+    if not pools or any(m.until is None for r in pools for m in r.meters):
+        return ""
+    said = [m for _at, _level, m in store.events(session) if m.startswith(ENFORCED)]
+    return said[-1] if said else ""
+
+
+def accrue_with_enforcement(
+    store: StateStore,
+    record: SessionRecord,
+    catalog: Catalog,
+    clock: Callable[[], float],
+    *,
+    target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
+) -> tuple[Accrual, str]:
+    """The session's accrual now; once the watchdog can have acted, after reading its
+    lease into the journal (and at a fresh reading of ``clock``: on a fast simulated clock
+    the watchdog may act while the lease is read). Returns the accrual and what to tell
+    the user."""
+
+    def priced() -> tuple[Accrual, float]:
+        now = clock()
+        return accrue(catalog, [r.usage() for r in store.resources(record.name)], now), now
+
+    accrual, now = priced()
+    if not gpu_pool_billing(store, record.name) or not enforcement_due(
+        record, accrual.total_usd, now
+    ):
+        return accrual, enforcement_note(store, record.name)
+    unread = refresh_enforcement(store, record, target_for=target_for)
+    if unread:
+        return accrual, unread
+    return priced()[0], enforcement_note(store, record.name)

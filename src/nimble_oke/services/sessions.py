@@ -6,6 +6,7 @@ import contextlib
 import os
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from nimble_oke.catalog import load_catalog
@@ -13,10 +14,11 @@ from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import BudgetError, StateError
 from nimble_oke.services.costs import session_clock
+from nimble_oke.services.enforcement import accrue_with_enforcement, reachable_target
 from nimble_oke.services.lifecycle import UpResult, down, up
 from nimble_oke.services.planning import plan_session, session_warmth
 from nimble_oke.services.targets import Target, oci_target, sim_target
-from nimble_oke.state.store import StateStore, default_home
+from nimble_oke.state.store import SessionRecord, StateStore, default_home
 
 Say = Callable[[str], None]
 
@@ -143,16 +145,25 @@ def run_down(
         }
 
 
-def run_status(name: str | None) -> list[dict[str, Any]]:
+def run_status(
+    name: str | None,
+    *,
+    target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
+) -> list[dict[str, Any]]:
+    """Each session from the journal; once its lease or budget has run out, after reading
+    what the in-cluster watchdog did (``target_for`` reaches the session's cloud)."""
     with StateStore() as store:
         catalog = load_catalog()
         out = []
         for record in store.sessions():
             if name and record.name != name:
                 continue
+            clock = session_clock(store, record)
+            accrual, watchdog_note = accrue_with_enforcement(
+                store, record, catalog, clock, target_for=target_for
+            )
+            now = clock()
             resources = store.resources(record.name)
-            now = session_clock(store, record)()
-            accrual = accrue(catalog, [r.usage() for r in resources], now)
             left = None if record.lease_expires_at is None else record.lease_expires_at - now
             out.append(
                 {
@@ -163,6 +174,7 @@ def run_status(name: str | None) -> list[dict[str, Any]]:
                     "lease_seconds_left": None if left is None else round(max(0.0, left)),
                     "accrued_usd": round(accrual.total_usd, 6),
                     "running_usd_per_hour": round(accrual.running_usd_per_hour, 6),
+                    "watchdog": watchdog_note or None,
                     "live_resources": [
                         {"kind": r.kind, "name": r.name, "id": r.resource_id, "kept": r.kept}
                         for r in resources

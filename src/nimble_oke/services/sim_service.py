@@ -157,6 +157,22 @@ def start(home: Path, *, time_scale: float = 600.0, timeout_s: float = 60.0) -> 
     )
 
 
+def advance(home: Path, hours: float) -> float:
+    """Move the running simulator's clock ``hours`` forward (as if the laptop had been
+    closed that long); returns the new simulated Unix time."""
+    from nimble_oke.errors import ConfigError, StateError
+    from nimble_oke.services.targets import SimClockClient
+
+    if not 0 < hours <= 720:
+        raise ConfigError(f"--hours {hours}: allowed 0 < hours ≤ 720")
+    current = status(home)
+    if not current["running"]:
+        raise StateError("the simulator is not running (start it with: nimble sim start)")
+    clock = SimClockClient(str(current["endpoints"]["admin"]))
+    clock.advance(hours * 3600)
+    return clock.now()
+
+
 def stop(home: Path, *, timeout_s: float = 30.0) -> bool:
     directory = state_dir(home)
     pid = _pid(directory)

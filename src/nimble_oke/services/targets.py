@@ -147,6 +147,10 @@ class SimClockClient:
     def set_scale(self, scale: float) -> None:
         self._snap = self._request("POST", {"scale": scale})
 
+    def advance(self, seconds: float) -> None:
+        """Jump the simulated clock forward by ``seconds``."""
+        self._snap = self._request("POST", {"advance": seconds})
+
 
 def oci_config(cfg: NimbleConfig) -> dict[str, Any]:
     """The OCI SDK config of the profile named in ``cfg.oci`` (region override applied)."""

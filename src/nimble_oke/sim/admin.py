@@ -15,6 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
+MAX_ADVANCE_S = 30 * 86400.0  # a month: longer than any lease nimble grants
+
 
 class AdminServer:
     def __init__(self, stack: Any, host: str = "127.0.0.1") -> None:
@@ -41,14 +43,28 @@ class AdminServer:
         return web.json_response(self._snapshot())
 
     async def _set_clock(self, request: web.Request) -> web.Response:
+        """``{"scale": s}`` changes the speed; ``{"advance": seconds}`` jumps forward (the
+        laptop closed for that long: the cloud's controllers, billing and the in-cluster
+        watchdog all see the time pass)."""
         try:
             body = await request.json()
-            scale = float(body["scale"])
-            if scale <= 0:
+            if not isinstance(body, dict) or not ({"scale", "advance"} & set(body)):
+                raise ValueError("no 'scale' or 'advance' given")
+            scale = float(body["scale"]) if "scale" in body else None
+            advance = float(body["advance"]) if "advance" in body else None
+            if scale is not None and not scale > 0:
                 raise ValueError("scale must be > 0")
-        except (ValueError, KeyError, TypeError) as exc:
-            return web.json_response({"error": f"expected {{'scale': > 0}}: {exc}"}, status=400)
-        self.stack.clock.set_scale(scale)
+            if advance is not None and not 0 < advance <= MAX_ADVANCE_S:
+                raise ValueError(f"advance must be > 0 and ≤ {MAX_ADVANCE_S:.0f} seconds")
+        except (ValueError, TypeError) as exc:
+            return web.json_response(
+                {"error": f"expected {{'scale': > 0}} and/or {{'advance': seconds}}: {exc}"},
+                status=400,
+            )
+        if scale is not None:
+            self.stack.clock.set_scale(scale)
+        if advance is not None:
+            self.stack.clock.advance(advance)
         return web.json_response(self._snapshot())
 
     async def _inventory(self, _request: web.Request) -> web.Response:
