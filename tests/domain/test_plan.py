@@ -94,3 +94,30 @@ def test_plan_json_shape() -> None:
     for line in d["lines"]:
         assert {"item", "quantity", "unit", "usd"} <= set(line)
     assert [p["phase"] for p in d["timeline"]][:3] == ["network", "cluster", "gpu node pool"]
+
+
+def test_resources_say_what_is_created_and_what_a_kept_session_reuses() -> None:
+    cfg = build_config({"cluster": {"name": "k"}})
+    cold = build_plan(cfg, load_catalog())
+    assert {r.action for r in cold.resources} == {"create"}
+    warm = build_plan(cfg, load_catalog(), cache_warm=True, standby=True, node_image=True)
+    actions = {r.kind: r.action for r in warm.resources}
+    assert actions["vcn"] == actions["subnet"] == actions["cluster"] == "reuse"
+    assert actions["block-volume"] == "reuse"  # the kept cache volume
+    assert actions["node-pool"] == actions["load-balancer"] == "create"
+    (pool,) = [r for r in warm.resources if r.kind == "node-pool"]
+    assert "kept node image" in pool.detail
+    listed = warm.as_dict()["resources"]
+    assert isinstance(listed, list)
+    assert [r["action"] for r in listed] == [r.action for r in warm.resources]
+
+
+def test_a_given_vcn_is_reused_not_created() -> None:
+    given = {
+        "name": "v",
+        "vcn_id": "ocid1.vcn.oc1..given",
+        **{f"{s}_subnet_id": f"ocid1.subnet.oc1..{s}" for s in ("api", "worker", "lb")},
+    }
+    cfg = build_config({"cluster": given})
+    (vcn,) = [r for r in build_plan(cfg, load_catalog()).resources if r.kind == "vcn"]
+    assert (vcn.name, vcn.action) == ("ocid1.vcn.oc1..given", "reuse")

@@ -45,12 +45,13 @@ def render_plan(plan: Plan, decision: GuardDecision, budget_usd: float) -> None:
         f"{plan.shape.name} · {plan.model.name} · {plan.hours:g} h"
     )
     out.print(f"  fit: {plan.fit.reason}")
-    res = Table(title="resources to create", title_justify="left", show_edge=False)
+    res = Table(title="resources", title_justify="left", show_edge=False)
+    res.add_column("action")
     res.add_column("kind")
     res.add_column("name")
     res.add_column("detail")
     for r in plan.resources:
-        res.add_row(r.kind, r.name, r.detail)
+        res.add_row(r.action, r.kind, r.name, r.detail)
     out.print(res)
     tl = Table(title="timeline (modeled)", title_justify="left", show_edge=False)
     tl.add_column("phase")

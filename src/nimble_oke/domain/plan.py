@@ -61,6 +61,7 @@ class PlannedResource:
     kind: str
     name: str
     detail: str
+    action: str = "create"  # or "reuse": kept by an earlier down, or given in the config
 
 
 @dataclass(frozen=True)
@@ -579,7 +580,9 @@ def build_plan(
     time_to_ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
     pool = next(p for p in phases if p.name == "gpu node pool")
     gpu_billed = time_to_ready - pool.start_s
-    resources = _resources(cfg, shape)
+    resources = _resources(
+        cfg, shape, standby=standby, cache_warm=cache_warm, node_image=node_image
+    )
     notes = []
     if cfg.cache.keep:
         monthly = sum(
@@ -626,7 +629,41 @@ def build_plan(
     )
 
 
-def _resources(cfg: NimbleConfig, shape: Shape) -> list[PlannedResource]:
+def _resources(
+    cfg: NimbleConfig, shape: Shape, *, standby: bool, cache_warm: bool, node_image: bool
+) -> list[PlannedResource]:
+    """What the session will have, and which of it already exists: a standby session's
+    network and cluster, a kept cache volume, a VCN given in the config are reused."""
+    out = _new_resources(cfg, shape, node_image=node_image)
+    kept_kinds = {"cluster", *NETWORK_KINDS} if standby else set()
+    if cache_warm and cfg.cache.mode != "object-storage":
+        kept_kinds.add("block-volume")
+    return [
+        r
+        if r.kind not in kept_kinds or r.action == "reuse"
+        else PlannedResource(r.kind, r.name, _kept_detail(r), "reuse")
+        for r in out
+    ]
+
+
+NETWORK_KINDS = (
+    "vcn",
+    "internet-gateway",
+    "nat-gateway",
+    "service-gateway",
+    "route-table",
+    "security-list",
+    "subnet",
+)
+
+
+def _kept_detail(resource: PlannedResource) -> str:
+    if resource.kind == "block-volume":
+        return f"{resource.detail}; kept cache volume, raised online to these VPUs"
+    return f"{resource.detail}; kept (standby)"
+
+
+def _new_resources(cfg: NimbleConfig, shape: Shape, *, node_image: bool) -> list[PlannedResource]:
     name = cfg.session_name
     out: list[PlannedResource] = []
     if cfg.cluster.vcn_id is None:
@@ -645,7 +682,7 @@ def _resources(cfg: NimbleConfig, shape: Shape) -> list[PlannedResource]:
             PlannedResource("subnet", f"{name}-lb", "10.0.2.0/24 public"),
         ]
     else:
-        out.append(PlannedResource("vcn", cfg.cluster.vcn_id, "reused (not created)"))
+        out.append(PlannedResource("vcn", cfg.cluster.vcn_id, "given in the config", "reuse"))
     out.append(
         PlannedResource(
             "cluster",
@@ -659,7 +696,8 @@ def _resources(cfg: NimbleConfig, shape: Shape) -> list[PlannedResource]:
             f"{name}-gpu",
             f"{shape.name} ×{cfg.gpu_pool.nodes}"
             + (" preemptible" if cfg.gpu_pool.preemptible else "")
-            + f", boot {cfg.gpu_pool.boot_volume_gb} GB",
+            + f", boot {cfg.gpu_pool.boot_volume_gb} GB"
+            + (", from the kept node image (NIM image in it)" if node_image else ""),
         )
     )
     out.append(
