@@ -58,6 +58,33 @@ def test_no_warm_up_when_there_is_nothing_to_warm() -> None:
     assert build_plan(cfg(**{"cache.mode": "ngc"}), CAT).warm_up is None
 
 
+def test_object_storage_hydrates_on_the_cpu_pool_and_the_gpu_path_loses_the_hydrate() -> None:
+    config = cfg(
+        **{
+            "cache.mode": "object-storage",
+            "cache.bucket": "nim-models",
+            "cache.namespace": "ns",
+            "cache.size_gb": 200,
+            "cache.vpus_per_gb": 10,
+        }
+    )
+    warm_up, naive = build_plan(config, CAT), build_plan(config, CAT, warm_up=False)
+    assert warm_up.warm_up is not None and naive.warm_up is None
+    names = {p.name for p in warm_up.timeline}
+    assert "model hydrate (cpu node)" in names and "model hydrate" not in names
+    assert not phase(warm_up, "model hydrate (cpu node)").gpu_billed
+    assert phase(naive, "model hydrate").gpu_billed
+    # the CPU node pulls nimble's tool image (≈150 MB), not NIM's
+    assert phase(warm_up, "cpu image pull").seconds == pytest.approx(
+        t.TOOLS_IMAGE_BYTES / t.IMAGE_PULL_BYTES_PER_S.typical
+    )
+    # the hydrate (15 GB at the volume's 96 MB/s) leaves the GPU's bill
+    saved = naive.gpu_billed_s - warm_up.gpu_billed_s
+    assert saved >= 14.96e9 / 96e6
+    # the cache volume bills from the start of the fill, as in pvc mode
+    assert warm_up.total_usd > 0 and warm_up.worst_case_usd >= warm_up.total_usd
+
+
 def test_unknown_warm_up_shape_is_refused_with_the_allowed_ones() -> None:
     with pytest.raises(CatalogError, match="allowed: auto, VM.Standard.E4.Flex"):
         build_plan(cfg(**{"cache.warm_up_shape": "VM.GPU.A10.1"}), CAT)

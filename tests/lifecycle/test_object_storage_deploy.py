@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import pytest
+
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
@@ -20,7 +22,13 @@ from nimble_oke.state.store import StateStore
 MODEL = "meta/llama-3.1-8b-instruct"
 
 
-def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(tmp_path: Path) -> None:
+@pytest.mark.parametrize("warm_up", ["cpu-pool", "gpu-node"])
+def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(
+    tmp_path: Path, warm_up: str
+) -> None:
+    """cpu-pool (the default): the hydrate runs as a Job on a CPU pool while the GPU pool
+    provisions, and the NIM pod's init container finds the manifest matching; gpu-node: the
+    init container hydrates on the GPU node."""
     # A model cache as NIM writes it (what `nimble models push` uploads from a PVC).
     cache_root = tmp_path / "cache"
     warm_cache(NimSettings.from_env({"NIM_CACHE_PATH": str(cache_root)}, model=MODEL, gpu="A10"))
@@ -43,6 +51,7 @@ def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(tmp_path: P
                     "bucket": "nim-models",
                     "namespace": namespace,
                     "version": "v1",
+                    "warm_up": warm_up,
                 },
             }
         )
@@ -66,6 +75,22 @@ def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(tmp_path: P
             assert "Downloading model files" not in nim_log
             assert "hydrate:" in hydrate_log and "/p/" not in hydrate_log  # the PAR never logged
             assert "pod: model download" not in [p["name"] for p in result.phases]
+            warm_phases = [p["name"] for p in result.phases if p["name"].startswith("warm-up:")]
+            if warm_up == "cpu-pool":
+                assert (
+                    result.cache_warm_up == "warmed off the GPU on VM.Standard.E4.Flex (hydrated)"
+                )
+                assert warm_phases == [
+                    "warm-up: cpu node pool",
+                    "warm-up: model hydrate (cpu node)",
+                ]
+                assert "skipped=True" in hydrate_log  # the GPU pod found the cache filled
+                assert {r.kind for r in store.resources("os")} >= {"node_pool"}
+                pools = {r.name for r in store.resources("os") if r.kind == "node_pool"}
+                assert pools == {"os-gpu", "os-cache-warmup"}
+            else:
+                assert result.cache_warm_up is None and warm_phases == []
+                assert "skipped=False" in hydrate_log
             down("os", cfg, target, store, say=quiet)
         remaining = [
             r

@@ -218,10 +218,11 @@ class CacheSettings(Section):
     warm_up: Literal["cpu-pool", "gpu-node"] = Field(
         "cpu-pool",
         description=(
-            "pvc mode, cold cache: cpu-pool fills the cache volume on a small CPU node pool "
-            "(same AD) while the GPU pool provisions, so the GPU node never waits on the "
-            "download; gpu-node downloads on the GPU node (falls back to it when the AD or "
-            "quota does not allow the CPU pool)."
+            "pvc and object-storage modes, cold cache: cpu-pool fills the cache volume on a "
+            "small CPU node pool (same AD) while the GPU pool provisions — NIM's "
+            "download-to-cache, or nimble's hydrate from Object Storage — so the GPU node "
+            "never waits on it; gpu-node fills it on the GPU node (falls back to it when the "
+            "AD or quota does not allow the CPU pool)."
         ),
     )
     warm_up_shape: str = Field(

@@ -217,6 +217,13 @@ ATTACH_SOURCE = "block volume attach: assumed ≈30 s (not published)"
 OFF_PATH = frozenset({"smoke", "benchmark", "cpu node pool delete"})
 
 
+def cache_fill_phase(cfg: NimbleConfig) -> str:
+    """The warm-up's fill on the CPU node: NIM's download, or nimble's hydrate."""
+    if cfg.cache.mode == "object-storage":
+        return "model hydrate (cpu node)"
+    return "model download (cpu node)"
+
+
 def _phases(
     cfg: NimbleConfig,
     shape: Shape,
@@ -287,17 +294,25 @@ def _phases(
             False,
             f"{warm_up.shape} {warm_up.ocpus} OCPU: assumed 5-7 min (not published)",
         )
-        cpu_pulled = add(
-            "cpu image pull", cpu_ready, pull_s, False, "calibration.md: image pull ≈55 MB/s"
-        )
-        fill_s = weights / min(pick(t.NGC_DOWNLOAD_BYTES_PER_S), volume_bps)
-        warm = add(
-            "model download (cpu node)",
-            cpu_pulled,
-            fill_s,
-            False,
-            "calibration.md: NGC ≈250 MB/s, volume-bound",
-        )
+        if cfg.cache.mode == "object-storage":
+            # nimble's tool image hydrates from Object Storage; the GPU pod's init container
+            # then finds the manifest matching and exits at once
+            cpu_pulled = add(
+                "cpu image pull",
+                cpu_ready,
+                t.TOOLS_IMAGE_BYTES / pick(t.IMAGE_PULL_BYTES_PER_S),
+                False,
+                "nimble tool image ≈150 MB (assumed) at ≈55 MB/s",
+            )
+            fill_s = weights / min(pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
+            fill = (cache_fill_phase(cfg), "object storage → volume, volume-bound")
+        else:
+            cpu_pulled = add(
+                "cpu image pull", cpu_ready, pull_s, False, "calibration.md: image pull ≈55 MB/s"
+            )
+            fill_s = weights / min(pick(t.NGC_DOWNLOAD_BYTES_PER_S), volume_bps)
+            fill = (cache_fill_phase(cfg), "calibration.md: NGC ≈250 MB/s, volume-bound")
+        warm = add(fill[0], cpu_pulled, fill_s, False, fill[1])
         add(
             "cpu node pool delete",
             warm,
@@ -313,7 +328,7 @@ def _phases(
     if cfg.service.type == "LoadBalancer":
         add("load balancer", deploy_at, pick(t.LOAD_BALANCER), False, "calibration.md: LB 1-2 min")
     at = container_at
-    if cfg.cache.mode == "object-storage":
+    if cfg.cache.mode == "object-storage" and warm_up is None:
         bps = min(pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
         at = add("model hydrate", at, weights / bps, True, "object storage → volume, volume-bound")
     if startup.download_s > 0:
@@ -399,7 +414,7 @@ def _windows(
                 cfg.cache.vpus_per_gb,
                 item=f"Model cache volume ({cfg.cache.size_gb} GB)",
             ),
-            by["model download (cpu node)"].start_s if warm_up else by["image pull"].start_s,
+            by[cache_fill_phase(cfg)].start_s if warm_up else by["image pull"].start_s,
             # A kept cache outlives the session; the estimate bills it until teardown ends
             # and the plan notes its monthly cost.
             end,
@@ -436,7 +451,7 @@ def warm_up_for(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool) -> War
     """The CPU warm-up pool this session would use, or None (not asked for, nothing to
     warm: a warm/kept cache, or a mode that fills the cache elsewhere). One warmed volume
     serves one replica in one AD, so several replicas or a spread pool fill their own."""
-    if cfg.cache.warm_up != "cpu-pool" or cfg.cache.mode != "pvc" or cache_warm:
+    if cfg.cache.warm_up != "cpu-pool" or cfg.cache.mode == "ngc" or cache_warm:
         return None
     if cfg.nim.replicas > 1 or cfg.autoscaling.enabled or cfg.gpu_pool.placement == "spread":
         return None
@@ -458,7 +473,7 @@ def warm_up_for(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool) -> War
 
 
 def _fill_slack_s(
-    shape: Shape, model: Model, warm_up: WarmUp | None, cache_warm: bool
+    shape: Shape, model: Model, warm_up: WarmUp | None, cache_warm: bool, *, mode: str
 ) -> float | None:
     """Seconds the cache fill may take without making the GPU wait (typical figures)."""
     if cache_warm:
@@ -468,7 +483,10 @@ def _fill_slack_s(
     pool = t.gpu_node_pool(shape.is_bare_metal)
     pull = model.image_gb * GB / t.IMAGE_PULL_BYTES_PER_S.typical
     gpu_side = pool.typical + pull
-    cpu_side = t.CPU_NODE_POOL.typical + pull + t.VOLUME_ATTACH.typical
+    # the CPU node pulls what fills the cache: NIM's image, or nimble's tool image
+    cpu_bytes = t.TOOLS_IMAGE_BYTES if mode == "object-storage" else model.image_gb * GB
+    cpu_pull = cpu_bytes / t.IMAGE_PULL_BYTES_PER_S.typical
+    cpu_side = t.CPU_NODE_POOL.typical + cpu_pull + t.VOLUME_ATTACH.typical
     return max(0.0, gpu_side - cpu_side)
 
 
@@ -506,7 +524,7 @@ def choose_cache_volume(
     options = volume_options(
         weights_gb=model.weights_for(cfg.nim.precision),
         source_bytes_per_s=source.typical,
-        fill_slack_s=_fill_slack_s(shape, model, warm_up, cache_warm),
+        fill_slack_s=_fill_slack_s(shape, model, warm_up, cache_warm, mode=cfg.cache.mode),
         costs=costs,
         sizes_gb=(cfg.cache.size_gb,) if "size_gb" in fixed else None,
         vpu_levels=(cfg.cache.vpus_per_gb,) if "vpus_per_gb" in fixed else VPU_LEVELS,

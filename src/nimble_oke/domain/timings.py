@@ -48,6 +48,9 @@ LOAD_BALANCER = Span(typical=90, worst=180)
 # calibration.md: image pull ≈ 55 MB/s observed (5.6 GB in 101 s); oci.md: up to 26 min on
 # a slow path for a 10-15 GB NIM image.
 IMAGE_PULL_BYTES_PER_S = Span(typical=55 * MB, worst=10 * MB)
+# nimble's own tool image (python slim + nimble): assumed ≈150 MB, the size the simulator
+# gives it; it hydrates the cache from Object Storage.
+TOOLS_IMAGE_BYTES = 150 * MB
 # calibration.md: NGC weight download ≈ 15 GB in 46-72 s (≈210-330 MB/s); slow storage ≈ 8
 # min for 8B (≈ 31 MB/s).
 NGC_DOWNLOAD_BYTES_PER_S = Span(typical=250 * MB, worst=31 * MB)

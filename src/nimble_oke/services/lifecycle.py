@@ -196,7 +196,8 @@ def up(
             if kept is not None:
                 values["cache"]["existingClaim"] = kept
                 say(f"deploy      reusing the kept model cache volume (claim {kept})")
-            if cfg.cache.mode == "object-storage":
+            par_ready = warm is not None and warm.outcome.par_secret
+            if cfg.cache.mode == "object-storage" and not par_ready:
                 ensure_model_par(client, cfg, target, session, values)
             manifests = render_chart(
                 values, release=release_name(session), namespace=cfg.nim.namespace
@@ -323,7 +324,8 @@ def _after_warm_up(
             {"name": f"warm-up: {name}", "seconds": round(seconds, 3), "status": "ok"}
         )
     if outcome.warmed and outcome.availability_domain == placement_ad:
-        result.cache_warm_up = f"warmed off the GPU on {outcome.shape} (profile {outcome.profile})"
+        how = f" (profile {outcome.profile})" if outcome.profile else " (hydrated)"
+        result.cache_warm_up = f"warmed off the GPU on {outcome.shape}{how}"
         return plan, outcome.profile
     if outcome.warmed:
         reason = (
@@ -334,6 +336,9 @@ def _after_warm_up(
         warm.discard_claim()
     else:
         reason = outcome.fallback_reason or "the GPU pool already existed (nothing new to warm)"
+    if cfg.cache.mode == "object-storage":
+        result.cache_warm_up = f"fell back to hydrating on the GPU node: {reason}"
+        return build_plan(cfg, catalog, warm_up=False), None
     result.cache_warm_up = f"fell back to a download on the GPU node: {reason}"
     # the same profile either way, so a re-run does not roll the Deployment over
     return build_plan(cfg, catalog, warm_up=False), pinned_profile(cfg, plan)

@@ -2,7 +2,10 @@
 
 While the GPU node pool provisions (10-15 min of billed GPU time before the node is even
 usable), a small CPU node pool in the *same* availability domain — a block volume attaches
-only within its AD — runs NIM's ``download-to-cache`` into the session's cache PVC. The Job
+only within its AD — fills the session's cache PVC: NIM's ``download-to-cache`` (pvc mode),
+or, in object-storage mode, the chart's own ``hydrate-cache`` container (nimble's tool image,
+the same command, environment and PAR Secret), whose copy in the NIM pod then finds the
+manifest matching and exits at once. The Job
 is then deleted, which releases the ReadWriteOnce volume; the NIM pod on the GPU node
 attaches it and finds the model, so the GPU never waits on a download. Meanwhile a pre-pull
 Job puts the NIM image on the GPU node as soon as it registers. The CPU pool is deleted as
@@ -23,7 +26,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import cpu_pool_meters
-from nimble_oke.domain.plan import Plan, WarmUp
+from nimble_oke.domain.plan import Plan, WarmUp, cache_fill_phase
 from nimble_oke.domain.profiles import list_profiles, parse_profile
 from nimble_oke.errors import NimbleError
 from nimble_oke.services.preflight import Rung
@@ -59,6 +62,7 @@ class WarmUpOutcome:
     shape: str | None = None
     availability_domain: str | None = None
     cpu_pool_id: str | None = None
+    par_secret: bool = False  # the model PAR's Secret is in place (object-storage mode)
     fallback_reason: str | None = None
     phases: list[tuple[str, float]] = field(default_factory=list)  # (name, store seconds)
 
@@ -204,6 +208,51 @@ def warm_up_manifests(
     return [download, prepull]
 
 
+def hydrate_job(
+    rendered: list[dict[str, Any]], *, session: str, cpu_pool_name: str
+) -> dict[str, Any]:
+    """The chart's ``hydrate-cache`` init container as a Job on the CPU pool: the same
+    image, command, environment (the PAR Secret) and hardening, the same cache claim. Taken
+    from the rendered chart so that the NIM pod's copy finds exactly what it would write."""
+    spec = next(
+        (
+            m["spec"]["template"]["spec"]
+            for m in rendered
+            if m["kind"] in ("Deployment", "StatefulSet")
+        ),
+        None,
+    )
+    init = [c for c in (spec or {}).get("initContainers", []) if c["name"] == "hydrate-cache"]
+    if spec is None or not init:
+        raise WarmUpUnavailableError("the chart renders no hydrate-cache container")
+    container = {**init[0], "name": WARM_JOB}
+    mounted = {m["name"] for m in container.get("volumeMounts", [])}
+    labels = {ROLE_LABEL: WARM_JOB, "nimble-oke/session": session}
+    pod: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "nodeSelector": {POOL_LABEL: cpu_pool_name},
+        "securityContext": spec.get("securityContext", {}),
+        "containers": [container],
+        "volumes": [v for v in spec.get("volumes", []) if v["name"] in mounted],
+    }
+    for key in ("serviceAccountName", "automountServiceAccountToken", "imagePullSecrets"):
+        if key in spec:
+            pod[key] = spec[key]
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": WARM_JOB, "labels": labels},
+        "spec": {"backoffLimit": 2, "template": {"metadata": {"labels": labels}, "spec": pod}},
+    }
+
+
+def fill_words(cfg: NimbleConfig) -> tuple[str, str]:
+    """(the warm-up's fill phase, what the GPU node does instead when it falls back)."""
+    if cfg.cache.mode == "object-storage":
+        return cache_fill_phase(cfg), "the GPU node's init container hydrates the cache"
+    return cache_fill_phase(cfg), "NIM downloads the model on the GPU node"
+
+
 class CacheWarmUp:
     """Runs the warm-up inside ``Provisioner.provision`` while the GPU pool's create is in
     flight (see ``while_gpu_pool_creates``)."""
@@ -239,8 +288,8 @@ class CacheWarmUp:
         except NimbleError as exc:
             self.outcome.fallback_reason = exc.message
             self.say(
-                f"cache warm-up: {self.outcome.fallback_reason} — falling back: NIM downloads "
-                "the model on the GPU node"
+                f"cache warm-up: {self.outcome.fallback_reason} — falling back: "
+                f"{fill_words(self.cfg)[1]}"
             )
             self.store.event(
                 self.session, "WARNING", f"cache warm-up fell back: {self.outcome.fallback_reason}"
@@ -259,8 +308,10 @@ class CacheWarmUp:
         )
         provider = self.target.provider
         shape, where = pick_cpu_shape(provider, warm, rung.availability_domain, candidates)
-        profile = nim_profile(self.cfg, self.plan)
-        parse_profile(profile)  # a hash id cannot be checked; a name is validated
+        profile = None
+        if self.cfg.cache.mode == "pvc":
+            profile = nim_profile(self.cfg, self.plan)
+            parse_profile(profile)  # a hash id cannot be checked; a name is validated
         self.outcome.profile = profile
         self.outcome.shape = shape
         self.outcome.availability_domain = rung.availability_domain
@@ -303,9 +354,9 @@ class CacheWarmUp:
         self.outcome.warmed = True
         self._release_cpu_pool()
 
-    def _fill(self, profile: str, pool_name: str) -> str:
+    def _fill(self, profile: str | None, pool_name: str) -> str:
         """Apply the chart's StorageClass and cache claim, the two Jobs; wait for the
-        download; delete its Job so the volume is released. Returns the claim name."""
+        fill; delete its Job so the volume is released. Returns the claim name."""
         from nimble_oke.kube.deploy import apply_manifests, ensure_namespace, ensure_ngc_secrets
         from nimble_oke.kube.render import render_chart
         from nimble_oke.services.lifecycle import release_name
@@ -325,10 +376,19 @@ class CacheWarmUp:
             values,
             session=session,
             claim=claim,
-            profile=profile,
+            profile=profile or "",
             cpu_pool_name=pool_name,
             gpu_tolerations=list(values["scheduling"].get("extraTolerations") or []),
         )
+        if cfg.cache.mode == "object-storage":
+            from nimble_oke.services.lifecycle import ensure_model_par
+
+            if values["cache"]["objectStorage"]["auth"] == "par":
+                ensure_model_par(self.client, cfg, self.target, session, values)
+                self.outcome.par_secret = True
+            service_accounts = [m for m in rendered if m["kind"] == "ServiceAccount"]
+            storage = [*storage, *service_accounts]
+            jobs[0] = hydrate_job(rendered, session=session, cpu_pool_name=pool_name)
         apply_manifests(
             self.client,
             [*storage, *jobs],
@@ -338,7 +398,7 @@ class CacheWarmUp:
         )
         started = self.store.now()
         self._wait_job(WARM_JOB)
-        self.outcome.phases.append(("model download (cpu node)", self.store.now() - started))
+        self.outcome.phases.append((fill_words(cfg)[0], self.store.now() - started))
         # A finished pod no longer holds the volume: the attach/detach controller detaches
         # volumes of terminated pods, so the GPU node need not wait for the deletion.
         self._delete_job(WARM_JOB, wait=False)
@@ -358,22 +418,25 @@ class CacheWarmUp:
             for condition in (status.conditions or []) if status else []:
                 if condition.type == "Failed" and condition.status == "True":
                     raise WarmUpUnavailableError(
-                        f"the download Job failed ({condition.reason}: {condition.message}); "
+                        f"the cache fill Job failed ({condition.reason}: {condition.message}); "
                         f"see: kubectl -n {self.cfg.nim.namespace} logs job/{name}"
                     )
             stuck = self._stuck_pod(name)
             if stuck and "ImagePull" in stuck:
                 # the GPU node pulls the same image with the same key: stop before it bills
+                what = "nimble tool" if self.cfg.cache.mode == "object-storage" else "NIM"
                 raise WarmUpFatalError(
-                    f"the NIM image could not be pulled on the warm-up node ({stuck}); the GPU "
-                    "node would fail the same way",
-                    hint="check the NGC API key's access to nvcr.io (nimble doctor)",
+                    f"the {what} image could not be pulled on the warm-up node ({stuck}); the "
+                    "GPU node would fail the same way",
+                    hint="check the NGC API key's access to nvcr.io (nimble doctor)"
+                    if what == "NIM"
+                    else "check cache.toolsImage in the chart values and its registry",
                 )
             if stuck:
-                raise WarmUpUnavailableError(f"the download Job's pod is stuck ({stuck})")
+                raise WarmUpUnavailableError(f"the cache fill Job's pod is stuck ({stuck})")
             if time.monotonic() > deadline:
                 raise WarmUpUnavailableError(
-                    f"the download Job did not finish within {budget:.0f} s"
+                    f"the cache fill Job did not finish within {budget:.0f} s"
                 )
             time.sleep(self.target.poll_s)
 
