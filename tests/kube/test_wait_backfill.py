@@ -1,11 +1,13 @@
-"""Phases a poll steps over are rebuilt from NIM's log (kube/wait.py ``backfill``): the
+"""How `wait` names a pod's phases (kube/wait.py): init containers that fill the cache, and
+phases a poll steps over, rebuilt from NIM's log (``backfill``) — the
 cold-start ledger and ``downloaded`` must not depend on how often the wait polls."""
 
 from __future__ import annotations
 
 import pytest
+from lightkube.resources.core_v1 import Pod
 
-from nimble_oke.kube.wait import backfill, log_marks, log_time, wait_ready
+from nimble_oke.kube.wait import backfill, classify, log_marks, log_time, wait_ready
 
 from .conftest import NAMESPACE, SELECTOR, Deployer
 
@@ -78,3 +80,45 @@ def test_a_wait_that_polls_past_the_whole_container_start_still_books_the_downlo
     assert result.downloaded
     seconds = dict(result.phases)
     assert seconds["model download"] > 0 and seconds["model load"] > 0
+
+
+def _pod_with_init_running(init_name: str) -> Pod:
+    return Pod.from_dict(
+        {
+            "metadata": {"name": "nim-0"},
+            "status": {
+                "conditions": [{"type": "PodScheduled", "status": "True"}],
+                "initContainerStatuses": [
+                    {
+                        "name": init_name,
+                        "image": "x",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": "2026-11-27T13:00:00Z"}},
+                    }
+                ],
+                "containerStatuses": [
+                    {
+                        "name": "nim",
+                        "image": "y",
+                        "imageID": "",
+                        "ready": False,
+                        "restartCount": 0,
+                        "state": {"waiting": {"reason": "PodInitializing"}},
+                    }
+                ],
+            },
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("init_name", "phase"),
+    [("hydrate-cache", "model hydrate"), ("download-to-cache", "model download")],
+)
+def test_a_running_init_container_is_the_cache_fill(init_name: str, phase: str) -> None:
+    """The object-storage hydrate (or ngc mode's download) runs before NIM's container:
+    the ledger books it as such, not as image pull."""
+    view = classify(None, NAMESPACE, _pod_with_init_running(init_name))
+    assert (view.phase, view.detail) == (phase, f"init container {init_name}")

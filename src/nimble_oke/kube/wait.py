@@ -1,10 +1,10 @@
 """Wait for NIM to become ready, showing live phases instead of a silent wait.
 
-Phases, in order: scheduling → volume attach → image pull → model download (% from NIM's
-log) → model load → ready. The kubelet attaches and mounts a pod's volumes before it pulls
-its images, so a scheduled pod whose containers have not started is in "volume attach"
-until a Pulling event names it (a node that already holds the image never pulls). Each
-phase's real duration is reported through ``on_phase`` so the caller can record the
+Phases, in order: scheduling → volume attach → image pull → model hydrate (object-storage
+init container) → model download (% from NIM's log) → model load → ready. The kubelet
+attaches and mounts a pod's volumes before it pulls its images, so a scheduled pod whose
+containers have not started is in "volume attach" until a Pulling event names it (a node
+that already holds the image never pulls). Each phase's real duration is reported through ``on_phase`` so the caller can record the
 cold-start ledger. A failure that will not heal by waiting (unschedulable, image pull auth,
 crash loop, OOM) stops the wait at once with the cause.
 
@@ -28,7 +28,16 @@ from nimble_oke.errors import KubeError
 
 PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
 LOADING_RE = re.compile(r"Loading safetensors checkpoint shards|Loading model weights|loading")
-PHASES = ("scheduling", "volume attach", "image pull", "model download", "model load", "ready")
+PHASES = (
+    "scheduling",
+    "volume attach",
+    "image pull",
+    "model hydrate",  # the object-storage init container (nimble models hydrate)
+    "model download",
+    "model load",
+    "ready",
+)
+HYDRATE_CONTAINER = "hydrate-cache"  # the chart's object-storage init container
 # NIM's log line prefix: "INFO 2026-11-27 13:00:05.123 ngc_download.py:88] ..." (UTC)
 STAMP_RE = re.compile(r"^[A-Z]+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))? ")
 # where each container phase begins, by the first log line that says so
@@ -106,6 +115,12 @@ def classify(client: Any, namespace: str, pod: Any) -> PodView:
                 restarts=restarts,
             )
     started = any(cs.state and cs.state.running for cs in statuses)
+    for cs in init_statuses:
+        if not started and cs.state and cs.state.running:
+            # an init container fills the cache before NIM starts (ngc mode: NIM's own
+            # download-to-cache; object-storage mode: nimble's hydrate)
+            phase = "model hydrate" if cs.name == HYDRATE_CONTAINER else "model download"
+            return PodView(name, phase, f"init container {cs.name}", restarts=restarts)
     if not started:
         pulling = any(e.reason == "Pulling" for e in _events_for(client, namespace, name))
         if pulling:
