@@ -20,8 +20,8 @@ Scenarios (VM.GPU.A10.1, meta/llama-3.1-8b-instruct, cache volume as the planner
 - object storage (`cache.mode: object-storage`, the model pushed with `nimble models push`):
   hydrated by the NIM pod's init container on the GPU node (`cache.warm_up: gpu-node`), then
   by the same container as a Job on a CPU pool while the GPU pool provisions (the default).
-  These two check the path (does the GPU node fill the cache?), not the minutes: the
-  simulator's Object Storage serves at loopback speed, so the hydrate is not calibrated.
+  The simulated hydrate takes the emulated cache's bytes at 250 MB/s (Object Storage, as
+  the planner models it), bounded by the cache volume's throughput.
 
 Usage: python benchmarks/time_to_ready.py [--time-scale 60] [--output json]
 The simulated clock keeps running while the client computes, so a lower time scale gives
@@ -224,14 +224,7 @@ def main() -> None:
     print(
         f"  {'scenario':<40} {'ready min':>9} {'plan':>6} {'dev':>6} {'GPU-billed min':>15} {'plan':>6} {'USD':>7} {'node min':>8}  GPU node fills cache"
     )
-    noted = False
     for r in rows:
-        if r["name"].startswith("object storage") and not noted:
-            noted = True
-            print(
-                "  -- path check: the simulator's Object Storage answers at loopback speed, so "
-                "its hydrate minutes are not calibrated (the plan prices it at 250 MB/s) --"
-            )
         print(
             f"  {r['name']:<40} {r['ready_minutes']:>9.1f} {r['plan_ready_minutes']:>6.1f} {r['ready_deviation_pct']:>5.1f}%"
             f" {r['gpu_billed_minutes']:>15.1f} {r['plan_gpu_billed_minutes']:>6.1f} {r['usd']:>7.3f}"

@@ -5,6 +5,7 @@ without downloading from NGC."""
 from __future__ import annotations
 
 import contextlib
+import re
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,13 @@ def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(
             else:
                 assert result.cache_warm_up is None and warm_phases == []
                 assert "skipped=False" in hydrate_log
+                # the emulator's 15 GB take their simulated time at Object Storage's rate,
+                # bounded by the cache volume's throughput
+                took = re.search(r"([\d.]+) GB at (\d+) MB/s \((\d+) simulated s\)", hydrate_log)
+                assert took is not None, hydrate_log
+                gb, mb_s, seconds = (float(x) for x in took.groups())
+                assert gb > 14 and mb_s <= 250
+                assert seconds == pytest.approx(gb * 1e3 / mb_s, rel=0.02)
             down("os", cfg, target, store, say=quiet)
         remaining = [
             r

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from nimble_oke.sim.kube.images import ContainerContext
@@ -25,6 +28,24 @@ BENCH_WORKER = ["nimble", "bench", "worker"]
 MODELS_HYDRATE = ["nimble", "models", "hydrate"]
 
 Runner = Callable[[list[str], Callable[[str], None]], int]
+# Object Storage to a node over the service gateway: not published; modeled like NGC's
+# ≈250 MB/s (calibration.md, the planner's OBJECT_STORAGE_BYTES_PER_S typical figure).
+OBJECT_STORAGE_BYTES_PER_S = 250e6
+
+
+def emulated_cache_bytes(root: Path) -> int:
+    """Simulated bytes of the NIM emulator caches under ``root`` (their manifests record
+    them), or 0 when there is none."""
+    from nimble_oke.sim.nim.coldstart import MANIFEST
+
+    total = 0
+    for manifest in root.rglob(MANIFEST):
+        try:
+            files = json.loads(manifest.read_text()).get("files", [])
+            total += sum(int(f["sim_bytes"]) for f in files)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return total
 
 
 class ToolsContainer:
@@ -63,6 +84,7 @@ class ToolsContainer:
         if not url or dest is None:
             log("hydrate: NIMBLE_PAR_URL or the --dest volume is missing")
             return 2
+        started = self.ctx.clock.now()
         result = hydrate(
             ParReader(url),
             Source.parse(str(opt("--source"))),
@@ -72,8 +94,36 @@ class ToolsContainer:
             part_size=int(opt("--part-size-mib", "8") or 8) * 1024 * 1024,
             skip_if_manifest_matches="--skip-if-manifest-matches" in argv,
         )
+        if not result.skipped:
+            self._take_transfer_time(started, dest, str(opt("--dest")), log)
         log(f"hydrate: {result}")
         return 0
+
+    def _take_transfer_time(
+        self, started: float, dest: Path, container_dest: str, log: Callable[[str], None]
+    ) -> None:
+        """The simulator's Object Storage answers at loopback speed and a NIM emulator's
+        cache holds scaled-down files; a hydrate of such a cache takes, on the simulated
+        clock, the time its simulated bytes need at Object Storage's rate, bounded by the
+        cache volume's throughput (as the emulator's NGC download is)."""
+        emulated = emulated_cache_bytes(dest)
+        if not emulated:
+            return  # real files (not an emulator's cache): their real time is the time
+        rates: dict[str, float] = self.ctx.extra.get("mount_bytes_per_s") or {}
+        mount = max(
+            (m for m in rates if container_dest.startswith(m.rstrip("/"))), key=len, default=None
+        )
+        rate = (
+            min(OBJECT_STORAGE_BYTES_PER_S, rates[mount]) if mount else OBJECT_STORAGE_BYTES_PER_S
+        )
+        clock = self.ctx.clock
+        until = started + emulated / rate
+        while clock.now() < until:
+            time.sleep(min(0.05, clock.real_seconds(until - clock.now())))
+        log(
+            f"hydrate: {emulated / 1e9:.2f} GB at {rate / 1e6:.0f} MB/s "
+            f"({emulated / rate:.0f} simulated s)"
+        )
 
     def _bench_worker(self, argv: list[str], log: Callable[[str], None]) -> int:
         """``nimble bench worker``: needs only the container's resolver and environment."""
