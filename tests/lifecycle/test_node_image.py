@@ -114,7 +114,8 @@ def test_node_image_of_another_nim_image_is_not_used(tmp_path: Path) -> None:
     quiet = lambda _m: None  # noqa: E731
     with _session(tmp_path, seed=5) as (_stack, target, store, config_file, cold):
         cfg = cold.config
-        assert up(cfg, cold.plan, target, store, say=quiet, bench=False).ok
+        first = up(cfg, cold.plan, target, store, say=quiet, bench=False)
+        assert first.ok, first.error
         down("img", cfg, target, store, keep_cluster=True, keep_node_image=True, say=quiet)
         # the next session pins another NIM release: the kept image does not hold it
         config_file.write_text(yaml.safe_dump(dict(CONFIG, nim={"image_tag": "1.8.1"})))
@@ -132,7 +133,8 @@ def test_a_refused_capture_does_not_stop_the_teardown(tmp_path: Path) -> None:
     faults = FaultPlan(rules=[FaultRule(operation="CreateImage", error="LimitExceeded")])
     with _session(tmp_path, seed=7, faults=faults) as (_stack, target, store, _file, planned):
         cfg = planned.config
-        assert up(cfg, planned.plan, target, store, say=lambda _m: None, bench=False).ok
+        started = up(cfg, planned.plan, target, store, say=lambda _m: None, bench=False)
+        assert started.ok, started.error  # (failed once, unexplained: keep the cause visible)
         messages: list[str] = []
         result = down("img", cfg, target, store, keep_node_image=True, say=messages.append)
         assert any(m.startswith("node image  not kept") for m in messages), messages
