@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 from lightkube.resources.core_v1 import Pod
 
-from nimble_oke.kube.wait import backfill, classify, log_marks, log_time, wait_ready
+from nimble_oke.kube.wait import (
+    backfill,
+    classify,
+    container_phase,
+    log_marks,
+    log_time,
+    wait_ready,
+)
 
 from .conftest import NAMESPACE, SELECTOR, Deployer
 
@@ -122,3 +129,17 @@ def test_a_running_init_container_is_the_cache_fill(init_name: str, phase: str) 
     the ledger books it as such, not as image pull."""
     view = classify(None, NAMESPACE, _pod_with_init_running(init_name))
     assert (view.phase, view.detail) == (phase, f"init container {init_name}")
+
+
+def test_a_download_still_running_is_not_booked_as_stepped_over() -> None:
+    """The poll saw the container start before NIM's first progress line: nothing of the
+    download is over yet, so nothing is inserted (the next poll sees it running)."""
+    started = COLD_LOG[:3]  # "Downloading 6 files …", no progress, no load yet
+    assert backfill("image pull", "model load", 30.0, started) == (30.0, [], 0.0)
+
+
+def test_the_download_begins_at_its_first_line() -> None:
+    assert container_phase(COLD_LOG[:3]) == ("model download", "0%")
+    assert container_phase(COLD_LOG[:4]) == ("model download", "50%")
+    assert container_phase(COLD_LOG[:2]) == ("model load", "starting")
+    assert container_phase(COLD_LOG[:6]) == ("model load", "loading weights")

@@ -125,6 +125,10 @@ def test_status_reads_the_watchdog_after_the_laptop_was_closed(tmp_path: Path) -
         assert "watchdog: the watchdog scaled the GPU pool wd-gpu to zero" in table.stdout
         cost = json.loads(nimble(home, "cost", "wd", "--output", "json").stdout)
         assert cost["watchdog"] == after["watchdog"]
+        # the session list agrees with cost (it uses the same accrual, within the control
+        # plane and volume cents a second of simulated time adds)
+        (listed,) = json.loads(nimble(home, "sessions", "--output", "json").stdout)
+        assert listed["accrued_usd"] == pytest.approx(cost["accrued_usd"], abs=0.02)
         down = nimble(home, "down", "--name", "wd", "--yes", "--output", "json")
         assert down.returncode == 0, down.stdout + down.stderr
     finally:

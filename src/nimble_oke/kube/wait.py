@@ -41,8 +41,9 @@ HYDRATE_CONTAINER = "hydrate-cache"  # the chart's object-storage init container
 # NIM's log line prefix: "INFO 2026-11-27 13:00:05.123 ngc_download.py:88] ..." (UTC)
 STAMP_RE = re.compile(r"^[A-Z]+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))? ")
 # where each container phase begins, by the first log line that says so
+DOWNLOAD_START_RE = re.compile(r"Downloading \d+ files|Downloading model files")
 _LOG_MARKS = (
-    ("model download", re.compile(r"Downloading \d+ files|Downloading model files")),
+    ("model download", DOWNLOAD_START_RE),
     (
         "model load",
         re.compile(r"Loading model weights|Loading safetensors|Model download complete"),
@@ -126,20 +127,28 @@ def classify(client: Any, namespace: str, pod: Any) -> PodView:
         if pulling:
             return PodView(name, "image pull", "pulling image", restarts=restarts)
         return PodView(name, "volume attach", "attaching volumes", restarts=restarts)
-    lines = _log_tail(client, namespace, name)
+    phase, detail = container_phase(_log_tail(client, namespace, name))
+    return PodView(name, phase, detail, restarts=restarts)
+
+
+def container_phase(lines: Sequence[str]) -> tuple[str, str]:
+    """(phase, detail) of a running NIM container by the tail of its log."""
     percent = None
     loading = False
+    started_download = False
     for line in lines:
         match = PROGRESS_RE.search(line)
         if match:
             percent = int(match.group(1))
+        if DOWNLOAD_START_RE.search(line):
+            started_download = True
         if "Loading" in line or "Model download complete" in line:
             loading = True
-    if percent is not None and percent < 100 and not loading:
-        return PodView(name, "model download", f"{percent}%", restarts=restarts)
-    return PodView(
-        name, "model load", "loading weights" if loading else "starting", restarts=restarts
-    )
+    # the download begins at its first line, before the first progress line
+    downloading = (percent is not None and percent < 100) or (started_download and percent is None)
+    if downloading and not loading:
+        return "model download", f"{percent or 0}%"
+    return "model load", "loading weights" if loading else "starting"
 
 
 def log_time(line: str) -> float | None:
@@ -184,6 +193,10 @@ def backfill(
     if not found or last is None:
         return elapsed, [], 0.0
     bounds = [*found, new]
+    if new != "ready" and new not in marks:
+        # the log does not show the stepped-over phase over (the poll and the log
+        # disagree): book nothing rather than a phase that may still be running
+        return elapsed, [], 0.0
     spans: list[tuple[str, float]] = []
     for phase, following in itertools.pairwise(bounds):
         end = marks.get(following, last)

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from typing import Any
 
 from nimble_oke.catalog import load_catalog
-from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import StateError
 from nimble_oke.services.enforcement import accrue_with_enforcement
 from nimble_oke.state.store import SessionRecord, StateStore
@@ -43,8 +42,9 @@ def session_summaries(store: StateStore | None = None) -> list[dict[str, Any]]:
         catalog = load_catalog()
         out = []
         for s in store.sessions():
+            # the same accrual as `status` and `cost`: after the watchdog's lease once due
+            accrual, _note = accrue_with_enforcement(store, s, catalog, session_clock(store, s))
             resources = store.resources(s.name)
-            accrual = accrue(catalog, [r.usage() for r in resources], session_clock(store, s)())
             out.append(
                 {
                     "name": s.name,
