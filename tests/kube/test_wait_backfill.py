@@ -66,13 +66,10 @@ def test_phases_seen_by_the_polls_are_left_alone() -> None:
     assert backfill("model download", "model load", 60.0, COLD_LOG) == (60.0, [], 0.0)
 
 
-@pytest.mark.parametrize("elapsed", [5.0, 0.0])
-def test_a_log_clock_ahead_of_ours_never_books_more_than_the_interval(elapsed: float) -> None:
-    spent, stepped_over, already = backfill("image pull", "ready", elapsed, COLD_LOG)
+def test_a_log_clock_ahead_of_ours_never_books_more_than_the_interval() -> None:
+    spent, stepped_over, already = backfill("image pull", "ready", 5.0, COLD_LOG)
     assert spent >= 0.0
-    assert sum(s for _p, s in stepped_over) + already + spent <= max(elapsed, 70.1) + 1e-9
-    if elapsed:
-        assert round(sum(s for _p, s in stepped_over) + already + spent, 6) == elapsed
+    assert round(sum(s for _p, s in stepped_over) + already + spent, 6) == 5.0
 
 
 def test_a_wait_that_polls_past_the_whole_container_start_still_books_the_download(

@@ -184,12 +184,8 @@ def backfill(
     Returns (seconds of ``previous``, the container phases the polls stepped over with
     their seconds by the log, seconds already spent in ``new``). Only phases the log
     marks are inserted: a warm cache never logs a download, so none is invented."""
-    order = PHASES.index
-    skipped = [
-        p for p in PHASES[order(previous) + 1 : order(new)] if p in ("model download", "model load")
-    ]
     marks, last = log_marks(lines)
-    found = [p for p in skipped if p in marks]
+    found = [p for p in stepped_over(previous, new) if p in marks]
     if not found or last is None:
         return elapsed, [], 0.0
     bounds = [*found, new]
@@ -210,9 +206,10 @@ def backfill(
     return max(0.0, elapsed - logged), spans, already
 
 
-def _steps_over_container_phase(previous: str, new: str) -> bool:
+def stepped_over(previous: str, new: str) -> list[str]:
+    """The container phases (download, load) between two phases the polls saw."""
     between = PHASES[PHASES.index(previous) + 1 : PHASES.index(new)]
-    return "model download" in between or "model load" in between
+    return [p for p in between if p in ("model download", "model load")]
 
 
 def _log_tail(client: Any, namespace: str, pod: str, lines: int = 40) -> list[str]:
@@ -262,13 +259,13 @@ def wait_ready(
             if current is not None:
                 lines = (
                     _log_tail(client, namespace, view.name, _FULL_LOG_LINES)
-                    if _steps_over_container_phase(current, view.phase)
+                    if stepped_over(current, view.phase)
                     else []
                 )
-                spent, stepped_over, already = backfill(current, view.phase, now - started, lines)
+                spent, rebuilt, already = backfill(current, view.phase, now - started, lines)
                 result.phases.append((current, spent))
-                result.phases.extend(stepped_over)
-                if any(p == "model download" for p, _s in stepped_over):
+                result.phases.extend(rebuilt)
+                if any(p == "model download" for p, _s in rebuilt):
                     result.downloaded = True
                 now -= already
             current, started = view.phase, now

@@ -127,17 +127,17 @@ def refresh_enforcement(
     from nimble_oke.domain.config import build_config
     from nimble_oke.kube.connect import client_for
 
-    kubeconfig = store.home / "sessions" / record.name / "kubeconfig"
-    clusters = [r for r in store.resources(record.name, live_only=True) if r.kind == "cluster"]
-    if not kubeconfig.exists() or not clusters:
+    live = store.live_cluster(record.name)
+    if live is None:
         return ""
+    kubeconfig, cluster_id = live
     namespace = build_config(record.config, {}, source=f"session {record.name}").nim.namespace
     try:
         target = target_for(store.home, record)
         if target is None:
             return ""
         with contextlib.closing(target.provider):
-            client = client_for(kubeconfig, target.token(clusters[0].resource_id), namespace)
+            client = client_for(kubeconfig, target.token(cluster_id), namespace)
             try:
                 record_enforcement(client, namespace, target.provider, store, record.name)
             finally:

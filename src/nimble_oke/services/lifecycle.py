@@ -574,19 +574,13 @@ def down(
         if record is not None:
             store.set_session_status(session, "tearing down")
         deleted = False
-        kubeconfig = store.home / "sessions" / session / "kubeconfig"
-        cluster = [r for r in store.resources(session, live_only=True) if r.kind == "cluster"]
-        if (
-            kubeconfig.exists()
-            and cluster
-            and target.provider.state("cluster", cluster[0].resource_id)
-        ):
+        live = store.live_cluster(session)
+        if live is not None and target.provider.state("cluster", live[1]):
+            kubeconfig, cluster_id = live
             from nimble_oke.kube.connect import client_for
 
             try:
-                client = client_for(
-                    kubeconfig, target.token(cluster[0].resource_id), cfg.nim.namespace
-                )
+                client = client_for(kubeconfig, target.token(cluster_id), cfg.nim.namespace)
                 try:
                     record_enforcement(client, cfg.nim.namespace, target.provider, store, session)
                     if keep_cache:

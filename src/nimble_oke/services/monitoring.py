@@ -196,14 +196,14 @@ def install_for_session(
 
     with StateStore() as store:
         cfg = session_config(store, session)
-        path = store.home / "sessions" / session / "kubeconfig"
-        clusters = [r for r in store.resources(session, live_only=True) if r.kind == "cluster"]
-    if not path.exists() or not clusters:
+        live = store.live_cluster(session)
+    if live is None:
         raise KubeError(f"session '{session}' has no live cluster (nimble status)")
+    path, cluster_id = live
     manifests = monitoring_manifests(load_bundle(), namespace=namespace, rule_labels=rule_labels)
     target = resolve_target(cfg)
     with contextlib.closing(target.provider):
-        client = client_for(path, target.token(clusters[0].resource_id), namespace)
+        client = client_for(path, target.token(cluster_id), namespace)
     try:
         return install(client, manifests)
     finally:

@@ -223,11 +223,11 @@ def _extend_in_cluster(
     from nimble_oke.kube.connect import client_for
     from nimble_oke.services import watchdog
 
-    path = store.home / "sessions" / name / "kubeconfig"
-    clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
-    if not path.exists() or not clusters:
+    live = store.live_cluster(name)
+    if live is None:
         return
-    client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+    path, cluster_id = live
+    client = client_for(path, target.token(cluster_id), cfg.nim.namespace)
     try:
         lease = watchdog.lease_from_configmap(client, cfg.nim.namespace)
         if lease is not None and lease.enforced_at is None:
@@ -312,10 +312,9 @@ def doctor_context(cfg: NimbleConfig, session: str | None) -> tuple[Target | Non
     factory = None
     name = session or cfg.session_name
     with StateStore() as store:
-        kubeconfig = store.home / "sessions" / name / "kubeconfig"
-        clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
-    if target is not None and kubeconfig.exists() and clusters:
-        cluster_id = clusters[0].resource_id
+        found = store.live_cluster(name)
+    if target is not None and found is not None:
+        kubeconfig, cluster_id = found
         if target.provider.state("cluster", cluster_id):
             from nimble_oke.kube.connect import client_for
 
@@ -382,13 +381,13 @@ def run_rollback(session: str, revision: int | None, *, say: Say) -> dict[str, A
     with StateStore() as store:
         cfg = session_config(store, session)
         number, values = revision_values(store.revisions(session), revision)
-        path = store.home / "sessions" / session / "kubeconfig"
-        clusters = [r for r in store.resources(session, live_only=True) if r.kind == "cluster"]
-        if not path.exists() or not clusters:
+        live = store.live_cluster(session)
+        if live is None:
             raise KubeError(f"session '{session}' has no live cluster")
+        path, cluster_id = live
         target = resolve_target(cfg)
         with contextlib.closing(target.provider):
-            client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+            client = client_for(path, target.token(cluster_id), cfg.nim.namespace)
         try:
             manifests = render_chart(values, release=session, namespace=cfg.nim.namespace)
             applied = apply_manifests(
@@ -420,11 +419,11 @@ def session_cluster_client(name: str) -> tuple[Any, NimbleConfig]:
 
     with StateStore() as store:
         cfg = session_config(store, name)
-        path = store.home / "sessions" / name / "kubeconfig"
-        clusters = [r for r in store.resources(name, live_only=True) if r.kind == "cluster"]
-    if not path.exists() or not clusters:
+        live = store.live_cluster(name)
+    if live is None:
         raise KubeError(f"session '{name}' has no live cluster (nimble status)")
+    path, cluster_id = live
     target = resolve_target(cfg)
     with contextlib.closing(target.provider):
-        client = client_for(path, target.token(clusters[0].resource_id), cfg.nim.namespace)
+        client = client_for(path, target.token(cluster_id), cfg.nim.namespace)
     return client, cfg

@@ -246,11 +246,11 @@ def hydrate_job(
     }
 
 
-def fill_words(cfg: NimbleConfig) -> tuple[str, str]:
-    """(the warm-up's fill phase, what the GPU node does instead when it falls back)."""
+def gpu_node_fill(cfg: NimbleConfig) -> str:
+    """What the GPU node does instead when the warm-up falls back."""
     if cfg.cache.mode == "object-storage":
-        return cache_fill_phase(cfg), "the GPU node's init container hydrates the cache"
-    return cache_fill_phase(cfg), "NIM downloads the model on the GPU node"
+        return "the GPU node's init container hydrates the cache"
+    return "NIM downloads the model on the GPU node"
 
 
 class CacheWarmUp:
@@ -289,7 +289,7 @@ class CacheWarmUp:
             self.outcome.fallback_reason = exc.message
             self.say(
                 f"cache warm-up: {self.outcome.fallback_reason} — falling back: "
-                f"{fill_words(self.cfg)[1]}"
+                f"{gpu_node_fill(self.cfg)}"
             )
             self.store.event(
                 self.session, "WARNING", f"cache warm-up fell back: {self.outcome.fallback_reason}"
@@ -398,7 +398,7 @@ class CacheWarmUp:
         )
         started = self.store.now()
         self._wait_job(WARM_JOB)
-        self.outcome.phases.append((fill_words(cfg)[0], self.store.now() - started))
+        self.outcome.phases.append((cache_fill_phase(cfg), self.store.now() - started))
         # A finished pod no longer holds the volume: the attach/detach controller detaches
         # volumes of terminated pods, so the GPU node need not wait for the deletion.
         self._delete_job(WARM_JOB, wait=False)

@@ -109,13 +109,8 @@ class ToolsContainer:
         emulated = emulated_cache_bytes(dest)
         if not emulated:
             return  # real files (not an emulator's cache): their real time is the time
-        rates: dict[str, float] = self.ctx.extra.get("mount_bytes_per_s") or {}
-        mount = max(
-            (m for m in rates if container_dest.startswith(m.rstrip("/"))), key=len, default=None
-        )
-        rate = (
-            min(OBJECT_STORAGE_BYTES_PER_S, rates[mount]) if mount else OBJECT_STORAGE_BYTES_PER_S
-        )
+        volume = self.ctx.mount_bytes_per_s(container_dest)
+        rate = min(OBJECT_STORAGE_BYTES_PER_S, volume or OBJECT_STORAGE_BYTES_PER_S)
         clock = self.ctx.clock
         until = started + emulated / rate
         while clock.now() < until:

@@ -513,6 +513,15 @@ class StateStore:
                 (int(kept), session, kind, resource_id),
             )
 
+    def live_cluster(self, session: str) -> tuple[Path, str] | None:
+        """(kubeconfig path, cluster OCID) of the session's live cluster, when the journal
+        has the cluster and the kubeconfig is on disk; None otherwise."""
+        path = self.home / "sessions" / session / "kubeconfig"
+        clusters = [r for r in self.resources(session, live_only=True) if r.kind == "cluster"]
+        if not path.exists() or not clusters:
+            return None
+        return path, clusters[0].resource_id
+
     def resources(self, session: str, *, live_only: bool = False) -> list[ResourceRecord]:
         sql = "SELECT * FROM resources WHERE session=?"
         if live_only:

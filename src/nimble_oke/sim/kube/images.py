@@ -51,6 +51,15 @@ class ContainerContext:
     resolve: Callable[[str, int], tuple[str, int]] | None = None  # in-cluster host:port
     extra: dict[str, Any] = field(default_factory=dict)
 
+    def mount_bytes_per_s(self, container_path: str) -> float | None:
+        """Throughput of the block volume mounted at (or above) ``container_path``, or
+        None when no block volume backs it (kubelet's ``mount_bytes_per_s``)."""
+        rates: dict[str, float] = self.extra.get("mount_bytes_per_s") or {}
+        mount = max(
+            (m for m in rates if container_path.startswith(m.rstrip("/"))), key=len, default=None
+        )
+        return None if mount is None else rates[mount]
+
     def host_path(self, container_path: str) -> Path | None:
         """Translate a path inside the container to the host directory backing it."""
         best = ""
@@ -470,17 +479,15 @@ def _cache_volume_speed(ctx: ContainerContext, cache_path: str) -> dict[str, Any
     download cannot write faster than the volume either (calibration.md: "model as
     min(NIC, volume write cap, ...)"). Explicit ``nim_overrides`` win."""
     overrides: dict[str, Any] = {}
-    rates: dict[str, float] = ctx.extra.get("mount_bytes_per_s") or {}
-    mount = max((m for m in rates if cache_path.startswith(m.rstrip("/"))), key=len, default=None)
-    if mount is not None:
+    rate = ctx.mount_bytes_per_s(cache_path)
+    if rate is not None:
         from nimble_oke.sim.nim.settings import DEFAULT_DOWNLOAD_BYTES_PER_S
 
-        rate = rates[mount]
         overrides["load_bytes_per_s"] = rate
         overrides["download_bytes_per_s"] = min(rate, DEFAULT_DOWNLOAD_BYTES_PER_S)
     explicit = dict(ctx.extra.get("nim_overrides") or {})
-    if "download_bytes_per_s" in explicit and mount is not None:
-        explicit["download_bytes_per_s"] = min(explicit["download_bytes_per_s"], rates[mount])
+    if "download_bytes_per_s" in explicit and rate is not None:
+        explicit["download_bytes_per_s"] = min(explicit["download_bytes_per_s"], rate)
     overrides.update(explicit)
     return overrides
 

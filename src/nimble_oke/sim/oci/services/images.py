@@ -87,33 +87,23 @@ def preloaded_images(world: World, image_id: str | None) -> dict[str, int]:
 def _create_work_request(
     world: World, region: str, operation: str, compartment_id: str, image_id: str
 ) -> Resource:
-    wire = {
-        "id": world.ids.ocid("coreservicesworkrequest", region),
-        "operationType": operation,
-        "status": "ACCEPTED",
-        "compartmentId": compartment_id,
-        "resources": [
-            {
-                "entityType": "image",
-                "actionType": "IN_PROGRESS",
-                "identifier": image_id,
-                "entityUri": f"{V}/images/{image_id}",
-            }
-        ],
-        "percentComplete": 0.0,
-        "timeAccepted": world.timestamp(),
-        "timeStarted": None,
-        "timeFinished": None,
-    }
-    res = world.add("computeworkrequest", region, wire, extra={"errors": [], "logs": []})
-    workrequests.log(world, res, f"{operation} accepted")
-    world.later(world.timings.work_request_start_s, "compute_wr_start", id=res.id)
-    return res
+    return workrequests.create(
+        world,
+        region,
+        operation,
+        compartment_id,
+        "image",
+        image_id,
+        f"{V}/images/{image_id}",
+        kind="computeworkrequest",
+        ocid_type="coreservicesworkrequest",
+        wire_extra={"percentComplete": 0.0},
+    )
 
 
-def _get_work_request(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "computeworkrequest", "work request")
-    return ok(wr.wire, wr)
+_get_work_request, _work_request_errors, _work_request_logs = workrequests.read_handlers(
+    "computeworkrequest", "work request"
+)
 
 
 def _list_work_requests(ctx: Ctx) -> Reply:
@@ -127,16 +117,6 @@ def _list_work_requests(ctx: Ctx) -> Reply:
     ]
     items.sort(key=lambda w: w["timeAccepted"], reverse=True)
     return paginate(ctx, items)
-
-
-def _work_request_errors(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "computeworkrequest", "work request")
-    return paginate(ctx, list(wr.extra["errors"]))
-
-
-def _work_request_logs(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "computeworkrequest", "work request")
-    return paginate(ctx, list(wr.extra["logs"]))
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -309,10 +289,6 @@ def delete_image(ctx: Ctx) -> Reply:
 
 
 def register_actions(world: World) -> None:
-    def compute_wr_start(a: dict[str, Any]) -> None:
-        wr = world.resources[a["id"]]
-        workrequests.start(world, wr)
-
     def image_captured(a: dict[str, Any]) -> None:
         image = world.resources.get(a["id"])
         if image is None or not image.live:
@@ -332,7 +308,7 @@ def register_actions(world: World) -> None:
         wr.wire["percentComplete"] = 100.0
         world.emit("node_started", image.extra["cluster"], node.wire["name"])
 
-    world.actions.update(compute_wr_start=compute_wr_start, image_captured=image_captured)
+    world.actions.update(image_captured=image_captured)
 
 
 def register(router: Router) -> None:

@@ -1,7 +1,12 @@
-"""Container Engine work requests: ACCEPTED -> IN_PROGRESS -> SUCCEEDED | FAILED."""
+"""Work requests: ACCEPTED -> IN_PROGRESS -> SUCCEEDED | FAILED.
+
+Container Engine's (kind ``workrequest``, served here) and Compute's (kind
+``computeworkrequest``, served by ``images``) share the life cycle and the read handlers
+(:func:`read_handlers`); they differ in OCID type and Compute's ``percentComplete``."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nimble_oke.sim.oci.api_error import invalid
@@ -19,9 +24,13 @@ def create(
     entity_type: str,
     entity_id: str,
     entity_uri: str,
+    *,
+    kind: str = "workrequest",
+    ocid_type: str = "clustersworkrequest",
+    wire_extra: dict[str, Any] | None = None,
 ) -> Resource:
     wire = {
-        "id": world.ids.ocid("clustersworkrequest", region),
+        "id": world.ids.ocid(ocid_type, region),
         "operationType": operation_type,
         "status": "ACCEPTED",
         "compartmentId": compartment_id,
@@ -36,8 +45,9 @@ def create(
         "timeAccepted": world.timestamp(),
         "timeStarted": None,
         "timeFinished": None,
+        **(wire_extra or {}),
     }
-    res = world.add("workrequest", region, wire, extra={"errors": [], "logs": []})
+    res = world.add(kind, region, wire, extra={"errors": [], "logs": []})
     log(world, res, f"{operation_type} accepted")
     world.later(world.timings.work_request_start_s, "wr_start", id=res.id)
     return res
@@ -82,9 +92,28 @@ def register_actions(world: World) -> None:
     world.actions["wr_start"] = lambda a: start(world, world.resources[a["id"]])
 
 
-def _get(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "workrequest")
-    return ok(wr.wire, wr)
+Handler = Callable[[Ctx], Reply]
+
+
+def read_handlers(kind: str, what: str = "") -> tuple[Handler, Handler, Handler]:
+    """GetWorkRequest, ListWorkRequestErrors and ListWorkRequestLogs for ``kind``."""
+
+    def get(ctx: Ctx) -> Reply:
+        wr = ctx.world.get(ctx.params["workRequestId"], kind, what)
+        return ok(wr.wire, wr)
+
+    def errors(ctx: Ctx) -> Reply:
+        wr = ctx.world.get(ctx.params["workRequestId"], kind, what)
+        return paginate(ctx, list(wr.extra["errors"]))
+
+    def logs(ctx: Ctx) -> Reply:
+        wr = ctx.world.get(ctx.params["workRequestId"], kind, what)
+        return paginate(ctx, list(wr.extra["logs"]))
+
+    return get, errors, logs
+
+
+_get, _errors, _logs = read_handlers("workrequest")
 
 
 def _list(ctx: Ctx) -> Reply:
@@ -103,16 +132,6 @@ def _list(ctx: Ctx) -> Reply:
         items.append(r.wire)
     items.sort(key=lambda w: w["timeAccepted"], reverse=True)
     return paginate(ctx, items)
-
-
-def _errors(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "workrequest")
-    return paginate(ctx, list(wr.extra["errors"]))
-
-
-def _logs(ctx: Ctx) -> Reply:
-    wr = ctx.world.get(ctx.params["workRequestId"], "workrequest")
-    return paginate(ctx, list(wr.extra["logs"]))
 
 
 def _cancel(ctx: Ctx) -> Reply:
