@@ -266,6 +266,18 @@ def test_many_unknown_keys_are_capped_not_one_line_each(tmp_path: Path) -> None:
         ),
         (("status", "--name", "A B"), "--name 'A B': a session name", "Traceback"),
         (("cost", "../x"), "SESSION '../x': a session name", "Traceback"),
+        (("models", "list", "--bucket", "a/../b"), "--bucket 'a/../b': a bucket name", "Traceback"),
+        (
+            ("models", "replicate", "--bucket", "b", "--to", "mars"),
+            "--to 'mars': expected a region",
+            "Traceback",
+        ),
+        (
+            ("monitoring", "show", "--namespace", "Obs"),
+            "--namespace 'Obs': a Kubernetes namespace",
+            "Traceback",
+        ),
+        (("export", "values", "--name", "A_B"), "--name 'A_B': a session name", "Traceback"),
         (
             ("troubleshoot", "--kubeconfig", "/dev/null", "--namespace", "../x"),
             "--namespace '../x': a Kubernetes namespace must be a DNS-1123 label",

@@ -11,6 +11,7 @@ from nimble_oke.cli.common import (
     OPTIONS,
     check_output_format,
     check_session_name,
+    err,
     handle_errors,
     print_json,
 )
@@ -425,6 +426,7 @@ def demo(output: OutputOpt = "table") -> None:
     if output == "json":
         print_json(result)
     if not result["ok"]:
+        err("demo failed: " + str(result.get("error") or "see the narration above"))
         raise typer.Exit(1)
 
 

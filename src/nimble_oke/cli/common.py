@@ -166,19 +166,26 @@ def _is_network(exc: OSError) -> bool:
     return isinstance(exc, ConnectionError | TimeoutError)
 
 
-def check_session_name(name: str | None, flag: str = "--name") -> str | None:
-    """A session name given on the command line, refused in the flag's words when it could
-    not be a session (it also names files under NIMBLE_HOME: no '/', no '..')."""
-    if name is None:
+def check_flag(flag: str, value: str | None, rule: Callable[[str], str]) -> str | None:
+    """A flag's value through a config rule (``domain.config.bucket_name`` …), refused in
+    the flag's words; None passes (not given)."""
+    if value is None:
         return None
-    from nimble_oke.domain.config import session_name
     from nimble_oke.errors import ConfigError
 
     try:
-        return session_name(name)
+        return rule(value)
     except ValueError as exc:
-        shown = name if len(name) <= 60 else name[:57] + "..."
+        shown = value if len(value) <= 60 else value[:57] + "..."
         raise ConfigError(f"{flag} {shown!r}: {exc}") from None
+
+
+def check_session_name(name: str | None, flag: str = "--name") -> str | None:
+    """A session name given on the command line, refused in the flag's words when it could
+    not be a session (it also names files under NIMBLE_HOME: no '/', no '..')."""
+    from nimble_oke.domain.config import session_name
+
+    return check_flag(flag, name, session_name)
 
 
 def _stdout_gone() -> bool:
@@ -205,3 +212,32 @@ def check_output_format(output: str) -> str:
 
         raise ConfigError(f"--output {output!r}: allowed values are table, json")
     return output
+
+
+def check_namespace(namespace: str | None, flag: str = "--namespace") -> str | None:
+    """A Kubernetes namespace given on the command line (a DNS-1123 label)."""
+    from nimble_oke.domain.config import dns_label
+
+    return check_flag(flag, namespace, lambda v: dns_label(v, "a Kubernetes namespace"))
+
+
+def check_kubeconfig(path: str | None, flag: str = "--kubeconfig") -> None:
+    """Refuse a file that is not a kubeconfig before a client library trips over it (read
+    with the safe reader: regular file, bounded, UTF-8). A missing file is left to the
+    Kubernetes client's own "kubeconfig … is unusable" (exit 6)."""
+    if path is None or not os.path.lexists(path):
+        return
+    from nimble_oke.errors import ConfigError
+    from nimble_oke.user_files import read_user_yaml
+
+    doc = read_user_yaml(path, what="kubeconfig")
+    clusters = doc.get("clusters") if isinstance(doc, dict) else None
+    if not (
+        isinstance(clusters, list)
+        and clusters
+        and all(isinstance(c, dict) and isinstance(c.get("cluster"), dict) for c in clusters)
+    ):
+        raise ConfigError(
+            f"{flag} {path}: not a kubeconfig (it needs a 'clusters' list, each with a "
+            "'cluster' entry; kubectl config view shows one)"
+        )

@@ -10,6 +10,8 @@ import typer
 
 from nimble_oke.cli.common import (
     OPTIONS,
+    check_kubeconfig,
+    check_namespace,
     check_output_format,
     check_session_name,
     err,
@@ -324,7 +326,9 @@ def doctor_cmd(
             typer.echo(f"{marks[c.status]} {c.name:<20} {c.detail}")
             if c.fix and c.status != "pass":
                 typer.echo(f"  {'':<20} fix: {c.fix}")
-    if any(c.status == "fail" for c in checks):
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        err(f"doctor: {len(failed)} checks failed ({', '.join(failed)}); each line says the fix")
         raise typer.Exit(1)
 
 
@@ -346,9 +350,9 @@ def troubleshoot_cmd(
 
     check_output_format(output)
     if namespace is not None:
-        _check_namespace(namespace)
+        check_namespace(namespace)
     if kubeconfig is not None:
-        _check_kubeconfig(kubeconfig)
+        check_kubeconfig(kubeconfig)
     with unreachable_as(KubeError, "the Kubernetes API"):
         report = run_troubleshoot(
             check_session_name(name),
@@ -367,7 +371,9 @@ def troubleshoot_cmd(
             typer.echo(f"{'✗' if f['severity'] == 'error' else '!'} {f['cause']}")
             typer.echo(f"    evidence: {f['evidence']}")
             typer.echo(f"    fix:      {f['fix']}")
-    if any(f["severity"] == "error" for f in report["findings"]):
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    if errors:
+        err(f"troubleshoot: {len(errors)} problems found: {errors[0]['cause']}")
         raise typer.Exit(1)
 
 
@@ -417,7 +423,9 @@ def lint_cmd(
     else:
         for issue in issues:
             typer.echo(f"{'✗' if issue.severity == 'error' else '!'} {issue.key}: {issue.message}")
-    if any(i.severity == "error" for i in issues):
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        err(f"{values}: {len(errors)} errors in the values ({errors[0].key}: {errors[0].message})")
         raise typer.Exit(2)
 
 
@@ -438,34 +446,6 @@ def rollback_cmd(
         run_rollback(session, revision, say=typer.echo)
 
 
-def _check_kubeconfig(path: str) -> None:
-    """Refuse a file that is not a kubeconfig before a client library trips over it."""
-    from nimble_oke.errors import ConfigError
-    from nimble_oke.user_files import read_user_yaml
-
-    doc = read_user_yaml(path, what="kubeconfig")
-    clusters = doc.get("clusters") if isinstance(doc, dict) else None
-    if not (
-        isinstance(clusters, list)
-        and clusters
-        and all(isinstance(c, dict) and isinstance(c.get("cluster"), dict) for c in clusters)
-    ):
-        raise ConfigError(
-            f"--kubeconfig {path}: not a kubeconfig (it needs a 'clusters' list, each with a "
-            "'cluster' entry; kubectl config view shows one)"
-        )
-
-
-def _check_namespace(namespace: str) -> None:
-    from nimble_oke.domain.config import dns_label
-    from nimble_oke.errors import ConfigError
-
-    try:
-        dns_label(namespace, "a Kubernetes namespace")
-    except ValueError as exc:
-        raise ConfigError(f"--namespace {namespace[:60]!r}: {exc}") from None
-
-
 watchdog_app = typer.Typer(
     help="The in-cluster lease watchdog (runs as a CronJob).", no_args_is_help=True
 )
@@ -479,5 +459,5 @@ def watchdog_run_cmd(
     """One watchdog pass inside the cluster (service account + OCI instance/workload identity)."""
     from nimble_oke.services.watchdog import run_in_cluster
 
-    _check_namespace(namespace)
+    check_namespace(namespace)
     run_in_cluster(namespace, say=typer.echo)

@@ -72,6 +72,19 @@ def session_name(value: str) -> str:
     return value
 
 
+def bucket_name(value: str) -> str:
+    """An Object Storage bucket name as OCI accepts it."""
+    if not _BUCKET.match(value):
+        raise ValueError("a bucket name has 1-256 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def region_name(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError("expected a region identifier like us-ashburn-1")
+    return value
+
+
 def dns_label(value: str, what: str) -> str:
     """A Kubernetes DNS-1123 label (namespaces): what Kubernetes accepts, said plainly."""
     if not _DNS_LABEL.match(value):
@@ -157,9 +170,7 @@ class OciSettings(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, v: str | None) -> str | None:
-        if v is not None and not _REGION.match(v):
-            raise ValueError("expected a region identifier like us-ashburn-1")
-        return v
+        return v if v is None else region_name(v)
 
     @field_validator("compartment_id")
     @classmethod
@@ -412,9 +423,7 @@ class CacheSettings(Section):
     @field_validator("bucket")
     @classmethod
     def _bucket(cls, v: str | None) -> str | None:
-        if v is not None and not _BUCKET.match(v):
-            raise ValueError("a bucket name has 1-256 letters, digits, '-', '_' or '.'")
-        return v
+        return v if v is None else bucket_name(v)
 
     @field_validator("namespace")
     @classmethod
