@@ -273,3 +273,27 @@ def test_duplicate_keys_are_refused_with_both_lines() -> None:
     # YAML merge keys are not duplicates
     data = parse_yaml("base: &b {nodes: 1}\ngpu_pool:\n  <<: *b\n  nodes: 2\n", "f.yaml")
     assert data["gpu_pool"] == {"nodes": 2}
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("[" * 2000 + "]" * 2000, "nested deeper than 4 levels"),
+        (
+            "[&a [l,l,l,l,l,l,l,l,l], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+            "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]]",
+            "once aliases are expanded",
+        ),
+        ("9" * 5000, "longer than 4,096 characters"),
+    ],
+)
+def test_environment_values_are_bounded_too(raw: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config({}, {"NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS": raw})
+    text = str(info.value)
+    assert "environment variable NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS" in text and needle in text
+
+
+def test_an_environment_value_that_is_not_yaml_is_a_plain_string() -> None:
+    cfg = build_config({}, {"NIMBLE_NIM_SERVED_MODEL_NAME": "a: b: c"})
+    assert cfg.nim.served_model_name == "a: b: c"

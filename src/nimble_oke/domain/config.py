@@ -641,8 +641,6 @@ def env_overrides(env: Mapping[str, str], origins: dict[str, str] | None = None)
     error (a typo must not be silently ignored); unrelated ``NIMBLE_*`` variables are not.
     ``origins`` (when given) receives ``dotted.path → variable name`` for error messages.
     """
-    import yaml  # local: keeps this module importable without touching the filesystem
-
     out: dict[str, Any] = {}
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV:
@@ -666,14 +664,29 @@ def env_overrides(env: Mapping[str, str], origins: dict[str, str] | None = None)
                 f"environment variable {key}: {section} has no field '{field}'; "
                 f"allowed: {', '.join('NIMBLE_' + (section + '_' + a).upper() for a in allowed)}"
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        out.setdefault(section, {})[field] = value
+        out.setdefault(section, {})[field] = env_value(key, raw)
         if origins is not None:
             origins[f"{section}.{field}"] = key
     return out
+
+
+class _NotYamlError(Exception):
+    pass
+
+
+def env_value(key: str, raw: str) -> Any:
+    """A variable's value parsed as YAML within bounds (a deep or alias-bombed value is an
+    error naming the variable); text that is not YAML is taken as the string it is."""
+    from nimble_oke.safe_parse import ENV_LIMITS, load_yaml
+
+    if not raw.strip():
+        return None
+    try:
+        return load_yaml(
+            raw, f"environment variable {key}", limits=ENV_LIMITS, syntax_error=_NotYamlError
+        )
+    except _NotYamlError:
+        return raw
 
 
 def set_dotted(target: dict[str, Any], path: str, value: Any) -> None:
