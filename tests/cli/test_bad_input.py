@@ -77,7 +77,7 @@ CONFIG_FILES: list[tuple[str, Make, str]] = [
             + ", ".join(f"AD-{i}" for i in range(5000))
             + "]\n",
         ),
-        "gpu_pool.availability_domains = ['AD-0', 'AD-1'",
+        "gpu_pool.availability_domains lists 5,000 items; at most 3 are allowed",
     ),
     ("unknown-model", _file("a.yaml", "nim:\n  model: acme/nope\n"), "unknown model 'acme/nope'"),
     (

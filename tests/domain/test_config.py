@@ -219,9 +219,11 @@ def test_good_names_and_cidrs_pass() -> None:
 
 
 def test_lists_are_bounded() -> None:
-    with pytest.raises(ConfigError, match="at most 3 items"):
+    with pytest.raises(
+        ConfigError, match="availability_domains lists 500,000 items; at most 3 are allowed"
+    ):
         build_config({"gpu_pool": {"availability_domains": [f"AD-{i}" for i in range(500_000)]}})
-    with pytest.raises(ConfigError, match="at most 64 items"):
+    with pytest.raises(ConfigError, match="lists 65 items; at most 64 are allowed"):
         build_config({"security": {"allowed_ingress_namespaces": [f"n{i}" for i in range(65)]}})
     with pytest.raises(ConfigError, match="at most 1024 characters"):
         build_config({"nim": {"served_model_name": "x" * 5000}})

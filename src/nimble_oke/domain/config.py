@@ -813,8 +813,14 @@ def format_validation_error(
         msg = msg.replace("Input should be ", "must be ", 1)
         origin = _origin(path, origins or {})
         where = f"{origin} (config key {path})" if origin else f"{source}: {path}"
+        ctx = err.get("ctx") or {}
         if kind == "missing":
             lines.append(f"{where} is required")
+        elif kind == "too_long" and isinstance(err.get("input"), list):
+            lines.append(
+                f"{where} lists {ctx.get('actual_length', len(err['input'])):,} items; "
+                f"at most {ctx.get('max_length')} are allowed"
+            )
         elif "input" in err and kind not in ("model_type",):
             value = err["input"]
             if origin and not isinstance(value, (dict, list)):
