@@ -170,14 +170,19 @@ def _up_dict_carries_the_kind() -> bool:
 def test_5_up_failing_on_a_cloud_error(tmp_path: Path) -> None:
     """`up` reports its failure on stderr (one line) with the error's exit code; the
     preflight refuses an availability domain the region does not have."""
-    done = nimble(
-        tmp_path,
-        "up",
-        "--yes",
-        "--no-bench",
-        env={"NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS": "[AD-9]"},
-        timeout=240,
-    )
+    try:
+        done = nimble(
+            tmp_path,
+            "up",
+            "--yes",
+            "--no-bench",
+            env={"NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS": "[AD-9]"},
+            timeout=240,
+        )
+    finally:  # up started the simulator service in the background: stop it
+        stopped = nimble(tmp_path, "sim", "stop")
+    assert stopped.returncode == 0, stopped.stderr
+    assert not (tmp_path / "sim" / "endpoints.json").exists()
     (line,) = error_lines(done.stderr)
     assert line.startswith("[nimble][ERROR] up failed: availability domain 'AD-9'")
     assert done.returncode == 5, done.stdout + done.stderr
