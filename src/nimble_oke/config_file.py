@@ -11,10 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.errors import ConfigError
+from nimble_oke.user_files import CONFIG_LIMITS, load_yaml, read_user_text
 
 DEFAULT_FILE = "nimble.yaml"
 
@@ -29,26 +28,15 @@ def config_path(explicit: str | Path | None, env: Mapping[str, str]) -> Path | N
 
 
 def read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(
-            f"config file {path} does not exist (create one: nimble config init)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"config file {path} cannot be read: {exc}") from None
-    return parse_yaml(text, str(path))
+    """The config file's YAML, read safely (regular file, bounded, UTF-8, no duplicate
+    keys; see :mod:`nimble_oke.user_files`)."""
+    if not os.path.lexists(path):
+        raise ConfigError(f"config file {path} does not exist (create one: nimble config init)")
+    return parse_yaml(read_user_text(path, what="config file"), str(path))
 
 
 def parse_yaml(text: str, source: str) -> Any:
-    try:
-        return yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{source}: not valid YAML{where}: {exc.problem}") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    return load_yaml(text, source, limits=CONFIG_LIMITS)
 
 
 def load_config(
@@ -61,3 +49,21 @@ def load_config(
     path = config_path(explicit, env)
     data = read_yaml(path) if path else None
     return build_config(data, env, flags, source=str(path) if path else "config"), path
+
+
+def check_deployable(cfg: NimbleConfig) -> None:
+    """Every refusal ``plan`` (and ``up``'s preflight, from the catalog) would make, so
+    ``config validate`` refuses the same configs: the model, shape, precision, profile and
+    preemptible combination, the warm-up shape, the fallback shapes. It calls the planner's
+    own checks (one definition each); nothing is created or read from a cloud."""
+    from nimble_oke.catalog import load_catalog
+    from nimble_oke.domain.plan import build_plan
+    from nimble_oke.domain.profiles import check_deploy_profile
+
+    catalog = load_catalog()
+    check_deploy_profile(
+        catalog, cfg.nim.model, cfg.gpu_pool.shape, cfg.nim.precision, cfg.nim.model_profile
+    )
+    build_plan(cfg, catalog)
+    for name in cfg.gpu_pool.fallback_shapes:
+        catalog.shape(name)

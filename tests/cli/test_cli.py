@@ -27,7 +27,7 @@ def test_plan_json_example_from_the_issue() -> None:
         "plan", "--target", "oci", "--shape", "VM.GPU.A10.1", "--hours", "2", "--output", "json"
     )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["target"] == "oci" and data["hours"] == 2
     assert isinstance(data["total_usd"], float) and data["total_usd"] > 0
     for line in data["lines"]:
@@ -41,7 +41,7 @@ def test_plan_json_example_from_the_issue() -> None:
 def test_plan_shows_the_warm_up_beside_the_gpu_pool_and_the_volume_trade_off() -> None:
     result = run("plan", "--hours", "2", "--output", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     phases = {p["phase"]: p for p in data["timeline"]}
     assert phases["cpu node pool"]["start_s"] == phases["gpu node pool"]["start_s"]
     assert not phases["model download (cpu node)"]["gpu_billed"]
@@ -51,7 +51,7 @@ def test_plan_shows_the_warm_up_beside_the_gpu_pool_and_the_volume_trade_off() -
     assert {"size_gb", "vpus_per_gb", "gpu_wait_s", "volume_usd"} <= set(volume["options"][0])
     table = run("plan", "--hours", "2")
     assert "cache volume (planner's choice" in table.output and "cache warm-up:" in table.output
-    fixed = json.loads(run("plan", "--cache-size", "300", "--output", "json").output)
+    fixed = json.loads(run("plan", "--cache-size", "300", "--output", "json").stdout)
     assert fixed["cache_volume"]["size_gb"] == 300
 
 
@@ -62,17 +62,20 @@ def test_plan_table_output() -> None:
     assert "GPU nodes (VM.GPU.A10.1 ×1, preemptible)" in result.output
 
 
-def test_plan_over_budget_shows_refusal() -> None:
+def test_plan_over_budget_shows_refusal_and_exits_3() -> None:
+    """A script can tell from `plan`'s exit code that the budget guard would refuse (issue
+    #21); the plan is still printed on stdout and the reason is one line on stderr."""
     result = run("plan", "--shape", "BM.GPU.H100.8", "--budget", "5", "--output", "json")
-    assert result.exit_code == 0
-    assert json.loads(result.output)["guard"]["action"] == "refuse"
+    assert result.exit_code == 3
+    assert json.loads(result.stdout)["guard"]["action"] == "refuse"
+    assert result.stderr.count("\n") == 1 and "exceeds the budget $5.00" in result.stderr
 
 
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (("plan", "--target", "aws"), 2, "target = 'aws'"),
-        (("plan", "--nodes", "-3"), 2, "gpu_pool.nodes = -3"),
+        (("plan", "--target", "aws"), 2, "--target 'aws': must be 'sim' or 'oci'"),
+        (("plan", "--nodes", "-3"), 2, "--nodes -3: must be greater than or equal to 0"),
         (("plan", "--shape", "VM.GPU.NOPE"), 2, "unknown GPU shape 'VM.GPU.NOPE'"),
         (("plan", "--model", "meta/llama-3.3-70b-instruct"), 2, "does not fit VM.GPU.A10.1"),
         (("plan", "--output", "xml"), 2, "allowed values are table, json"),
@@ -97,8 +100,8 @@ def test_config_init_validate_show_schema(tmp_path: Path) -> None:
     assert "# Cache volume size (the one size key, C1)." in text
     assert run("config", "validate", "-c", str(path)).exit_code == 0
     shown = run("config", "show", "-c", str(path), "--output", "json")
-    assert json.loads(shown.output)["target"] == "sim"
-    schema = json.loads(run("config", "schema").output)
+    assert json.loads(shown.stdout)["target"] == "sim"
+    schema = json.loads(run("config", "schema").stdout)
     assert schema["title"] == "NimbleConfig"
 
 
@@ -106,10 +109,10 @@ def test_config_file_env_and_flag_layers(tmp_path: Path) -> None:
     path = tmp_path / "nimble.yaml"
     path.write_text("gpu_pool:\n  nodes: 2\nbudget:\n  max_hours: 3\n")
     env = {"NIMBLE_CONFIG": str(path), "NIMBLE_BUDGET_MAX_HOURS": "4"}
-    data = json.loads(run("plan", "--output", "json", env=env).output)
+    data = json.loads(run("plan", "--output", "json", env=env).stdout)
     assert data["hours"] == 4
     assert "×2" in next(r["detail"] for r in data["resources"] if r["kind"] == "node-pool")
-    data = json.loads(run("plan", "--hours", "5", "--output", "json", env=env).output)
+    data = json.loads(run("plan", "--hours", "5", "--output", "json", env=env).stdout)
     assert data["hours"] == 5
 
 
@@ -138,9 +141,9 @@ def test_sessions_and_cost_from_the_store() -> None:
             meters=load_balancer_meters(10),
             created_at=store.now() - 3600,
         )
-    data = json.loads(run("sessions", "--output", "json").output)
+    data = json.loads(run("sessions", "--output", "json").stdout)
     assert data[0]["name"] == "s1" and data[0]["live_resources"] == 1
-    report = json.loads(run("cost", "s1", "--output", "json").output)
+    report = json.loads(run("cost", "s1", "--output", "json").stdout)
     assert report["accrued_usd"] == pytest.approx(0.0123, rel=0.01)
     missing = run("cost", "nope")
     assert missing.exit_code == 4 and "known sessions: s1" in missing.output
@@ -163,7 +166,7 @@ def test_cost_compare_two_sessions() -> None:
             store.record_deleted(name, "load-balancer", f"lb-{name}", deleted_at=store.now())
     result = run("cost", "compare", "a", "b", "--output", "json")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["b"]["accrued_usd"] == pytest.approx(3 * data["a"]["accrued_usd"], rel=0.01)
     assert {row["item"] for row in data["lines"]} == {
         "Load balancer base (flexible)",

@@ -152,3 +152,150 @@ def test_yaml_dump_of_valid_config_round_trips() -> None:
     cfg = build_config({"gpu_pool": {"nodes": 2}})
     again = build_config(yaml.safe_load(yaml.safe_dump(cfg.model_dump(mode="json"))))
     assert again == cfg
+
+
+# --- names, CIDRs and secrets refused before anything happens (issue #16 item 7) -------
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "needle"),
+    [
+        ("nim", "namespace", "../../kube-system", "DNS-1123 label"),
+        ("nim", "namespace", "KUBE-SYSTEM", "DNS-1123 label"),
+        ("nim", "namespace", "kube-system", "belong to the cluster"),
+        ("nim", "namespace", "default", "belong to the cluster"),
+        ("nim", "namespace", "a" * 64, "1-63"),
+        ("cluster", "name", "UPPER", "a session name has 1-40 lowercase"),
+        ("cluster", "name", "../x", "a session name"),
+        ("cluster", "api_allowed_cidr", "999.1.1.1/99", "expected an IPv4 CIDR"),
+        ("cluster", "api_allowed_cidr", "10.0.0.1/8", "did you mean 10.0.0.0/8"),
+        ("cluster", "api_allowed_cidr", "203.0.113.7", "203.0.113.7/32"),
+        ("cluster", "api_allowed_cidr", "2001:db8::/32", "no IPv6"),
+        ("cluster", "vcn_id", "../vcn", "expected an OCID"),
+        ("cache", "storage_class", "OCI_BV", "DNS-1123 subdomain"),
+        ("cache", "bucket", "a/b", "bucket name"),
+        ("cache", "prefix", "../models", "no '..'"),
+        ("nim", "image_repository", "nvcr.io/NIM/Bad Name", "image repository"),
+        ("nim", "image_tag", "1.0;rm", "image tag"),
+        ("nim", "served_model_name", "two\nlines", "one line"),
+        ("nim", "ngc_api_key_env", "NGC API KEY", "environment variable name"),
+        ("monitoring", "otel_endpoint", "ftp://collector", "http(s) URL"),
+    ],
+)
+def test_names_and_cidrs_follow_kubernetes_and_oci_rules(
+    section: str, key: str, value: str, needle: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config({section: {key: value}}, source="f.yaml")
+    text = str(info.value)
+    assert f"f.yaml: {section}.{key}" in text and needle in text
+    assert len(text.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "values", "needle"),
+    [
+        ("allowed_ingress_cidrs", ["10.0.0.0/33"], "security.allowed_ingress_cidrs.0"),
+        ("allowed_ingress_cidrs", ["10.0.0.0/8", "10.0.0.0/8"], "lists '10.0.0.0/8' twice"),
+        ("allowed_ingress_namespaces", ["ok", "Not_OK"], "security.allowed_ingress_namespaces.1"),
+    ],
+)
+def test_every_list_item_is_checked(key: str, values: list[str], needle: str) -> None:
+    with pytest.raises(ConfigError, match=needle):
+        build_config({"security": {key: values}})
+
+
+def test_good_names_and_cidrs_pass() -> None:
+    cfg = build_config(
+        {
+            "nim": {"namespace": "team-a", "ngc_api_key_env": "MY_NGC_KEY"},
+            "cluster": {"api_allowed_cidr": "203.0.113.0/24"},
+            "security": {"allowed_ingress_cidrs": ["10.0.0.0/8", "192.168.1.7/32"]},
+            "cache": {"storage_class": "oci-bv.fast", "prefix": "models/llama"},
+            "monitoring": {"otel_endpoint": "http://otel-collector.monitoring:4318"},
+        }
+    )
+    assert cfg.nim.namespace == "team-a" and cfg.security.allowed_ingress_cidrs[1].endswith("/32")
+
+
+def test_lists_are_bounded() -> None:
+    with pytest.raises(
+        ConfigError, match="availability_domains lists 500,000 items; at most 3 are allowed"
+    ):
+        build_config({"gpu_pool": {"availability_domains": [f"AD-{i}" for i in range(500_000)]}})
+    with pytest.raises(ConfigError, match="lists 65 items; at most 64 are allowed"):
+        build_config({"security": {"allowed_ingress_namespaces": [f"n{i}" for i in range(65)]}})
+    with pytest.raises(ConfigError, match="at most 1024 characters"):
+        build_config({"nim": {"served_model_name": "x" * 5000}})
+
+
+def test_a_key_pasted_as_the_variable_name_is_refused_and_never_echoed() -> None:
+    from nimble_oke.ngc_keys import throwaway_key
+
+    key = throwaway_key()
+    legacy = "Q" * 20 + "w" * 44  # the older 64-character key format
+    for value in (key, legacy):
+        with pytest.raises(ConfigError) as info:
+            build_config({"nim": {"ngc_api_key_env": value}}, source="f.yaml")
+        text = str(info.value)
+        assert value not in text and "nvapi-" not in text
+        assert "NAME of the environment variable" in text
+    with pytest.raises(ConfigError) as info:  # the same through the environment
+        build_config({}, {"NIMBLE_NIM_NGC_API_KEY_ENV": key})
+    assert key not in str(info.value) and "NIMBLE_NIM_NGC_API_KEY_ENV" in str(info.value)
+
+
+def test_flag_values_are_named_by_the_flag_and_their_config_key() -> None:
+    from nimble_oke.domain.config import FlagOverrides
+
+    flags = FlagOverrides({"budget.max_hours": -1.0}, {"budget.max_hours": "--hours"})
+    with pytest.raises(ConfigError) as info:
+        build_config({}, {}, flags)
+    assert str(info.value) == ("--hours -1.0: must be greater than 0 (config key budget.max_hours)")
+    plain = {"budget.max_hours": -1.0}  # a plain dict still names the config key
+    with pytest.raises(ConfigError, match="flag for budget.max_hours -1.0"):
+        build_config({}, {}, plain)
+    with pytest.raises(ConfigError, match="^NIMBLE_GPU_POOL_NODES -2: .*gpu_pool.nodes"):
+        build_config({}, {"NIMBLE_GPU_POOL_NODES": "-2"})
+
+
+def test_repeated_problems_are_capped() -> None:
+    from nimble_oke.domain.config import MAX_PROBLEMS
+
+    with pytest.raises(ConfigError) as info:
+        build_config({f"k{i}": 1 for i in range(5000)}, source="f.yaml")
+    lines = str(info.value).splitlines()
+    assert len(lines) == MAX_PROBLEMS + 1
+    assert lines[-1] == "f.yaml: … and 4,990 more problems (5,000 in all; fix these first)"
+
+
+def test_duplicate_keys_are_refused_with_both_lines() -> None:
+    with pytest.raises(ConfigError, match="duplicate key 'nodes' at line 3 \\(first at line 2\\)"):
+        parse_yaml("gpu_pool:\n  nodes: 1\n  nodes: 2\n", "f.yaml")
+    # YAML merge keys are not duplicates
+    data = parse_yaml("base: &b {nodes: 1}\ngpu_pool:\n  <<: *b\n  nodes: 2\n", "f.yaml")
+    assert data["gpu_pool"] == {"nodes": 2}
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    [
+        ("[" * 2000 + "]" * 2000, "nested deeper than 4 levels"),
+        (
+            "[&a [l,l,l,l,l,l,l,l,l], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a], "
+            "&c [*b,*b,*b,*b,*b,*b,*b,*b,*b], &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]]",
+            "once aliases are expanded",
+        ),
+        ("9" * 5000, "longer than 4,096 characters"),
+    ],
+)
+def test_environment_values_are_bounded_too(raw: str, needle: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        build_config({}, {"NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS": raw})
+    text = str(info.value)
+    assert "environment variable NIMBLE_GPU_POOL_AVAILABILITY_DOMAINS" in text and needle in text
+
+
+def test_an_environment_value_that_is_not_yaml_is_a_plain_string() -> None:
+    cfg = build_config({}, {"NIMBLE_NIM_SERVED_MODEL_NAME": "a: b: c"})
+    assert cfg.nim.served_model_name == "a: b: c"

@@ -7,7 +7,14 @@ from typing import Annotated
 import typer
 
 from nimble_oke import __version__
-from nimble_oke.cli.common import OPTIONS, check_output_format, handle_errors, print_json
+from nimble_oke.cli.common import (
+    OPTIONS,
+    check_output_format,
+    check_session_name,
+    err,
+    handle_errors,
+    print_json,
+)
 
 app = typer.Typer(
     name="nimble",
@@ -109,6 +116,22 @@ def root(
 # --- plan ----------------------------------------------------------------------------
 
 
+# The flag each session option is typed as, by the config key it sets (errors name both).
+SESSION_FLAGS = {
+    "target": "--target",
+    "cluster.name": "--name",
+    "gpu_pool.shape": "--shape",
+    "gpu_pool.nodes": "--nodes",
+    "gpu_pool.preemptible": "--preemptible/--on-demand",
+    "nim.model": "--model",
+    "nim.precision": "--precision",
+    "budget.max_hours": "--hours",
+    "budget.max_usd": "--budget",
+    "cache.size_gb": "--cache-size",
+    "cache.mode": "--cache-mode",
+}
+
+
 def session_flags(
     target: str | None = None,
     name: str | None = None,
@@ -122,8 +145,11 @@ def session_flags(
     cache_size: int | None = None,
     cache_mode: str | None = None,
 ) -> dict[str, object]:
-    """CLI flags as dotted config paths (None = not given, so lower layers apply)."""
-    return {
+    """CLI flags as dotted config paths (None = not given, so lower layers apply); errors
+    about these values name the flag (``--hours``) and the config key it sets."""
+    from nimble_oke.domain.config import FlagOverrides
+
+    values = {
         "target": target,
         "cluster.name": name,
         "gpu_pool.shape": shape,
@@ -136,6 +162,7 @@ def session_flags(
         "cache.size_gb": cache_size,
         "cache.mode": cache_mode,
     }
+    return FlagOverrides(values, SESSION_FLAGS)
 
 
 @app.command()
@@ -160,7 +187,11 @@ def plan(
     warm: Annotated[bool, typer.Option(help="Plan as if the model cache were warm.")] = False,
     output: OutputOpt = "table",
 ) -> None:
-    """Show what a session would create, its timeline and every billed line."""
+    """Show what a session would create, its timeline and every billed line.
+
+    Exits 3 when the budget guard would refuse the session (its worst case exceeds the
+    budget); a session that needs confirmation shows '?' (up asks, or takes --yes)."""
+    from nimble_oke.errors import BudgetError
     from nimble_oke.services.planning import plan_session, session_warmth
 
     check_output_format(output)
@@ -177,16 +208,22 @@ def plan(
         cache_size,
         cache_mode,
     )
-    planned = plan_session(config or OPTIONS.config, flags, cache_warm=warm, warmth=session_warmth)
+    # interactive: evaluate as `up` would with someone to confirm (or --yes), so a refusal
+    # here means the budget itself says no, whatever the caller's terminal
+    planned = plan_session(
+        config or OPTIONS.config, flags, interactive=True, cache_warm=warm, warmth=session_warmth
+    )
     if output == "json":
         data = planned.plan.as_dict()
         data["budget_usd"] = planned.config.budget.max_usd
         data["guard"] = {"action": planned.guard.action, "reason": planned.guard.reason}
         print_json(data)
-        return
-    from nimble_oke.cli.render import render_plan
+    else:
+        from nimble_oke.cli.render import render_plan
 
-    render_plan(planned.plan, planned.guard, planned.config.budget.max_usd)
+        render_plan(planned.plan, planned.guard, planned.config.budget.max_usd)
+    if planned.guard.action == "refuse":
+        raise BudgetError(f"the budget guard would refuse this session: {planned.guard.reason}")
 
 
 # --- config --------------------------------------------------------------------------
@@ -205,19 +242,28 @@ def config_init(
     from nimble_oke.services.config_docs import default_config_yaml
 
     target = Path(path)
+    if target.is_dir():
+        raise ConfigError(
+            f"{target} is a directory; name the file to write (e.g. {target}/nimble.yaml)"
+        )
     if target.exists() and not force:
         raise ConfigError(f"{target} already exists (use --force to overwrite)")
-    target.write_text(default_config_yaml(), encoding="utf-8")
+    try:
+        target.write_text(default_config_yaml(), encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot write {target}: {(exc.strerror or str(exc)).lower()}") from None
     typer.echo(f"wrote {target}")
 
 
 @config_app.command("validate")
 @handle_errors
 def config_validate(config: ConfigOpt = None) -> None:
-    """Validate the config (file + NIMBLE_* environment); exit 2 with every problem if invalid."""
-    from nimble_oke.config_file import load_config
+    """Validate the config (file + NIMBLE_* environment) and everything plan would refuse
+    (model, shape, precision, preemptible); exit 2 with the problems if invalid."""
+    from nimble_oke.config_file import check_deployable, load_config
 
     cfg, path = load_config(config or OPTIONS.config)
+    check_deployable(cfg)
     typer.echo(f"ok: {path or 'defaults'} (target {cfg.target}, session {cfg.session_name})")
 
 
@@ -235,12 +281,14 @@ def config_show(
 
     if output not in ("yaml", "json"):
         raise ConfigError(f"--output {output!r}: allowed values are yaml, json")
+    from nimble_oke.redact import redact_obj
+
     cfg, _ = load_config(config or OPTIONS.config)
     data = cfg.model_dump(mode="json")
     if output == "json":
         print_json(data)
     else:
-        typer.echo(yaml.safe_dump(data, sort_keys=False).rstrip())
+        typer.echo(yaml.safe_dump(redact_obj(data), sort_keys=False).rstrip())
 
 
 @config_app.command("schema")
@@ -308,6 +356,8 @@ def cost(
     if words and words[0] == "compare":
         if len(words) != 3:
             raise ConfigError("usage: nimble cost compare SESSION_A SESSION_B")
+        check_session_name(words[1], "SESSION_A")
+        check_session_name(words[2], "SESSION_B")
         report = compare_costs(words[1], words[2])
         if output == "json":
             print_json(report)
@@ -336,6 +386,8 @@ def cost(
         return
     if len(words) > 1:
         raise ConfigError("usage: nimble cost [SESSION] | nimble cost compare SESSION_A SESSION_B")
+    if words:
+        check_session_name(words[0], "SESSION")
     report = session_cost(words[0] if words else None, config or OPTIONS.config)
     if output == "json":
         print_json(report)
@@ -374,6 +426,7 @@ def demo(output: OutputOpt = "table") -> None:
     if output == "json":
         print_json(result)
     if not result["ok"]:
+        err("demo failed: " + str(result.get("error") or "see the narration above"))
         raise typer.Exit(1)
 
 

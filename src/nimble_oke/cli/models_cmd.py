@@ -8,7 +8,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nimble_oke.cli.common import OPTIONS, check_output_format, handle_errors, print_json
+from nimble_oke.cli.common import (
+    OPTIONS,
+    check_flag,
+    check_output_format,
+    handle_errors,
+    print_json,
+)
 
 if TYPE_CHECKING:
     from nimble_oke.services.models import Reader, Storage
@@ -26,6 +32,17 @@ ModelOpt = Annotated[
     str | None, typer.Option(help="Model name (default: the only model in the bucket).")
 ]
 PAR_ENV = "NIMBLE_PAR_URL"
+
+
+def check_bucket_flags(
+    bucket: str | None, region: str | None = None, to_region: str | None = None
+) -> None:
+    """Refuse a bad --bucket/--region/--to before the simulator or the SDK is started."""
+    from nimble_oke.domain.config import bucket_name, region_name
+
+    check_flag("--bucket", bucket, bucket_name)
+    check_flag("--region", region, region_name)
+    check_flag("--to", to_region, region_name)
 
 
 def open_storage(config: str | None, target: str | None) -> Storage:
@@ -74,6 +91,7 @@ def push_cmd(
     from nimble_oke.services.models import MiB, push
 
     check_output_format(output)
+    check_bucket_flags(bucket, region)
     with open_storage(config, target) as storage:
         result = push(
             storage,
@@ -107,6 +125,7 @@ def list_cmd(
     from nimble_oke.services.models import MiB, list_versions
 
     check_output_format(output)
+    check_bucket_flags(bucket, region)
     with open_storage(config, target) as storage:
         versions = list_versions(storage, bucket, region=region)
     if output == "json":
@@ -138,6 +157,7 @@ def promote_cmd(
     from nimble_oke.services.models import promote
 
     check_output_format(output)
+    check_bucket_flags(bucket, region)
     with open_storage(config, target) as storage:
         pointer = promote(storage, version, bucket, to, model=model, region=region)
     if output == "json":
@@ -169,6 +189,7 @@ def replicate_cmd(
     from nimble_oke.services.models import replicate
 
     check_output_format(output)
+    check_bucket_flags(bucket, region, to)
     with open_storage(config, target) as storage:
         poll_s = 0.05 if storage.endpoints else 10.0
         result = replicate(

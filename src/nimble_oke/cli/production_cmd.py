@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from nimble_oke.cli.common import OPTIONS, check_output_format, handle_errors, print_json
+from nimble_oke.cli.common import (
+    OPTIONS,
+    check_kubeconfig,
+    check_namespace,
+    check_output_format,
+    check_session_name,
+    err,
+    handle_errors,
+    print_json,
+    unreachable_as,
+)
 
 ConfigOpt = Annotated[
     str | None,
@@ -72,6 +82,7 @@ def profiles(
         )
     console().print(table)
     if not any(o.fits for o in options):
+        err(f"no profile of {model} fits {shape} (the table says why; try a larger shape)")
         raise typer.Exit(1)
 
 
@@ -91,6 +102,7 @@ def export_values_cmd(
 
     from nimble_oke.services.export import export_values, load_export_config
 
+    check_session_name(name)
     cfg = load_export_config(name, config or OPTIONS.config)
     values = export_values(cfg, session=name)
     text = yaml.safe_dump(values, sort_keys=False)
@@ -134,6 +146,8 @@ def export_argocd_cmd(
         write_argocd,
     )
 
+    check_session_name(name)
+    check_namespace(argocd_namespace, "--argocd-namespace")
     cfg = load_export_config(name, config or OPTIONS.config)
     default = GitSource()
     source = GitSource(
@@ -168,22 +182,29 @@ def monitoring_install_cmd(
     prometheus-adapter rules (server-side apply; kube-prometheus-stack assumed)."""
     from pathlib import Path
 
+    from nimble_oke.errors import KubeError
     from nimble_oke.services import monitoring
 
     check_output_format(output)
+    check_namespace(namespace)
+    check_session_name(name)
+    check_kubeconfig(kubeconfig)
     labels = {"release": release_label}
-    if kubeconfig:
-        result = monitoring.install_from_kubeconfig(
-            Path(kubeconfig), namespace=namespace, rule_labels=labels
-        )
-    else:
-        from nimble_oke.config_file import load_config
+    with unreachable_as(KubeError, "the Kubernetes API"):
+        if kubeconfig:
+            result = monitoring.install_from_kubeconfig(
+                Path(kubeconfig), namespace=namespace, rule_labels=labels
+            )
+        else:
+            from nimble_oke.config_file import load_config
 
-        session = name
-        if session is None:
-            cfg, _ = load_config(config or OPTIONS.config)
-            session = cfg.session_name
-        result = monitoring.install_for_session(session, namespace=namespace, rule_labels=labels)
+            session = name
+            if session is None:
+                cfg, _ = load_config(config or OPTIONS.config)
+                session = cfg.session_name
+            result = monitoring.install_for_session(
+                session, namespace=namespace, rule_labels=labels
+            )
     if output == "json":
         print_json({"namespace": result.namespace, "applied": result.applied})
         return
@@ -205,5 +226,6 @@ def monitoring_show_cmd(
 
     from nimble_oke.services.monitoring import load_bundle, monitoring_manifests
 
+    check_namespace(namespace)
     manifests = monitoring_manifests(load_bundle(), namespace=namespace)
     typer.echo(yaml.safe_dump_all(manifests, sort_keys=False).rstrip())

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from nimble_oke.cli.common import (
     OPTIONS,
+    check_kubeconfig,
+    check_namespace,
     check_output_format,
+    check_session_name,
+    err,
     handle_errors,
     print_json,
     stdin_is_interactive,
+    unreachable_as,
 )
 
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
@@ -28,7 +33,7 @@ def _say(output: str) -> Callable[[str], None]:
 
 def _session_name(name: str | None, config: str | None) -> str:
     if name:
-        return name
+        return check_session_name(name) or name
     from nimble_oke.config_file import load_config
 
     cfg, _ = load_config(config or OPTIONS.config)
@@ -72,14 +77,43 @@ def up_cmd(
         confirm=lambda q: typer.confirm(q, default=False),
     )
     if output == "json":
-        print_json(result)
+        print_json({k: v for k, v in result.items() if k != "exception"})
     elif result["ok"]:
         typer.echo(
             f"ready: {result['endpoint']} · next: nimble bench --endpoint {result['endpoint']} · "
             f"nimble down --name {result['session']}"
         )
     if not result["ok"]:
-        raise typer.Exit(1)
+        err(up_failure_line(result))
+        raise typer.Exit(up_exit_code(result))
+
+
+def up_failure_line(result: dict[str, Any]) -> str:
+    """The one line a failed ``up`` leaves on stderr: what failed and what is left."""
+    line = f"up failed: {result.get('error') or 'unknown error'}"
+    left = result.get("rollback_failed") or []
+    if left:
+        return f"{line} · could not remove {len(left)} resources: nimble down --name {result['session']}"
+    if result.get("rolled_back"):
+        return f"{line} · rolled back {len(result['rolled_back'])} resources this run created"
+    return line
+
+
+def up_exit_code(result: dict[str, Any]) -> int:
+    """The README's exit code for a failed ``up``: from the error's kind when the result
+    carries it (``exit_code``, ``error_kind`` or ``exception``), else from the two failures
+    today's lifecycle reports only as words (smoke test → endpoint 7, Ctrl-C → 130)."""
+    from nimble_oke.errors import EXIT_CODES, error_exit_code
+
+    code = error_exit_code(result)
+    if code != 1 or result.get("error_kind"):
+        return code
+    words = str(result.get("error") or "")
+    if words.startswith("smoke test failed"):
+        return EXIT_CODES["endpoint"]
+    if words == "interrupted":
+        return EXIT_CODES["interrupted"]
+    return code
 
 
 @handle_errors
@@ -146,7 +180,14 @@ def down_cmd(
         for line in result["failed"]:
             typer.echo(f"  could not delete: {line}")
     if result["failed"] or result["remaining"]:
-        raise typer.Exit(1)
+        from nimble_oke.errors import ProviderError
+
+        left = len(result["remaining"]) or len(result["failed"])
+        err(
+            f"down left {left} resources of session '{session}' "
+            "(run nimble down again; nimble sweep --session lists them)"
+        )
+        raise typer.Exit(ProviderError.exit_code)
 
 
 @handle_errors
@@ -158,7 +199,7 @@ def status_cmd(
     from nimble_oke.services.sessions import run_status
 
     check_output_format(output)
-    rows = run_status(name)
+    rows = run_status(check_session_name(name))
     if output == "json":
         print_json(rows)
         return
@@ -210,6 +251,7 @@ def sweep_cmd(
     from nimble_oke.services.sessions import run_sweep
 
     check_output_format(output)
+    check_session_name(session, "--session")
 
     def confirm(rows: list[dict[str, object]]) -> bool:
         if yes:
@@ -250,7 +292,10 @@ def sweep_cmd(
     else:
         typer.echo(f"deleted {len(result['deleted'])} · failed {len(result['failed'])}")
     if result["failed"]:
-        raise typer.Exit(1)
+        from nimble_oke.errors import ProviderError
+
+        err(f"sweep could not delete {len(result['failed'])} resources (run it again)")
+        raise typer.Exit(ProviderError.exit_code)
 
 
 @handle_errors
@@ -269,7 +314,7 @@ def doctor_cmd(
 
     check_output_format(output)
     cfg, _ = load_config(config or OPTIONS.config, {"target": target})
-    tgt, factory, problems = doctor_context(cfg, name)
+    tgt, factory, problems = doctor_context(cfg, check_session_name(name))
     checks = problems + run_doctor(cfg, tgt, os.environ, client_factory=factory)
     if tgt is not None:
         tgt.provider.close()
@@ -281,7 +326,9 @@ def doctor_cmd(
             typer.echo(f"{marks[c.status]} {c.name:<20} {c.detail}")
             if c.fix and c.status != "pass":
                 typer.echo(f"  {'':<20} fix: {c.fix}")
-    if any(c.status == "fail" for c in checks):
+    failed = [c.name for c in checks if c.status == "fail"]
+    if failed:
+        err(f"doctor: {len(failed)} checks failed ({', '.join(failed)}); each line says the fix")
         raise typer.Exit(1)
 
 
@@ -298,12 +345,21 @@ def troubleshoot_cmd(
     output: OutputOpt = "table",
 ) -> None:
     """Read pods, events, logs, PVCs, nodes and services; name the cause and the fix."""
+    from nimble_oke.errors import KubeError
     from nimble_oke.services.sessions import run_troubleshoot
 
     check_output_format(output)
-    report = run_troubleshoot(
-        name, kubeconfig=kubeconfig, namespace=namespace, config_file=config or OPTIONS.config
-    )
+    if namespace is not None:
+        check_namespace(namespace)
+    if kubeconfig is not None:
+        check_kubeconfig(kubeconfig)
+    with unreachable_as(KubeError, "the Kubernetes API"):
+        report = run_troubleshoot(
+            check_session_name(name),
+            kubeconfig=kubeconfig,
+            namespace=namespace,
+            config_file=config or OPTIONS.config,
+        )
     if output == "json":
         print_json(report)
     else:
@@ -315,7 +371,9 @@ def troubleshoot_cmd(
             typer.echo(f"{'✗' if f['severity'] == 'error' else '!'} {f['cause']}")
             typer.echo(f"    evidence: {f['evidence']}")
             typer.echo(f"    fix:      {f['fix']}")
-    if any(f["severity"] == "error" for f in report["findings"]):
+    errors = [f for f in report["findings"] if f["severity"] == "error"]
+    if errors:
+        err(f"troubleshoot: {len(errors)} problems found: {errors[0]['cause']}")
         raise typer.Exit(1)
 
 
@@ -345,14 +403,19 @@ def lint_cmd(
     output: OutputOpt = "table",
 ) -> None:
     """Lint chart values: unknown keys, metrics path, startup budget, GPU fit, pinned image."""
-    from pathlib import Path
-
     from nimble_oke.config_file import load_config
-    from nimble_oke.services.chart_ops import lint_values, read_values_file
+    from nimble_oke.errors import ConfigError
+    from nimble_oke.services.chart_ops import lint_values
+    from nimble_oke.user_files import VALUES_LIMITS, read_user_yaml
 
     check_output_format(output)
     cfg, _ = load_config(config or OPTIONS.config)
-    issues = lint_values(cfg, read_values_file(Path(values)))
+    user_values = read_user_yaml(values, what="values file", limits=VALUES_LIMITS)
+    if user_values is None:
+        user_values = {}
+    if not isinstance(user_values, dict):
+        raise ConfigError(f"values file {values}: the top level must be a mapping of values")
+    issues = lint_values(cfg, user_values)
     if output == "json":
         print_json([i.as_dict() for i in issues])
     elif not issues:
@@ -360,7 +423,9 @@ def lint_cmd(
     else:
         for issue in issues:
             typer.echo(f"{'✗' if issue.severity == 'error' else '!'} {issue.key}: {issue.message}")
-    if any(i.severity == "error" for i in issues):
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        err(f"{values}: {len(errors)} errors in the values ({errors[0].key}: {errors[0].message})")
         raise typer.Exit(2)
 
 
@@ -373,9 +438,12 @@ def rollback_cmd(
     config: ConfigOpt = None,
 ) -> None:
     """Re-apply an earlier chart revision of the session."""
+    from nimble_oke.errors import KubeError
     from nimble_oke.services.sessions import run_rollback
 
-    run_rollback(_session_name(name, config), revision, say=typer.echo)
+    session = _session_name(name, config)
+    with unreachable_as(KubeError, "the Kubernetes API"):
+        run_rollback(session, revision, say=typer.echo)
 
 
 watchdog_app = typer.Typer(
@@ -391,4 +459,5 @@ def watchdog_run_cmd(
     """One watchdog pass inside the cluster (service account + OCI instance/workload identity)."""
     from nimble_oke.services.watchdog import run_in_cluster
 
+    check_namespace(namespace)
     run_in_cluster(namespace, say=typer.echo)

@@ -15,13 +15,24 @@ Corrections from the source document applied here:
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from nimble_oke.errors import ConfigError
+from nimble_oke.ngc_keys import NGC_KEY_RE
+from nimble_oke.redact import redact
 
 ENV_PREFIX = "NIMBLE_"
 # Environment variables that configure the tool itself rather than a config field.
@@ -33,12 +44,114 @@ _OCID = re.compile(r"^ocid1\.[a-z0-9]+\.[a-z0-9-]*\.[a-z0-9-]*\.[a-z0-9]+$")
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$")
 _K8S_VERSION = re.compile(r"^v?1\.\d{2}\.\d+$")
 _REGION = re.compile(r"^[a-z]{2,}-[a-z]+-\d$")
+# Kubernetes names: a DNS-1123 label (namespaces) and subdomain (StorageClasses).
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+_SHAPE = re.compile(r"^(VM|BM)\.[A-Za-z0-9.\-]{1,60}$")
+_AD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9:._-]{0,99}$")
+# OCI Object Storage: bucket names (letters, digits, '-', '_', '.'), tenancy namespaces.
+_BUCKET = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
+_OS_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Container image references (the distribution spec's grammar, simplified).
+_IMAGE_REPO = re.compile(
+    r"^([A-Za-z0-9.-]+(:\d{1,5})?/)?[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$"
+)
+_IMAGE_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_TEXT = re.compile(r"^[^\x00-\x1f\x7f]*$")  # one line, no control characters
+MAX_TEXT = 1024  # no config string needs more; bounds what an error message may echo
+
+
+def session_name(value: str) -> str:
+    """A session (= cluster) name: it names cloud resources, Kubernetes objects and files."""
+    if not _NAME.match(value):
+        raise ValueError(
+            "a session name has 1-40 lowercase letters, digits or '-', starting and ending "
+            "with a letter or digit"
+        )
+    return value
+
+
+def bucket_name(value: str) -> str:
+    """An Object Storage bucket name as OCI accepts it."""
+    if not _BUCKET.match(value):
+        raise ValueError("a bucket name has 1-256 letters, digits, '-', '_' or '.'")
+    return value
+
+
+def region_name(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError("expected a region identifier like us-ashburn-1")
+    return value
+
+
+def dns_label(value: str, what: str) -> str:
+    """A Kubernetes DNS-1123 label (namespaces): what Kubernetes accepts, said plainly."""
+    if not _DNS_LABEL.match(value):
+        raise ValueError(
+            f"{what} must be a DNS-1123 label: 1-63 lowercase letters, digits or '-', "
+            "starting and ending with a letter or digit (e.g. nim)"
+        )
+    return value
+
+
+def ipv4_cidr(value: str) -> str:
+    """An IPv4 CIDR as OCI security rules take it (the VCN nimble creates is IPv4-only)."""
+    if "/" not in value:
+        raise ValueError(f"expected a CIDR such as {value}/32 (address/prefix length)")
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as exc:
+        if "host bits set" in str(exc):
+            fixed = ipaddress.ip_network(value, strict=False)
+            raise ValueError(f"has host bits set; did you mean {fixed}?") from None
+        raise ValueError(
+            "expected an IPv4 CIDR such as 203.0.113.0/24 (four numbers 0-255, prefix 0-32)"
+        ) from None
+    if network.version != 4:
+        raise ValueError("expected an IPv4 CIDR: the VCN nimble creates has no IPv6")
+    return value
+
+
+def _shape_name(value: str) -> str:
+    if not _SHAPE.match(value):
+        raise ValueError("expected an OCI shape name like VM.GPU.A10.1")
+    return value
+
+
+def _ad_name(value: str) -> str:
+    if not _AD.match(value):
+        raise ValueError("expected an availability domain name like AD-1")
+    return value
+
+
+ShapeName = Annotated[str, AfterValidator(_shape_name)]
+AdName = Annotated[str, AfterValidator(_ad_name)]
+Cidr = Annotated[str, AfterValidator(ipv4_cidr)]
+Namespace = Annotated[str, AfterValidator(lambda v: dns_label(v, "a Kubernetes namespace"))]
+
+
+def unique(values: list[str], what: str) -> list[str]:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{what} lists '{value}' twice")
+        seen.add(value)
+    return values
+
+
+def looks_like_secret(value: object) -> bool:
+    """A value an error message or output must not echo (an NGC key, a PAR URL, a PEM)."""
+    return isinstance(value, str) and (bool(NGC_KEY_RE.match(value)) or redact(value) != value)
 
 
 class Section(BaseModel):
-    """Base for config sections: unknown keys are errors, assignments are validated."""
+    """Base for config sections: unknown keys are errors, assignments are validated, and no
+    string is longer than :data:`MAX_TEXT`."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, frozen=False, str_max_length=MAX_TEXT
+    )
 
 
 class OciSettings(Section):
@@ -57,9 +170,7 @@ class OciSettings(Section):
     @field_validator("region")
     @classmethod
     def _region(cls, v: str | None) -> str | None:
-        if v is not None and not _REGION.match(v):
-            raise ValueError("expected a region identifier like us-ashburn-1")
-        return v
+        return v if v is None else region_name(v)
 
     @field_validator("compartment_id")
     @classmethod
@@ -89,11 +200,7 @@ class ClusterSettings(Section):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
-        if not _NAME.match(v):
-            raise ValueError(
-                "use 1-40 lowercase letters, digits or '-', starting and ending alphanumeric"
-            )
-        return v
+        return session_name(v)
 
     @field_validator("kubernetes_version")
     @classmethod
@@ -101,6 +208,18 @@ class ClusterSettings(Section):
         if not _K8S_VERSION.match(v):
             raise ValueError("expected a version like 1.35.2")
         return v.lstrip("v")
+
+    @field_validator("vcn_id", "api_subnet_id", "worker_subnet_id", "lb_subnet_id")
+    @classmethod
+    def _ocid(cls, v: str | None) -> str | None:
+        if v is not None and not _OCID.match(v):
+            raise ValueError("expected an OCID like ocid1.vcn.oc1.iad.aaaa…")
+        return v
+
+    @field_validator("api_allowed_cidr")
+    @classmethod
+    def _cidr(cls, v: str) -> str:
+        return ipv4_cidr(v)
 
     @model_validator(mode="after")
     def _reuse_all_or_nothing(self) -> ClusterSettings:
@@ -121,8 +240,10 @@ class GpuPoolSettings(Section):
     boot_volume_gb: int = Field(
         200, ge=50, le=32768, description="Boot volume size (NIM images need ≥ 100 GB)."
     )
-    availability_domains: list[str] = Field(
-        default_factory=list, description="ADs to try in order (empty: every AD of the region)."
+    availability_domains: list[AdName] = Field(
+        default_factory=list,
+        max_length=3,
+        description="ADs to try in order (empty: every AD of the region; a region has ≤ 3).",
     )
     placement: Literal["one-ad", "spread"] = Field(
         "one-ad",
@@ -132,8 +253,9 @@ class GpuPoolSettings(Section):
             "fallback)."
         ),
     )
-    fallback_shapes: list[str] = Field(
+    fallback_shapes: list[ShapeName] = Field(
         default_factory=list,
+        max_length=8,
         description="Other shapes to try when the first has no capacity (empty: none).",
     )
     allow_on_demand_fallback: bool = Field(
@@ -146,9 +268,17 @@ class GpuPoolSettings(Section):
     @field_validator("shape")
     @classmethod
     def _shape(cls, v: str) -> str:
-        if not re.match(r"^(VM|BM)\.[A-Za-z0-9.\-]+$", v):
-            raise ValueError("expected an OCI shape name like VM.GPU.A10.1")
-        return v
+        return _shape_name(v)
+
+    @field_validator("fallback_shapes")
+    @classmethod
+    def _fallbacks(cls, v: list[str]) -> list[str]:
+        return unique(v, "fallback_shapes")
+
+    @field_validator("availability_domains")
+    @classmethod
+    def _ads(cls, v: list[str]) -> list[str]:
+        return unique(v, "availability_domains")
 
 
 class NimSettings(Section):
@@ -184,6 +314,48 @@ class NimSettings(Section):
     def _tag(cls, v: str | None) -> str | None:
         if v == "latest":
             raise ValueError("pin a version: 'latest' makes deployments unreproducible")
+        if v is not None and not _IMAGE_TAG.match(v):
+            raise ValueError("expected an image tag: letters, digits, '_', '.', '-' (≤ 128)")
+        return v
+
+    @field_validator("image_repository")
+    @classmethod
+    def _repository(cls, v: str | None) -> str | None:
+        if v is not None and not _IMAGE_REPO.match(v):
+            raise ValueError("expected an image repository like nvcr.io/nim/meta/llama3-8b")
+        return v
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, v: str) -> str:
+        dns_label(v, "a Kubernetes namespace")
+        if v == "default" or v.startswith("kube-"):
+            raise ValueError(
+                "use a namespace of its own (down deletes it): 'default' and 'kube-*' "
+                "belong to the cluster"
+            )
+        return v
+
+    @field_validator("model_profile", "served_model_name")
+    @classmethod
+    def _one_line(cls, v: str | None) -> str | None:
+        if v is not None and not (v.strip() and _TEXT.match(v)):
+            raise ValueError("expected one line of text without control characters")
+        return v
+
+    @field_validator("ngc_api_key_env")
+    @classmethod
+    def _key_env(cls, v: str) -> str:
+        if looks_like_secret(v):
+            # the message must not contain the value: it is probably the key itself
+            raise ValueError(
+                "this looks like an NGC API key itself; put the NAME of the environment "
+                "variable that holds the key here (e.g. NGC_API_KEY), never the key"
+            )
+        if not _ENV_NAME.match(v):
+            raise ValueError(
+                "expected an environment variable name (letters, digits, '_'), e.g. NGC_API_KEY"
+            )
         return v
 
 
@@ -237,6 +409,44 @@ class CacheSettings(Section):
     )
     prefix: str = Field("models", description="object-storage: object name prefix.")
     version: str | None = Field(None, description="object-storage: model version to hydrate.")
+
+    @field_validator("storage_class")
+    @classmethod
+    def _storage_class(cls, v: str) -> str:
+        if len(v) > 253 or not _DNS_SUBDOMAIN.match(v):
+            raise ValueError(
+                "a StorageClass name is a DNS-1123 subdomain: lowercase letters, digits, "
+                "'-' and '.', e.g. oci-bv"
+            )
+        return v
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, v: str | None) -> str | None:
+        return v if v is None else bucket_name(v)
+
+    @field_validator("namespace")
+    @classmethod
+    def _os_namespace(cls, v: str | None) -> str | None:
+        if v is not None and not _OS_NAMESPACE.match(v):
+            raise ValueError(
+                "expected the tenancy's Object Storage namespace (lowercase letters and "
+                "digits; `oci os ns get` prints it)"
+            )
+        return v
+
+    @field_validator("prefix", "version")
+    @classmethod
+    def _object_path(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        parts = v.split("/")
+        if not _TEXT.match(v) or v.startswith("/") or ".." in parts or "" in parts[:-1]:
+            raise ValueError(
+                "expected an object name prefix like models/llama (no leading '/', no '..', "
+                "no control characters)"
+            )
+        return v
 
     @field_validator("vpus_per_gb", "kept_vpus_per_gb")
     @classmethod
@@ -303,12 +513,24 @@ class SecuritySettings(Section):
         "RuntimeDefault", description="Seccomp profile type of the NIM pod."
     )
     network_policy: bool = Field(True, description="Render a default-deny NetworkPolicy.")
-    allowed_ingress_cidrs: list[str] = Field(
-        default_factory=list, description="CIDRs allowed to reach port 8000 (besides namespaces)."
+    allowed_ingress_cidrs: list[Cidr] = Field(
+        default_factory=list,
+        max_length=64,
+        description="IPv4 CIDRs allowed to reach port 8000 (besides namespaces).",
     )
-    allowed_ingress_namespaces: list[str] = Field(
-        default_factory=list, description="Namespaces allowed to reach port 8000."
+    allowed_ingress_namespaces: list[Namespace] = Field(
+        default_factory=list, max_length=64, description="Namespaces allowed to reach port 8000."
     )
+
+    @field_validator("allowed_ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, v: list[str]) -> list[str]:
+        return unique(v, "allowed_ingress_cidrs")
+
+    @field_validator("allowed_ingress_namespaces")
+    @classmethod
+    def _namespaces(cls, v: list[str]) -> list[str]:
+        return unique(v, "allowed_ingress_namespaces")
 
 
 class ServiceSettings(Section):
@@ -329,6 +551,23 @@ class MonitoringSettings(Section):
     enabled: bool = Field(False, description="ServiceMonitor + PrometheusRule for NIM.")
     otel: bool = Field(False, description="Switch NIM's OpenTelemetry tracing on.")
     otel_endpoint: str | None = Field(None, description="OTLP endpoint for traces/metrics.")
+
+    @field_validator("otel_endpoint")
+    @classmethod
+    def _url(cls, v: str | None) -> str | None:
+        from urllib.parse import urlsplit
+
+        if v is None:
+            return v
+        try:
+            parts = urlsplit(v)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname) and _TEXT.match(v)
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError("expected an http(s) URL such as http://otel-collector:4318")
+        return v
 
 
 class AutoscalingSettings(Section):
@@ -394,15 +633,14 @@ SECTIONS: dict[str, type[Section]] = {
 }
 
 
-def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+def env_overrides(env: Mapping[str, str], origins: dict[str, str] | None = None) -> dict[str, Any]:
     """Map ``NIMBLE_<SECTION>_<FIELD>`` variables onto a nested override dict.
 
     Values are parsed as YAML scalars (``true``, ``2``, ``[a, b]``), so they validate the
     same way as the file. A variable whose section matches but whose field does not is an
     error (a typo must not be silently ignored); unrelated ``NIMBLE_*`` variables are not.
+    ``origins`` (when given) receives ``dotted.path → variable name`` for error messages.
     """
-    import yaml  # local: keeps this module importable without touching the filesystem
-
     out: dict[str, Any] = {}
     for key, raw in env.items():
         if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV:
@@ -410,6 +648,8 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
         rest = key[len(ENV_PREFIX) :].lower()
         if rest == "target":
             out["target"] = raw
+            if origins is not None:
+                origins["target"] = key
             continue
         section = next(
             (s for s in sorted(SECTIONS, key=len, reverse=True) if rest.startswith(s + "_")),
@@ -424,12 +664,29 @@ def env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
                 f"environment variable {key}: {section} has no field '{field}'; "
                 f"allowed: {', '.join('NIMBLE_' + (section + '_' + a).upper() for a in allowed)}"
             )
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
-            value = raw
-        out.setdefault(section, {})[field] = value
+        out.setdefault(section, {})[field] = env_value(key, raw)
+        if origins is not None:
+            origins[f"{section}.{field}"] = key
     return out
+
+
+class _NotYamlError(Exception):
+    pass
+
+
+def env_value(key: str, raw: str) -> Any:
+    """A variable's value parsed as YAML within bounds (a deep or alias-bombed value is an
+    error naming the variable); text that is not YAML is taken as the string it is."""
+    from nimble_oke.safe_parse import ENV_LIMITS, load_yaml
+
+    if not raw.strip():
+        return None
+    try:
+        return load_yaml(
+            raw, f"environment variable {key}", limits=ENV_LIMITS, syntax_error=_NotYamlError
+        )
+    except _NotYamlError:
+        return raw
 
 
 def set_dotted(target: dict[str, Any], path: str, value: Any) -> None:
@@ -456,6 +713,16 @@ def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any
     return out
 
 
+class FlagOverrides(dict[str, Any]):
+    """CLI flag values by dotted config path, remembering the flag each came from
+    (``budget.max_hours`` ← ``--hours``) so errors name what the user typed. A plain dict
+    works too (errors then name the config key only)."""
+
+    def __init__(self, values: Mapping[str, Any], flag_names: Mapping[str, str]) -> None:
+        super().__init__(values)
+        self.flag_names = dict(flag_names)
+
+
 def build_config(
     file_data: Any = None,
     env: Mapping[str, str] | None = None,
@@ -466,7 +733,8 @@ def build_config(
     """Merge file < env < flags over the defaults and validate once.
 
     ``flags`` maps dotted field paths (``gpu_pool.shape``) to values; ``None`` values are
-    skipped (a flag the user did not pass).
+    skipped (a flag the user did not pass). Errors name where each bad value came from: the
+    flag (``--hours``, from a :class:`FlagOverrides`), the ``NIMBLE_*`` variable or the file.
     """
     if file_data is None:
         file_data = {}
@@ -476,17 +744,20 @@ def build_config(
             f"(allowed: {', '.join(sorted(NimbleConfig.model_fields))}), "
             f"got {type(file_data).__name__}"
         )
+    origins: dict[str, str] = {}
     merged = deep_merge({}, file_data)
-    merged = deep_merge(merged, env_overrides(env or {}))
+    merged = deep_merge(merged, env_overrides(env or {}, origins))
     flag_tree: dict[str, Any] = {}
+    flag_names = getattr(flags, "flag_names", {})
     for path, value in (flags or {}).items():
         if value is not None:
             set_dotted(flag_tree, path, value)
+            origins[path] = flag_names.get(path, f"flag for {path}")
     merged = deep_merge(merged, flag_tree)
     try:
         return NimbleConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, source)) from None
+        raise ConfigError(format_validation_error(exc, source, origins)) from None
 
 
 def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
@@ -503,14 +774,34 @@ def _allowed_keys(loc: tuple[int | str, ...]) -> list[str]:
 
 
 def _short(value: Any) -> str:
+    if looks_like_secret(value):
+        return "(a secret-looking value, not shown)"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def format_validation_error(exc: ValidationError, source: str = "config") -> str:
-    """One line per problem: ``<source>: <field.path> = <value>: <what is allowed>``."""
+MAX_PROBLEMS = 10  # a file of 200,000 unknown keys is one problem repeated, not 200,000 lines
+
+
+def _origin(path: str, origins: Mapping[str, str]) -> str | None:
+    """The flag or variable that set ``path`` (or the list/section holding it)."""
+    parts = path.split(".")
+    for end in range(len(parts), 0, -1):
+        found = origins.get(".".join(parts[:end]))
+        if found:
+            return found
+    return None
+
+
+def format_validation_error(
+    exc: ValidationError, source: str = "config", origins: Mapping[str, str] | None = None
+) -> str:
+    """One line per problem, at most :data:`MAX_PROBLEMS`: ``<source>: <field.path> =
+    <value>: <what is allowed>``, or ``--flag = <value> (field.path): …`` when a flag or an
+    environment variable gave the value. Secret-looking values are never echoed."""
     lines = []
-    for err in exc.errors(include_url=False):
+    errors = exc.errors(include_url=False)
+    for err in errors[:MAX_PROBLEMS]:
         loc = tuple(err.get("loc", ()))
         path = ".".join(str(p) for p in loc) or "(top level)"
         kind = err.get("type", "")
@@ -519,10 +810,28 @@ def format_validation_error(exc: ValidationError, source: str = "config") -> str
             lines.append(f"{source}: unknown key '{path}'; allowed here: {', '.join(allowed)}")
             continue
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        msg = msg.replace("Input should be ", "must be ", 1)
+        origin = _origin(path, origins or {})
+        where = f"{origin} (config key {path})" if origin else f"{source}: {path}"
+        ctx = err.get("ctx") or {}
         if kind == "missing":
-            lines.append(f"{source}: {path} is required")
+            lines.append(f"{where} is required")
+        elif kind == "too_long" and isinstance(err.get("input"), list):
+            lines.append(
+                f"{where} lists {ctx.get('actual_length', len(err['input'])):,} items; "
+                f"at most {ctx.get('max_length')} are allowed"
+            )
         elif "input" in err and kind not in ("model_type",):
-            lines.append(f"{source}: {path} = {_short(err['input'])}: {msg}")
+            value = err["input"]
+            if origin and not isinstance(value, (dict, list)):
+                lines.append(f"{origin} {_short(value)}: {msg} (config key {path})")
+            else:
+                lines.append(f"{where} = {_short(value)}: {msg}")
         else:
-            lines.append(f"{source}: {path}: {msg}")
+            lines.append(f"{where}: {msg}")
+    if len(errors) > MAX_PROBLEMS:
+        lines.append(
+            f"{source}: … and {len(errors) - MAX_PROBLEMS:,} more problems "
+            f"({len(errors):,} in all; fix these first)"
+        )
     return "\n".join(lines) if lines else f"{source}: invalid configuration"
