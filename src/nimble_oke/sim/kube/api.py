@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import admission, apierrors, fields
+from . import admission, apierrors, decoding, fields
 from .resources import ResourceType, by_kind, by_name
 from .selectors import Predicate
 from .store import Obj, ObjKey, Store
@@ -136,9 +136,18 @@ class Api:
 
     # --- verbs ------------------------------------------------------------------------------
     def create(
-        self, rt: ResourceType, namespace: str, body: Any, *, manager: str, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        manager: str,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         obj = self._check_body(rt, namespace, None, copy.deepcopy(body))
+        decoding.check_body(rt, obj, field_validation, warnings if warnings is not None else [])
         meta = obj["metadata"]
         for k in _SERVER_META:
             meta.pop(k, None)
@@ -182,8 +191,11 @@ class Api:
         manager: str,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         new = self._check_body(rt, namespace, name, copy.deepcopy(body))
+        decoding.check_body(rt, new, field_validation, warnings if warnings is not None else [])
         old = self.store.require(rt, namespace, name)
         expected = new["metadata"].get("resourceVersion")
         return self._write(
@@ -262,6 +274,8 @@ class Api:
         force: bool = False,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         content_type = content_type.split(";", maxsplit=1)[0].strip()
         if content_type == "application/apply-patch+yaml":
@@ -306,6 +320,10 @@ class Api:
         expected = None
         if isinstance(body, dict):
             expected = (body.get("metadata") or {}).get("resourceVersion")
+        kind = "strategic" if "strategic" in content_type else "json"
+        decoding.check_patched(
+            rt, new, body, kind, field_validation, warnings if warnings is not None else []
+        )
         new = self._check_body(rt, namespace, name, new)
         return self._write(
             rt,
@@ -339,6 +357,7 @@ class Api:
         except yaml.YAMLError as exc:
             raise apierrors.bad_request(f"error decoding YAML: {exc}") from exc
         config = self._check_body(rt, namespace, name, config)
+        decoding.check_applied(rt, config, namespace if rt.namespaced else "", name)
         if not config.get("apiVersion") or not config.get("kind"):
             raise apierrors.bad_request("apiVersion and kind must be set in an applied config")
         for k in _SERVER_META:
@@ -394,7 +413,7 @@ class Api:
     ) -> Obj:
         obj = self.store.require(rt, namespace, name)
         if dry_run:
-            return obj
+            return self._dry_run_delete(rt, obj, grace)
         meta = obj["metadata"]
         policy = propagation or "Background"
         if policy == "Orphan":
@@ -426,6 +445,33 @@ class Api:
             )
             return self._mark_deleting(rt, obj, grace=period)
         return self.remove(rt, namespace, name)
+
+    def _dry_run_delete(self, rt: ResourceType, obj: Obj, grace: int | None) -> Obj:
+        """What :meth:`delete` would answer, with nothing changed: an object that lingers
+        (finalizers, a namespace, a running pod's grace period) comes back marked for
+        deletion; one that would go at once comes back as it is."""
+        meta = obj["metadata"]
+        spec = obj.get("spec") or {}
+        lingers = (
+            rt.kind == "Namespace"
+            or bool(meta.get("finalizers"))
+            or (
+                rt.kind in self.graceful_kinds
+                and grace != 0
+                and bool(spec.get("nodeName"))
+                and (obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            )
+        )
+        if not lingers:
+            return copy.deepcopy(obj)
+        out = copy.deepcopy(obj)
+        out["metadata"].setdefault("deletionTimestamp", self.store.now_iso())
+        if rt.kind in self.graceful_kinds:
+            period = grace if grace is not None else spec.get("terminationGracePeriodSeconds", 30)
+            out["metadata"]["deletionGracePeriodSeconds"] = period
+        if rt.kind == "Namespace":
+            out.setdefault("status", {})["phase"] = "Terminating"
+        return out
 
     def remove(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         """Remove from storage now (after finalizers/graceful stop) and run delete hooks."""
@@ -504,6 +550,7 @@ class Api:
         *,
         propagation: str | None = None,
         grace: int | None = None,
+        dry_run: bool = False,
     ) -> list[Obj]:
         out = []
         for obj in self.store.list(rt, namespace):
@@ -516,6 +563,7 @@ class Api:
                         meta["name"],
                         propagation=propagation,
                         grace=grace,
+                        dry_run=dry_run,
                     )
                 )
         return out

@@ -9,6 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+# The kinds whose storage declares the "all" category (kubectl get all).
+_ALL_CATEGORY = frozenset(
+    {
+        "Pod",
+        "Service",
+        "DaemonSet",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "HorizontalPodAutoscaler",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,8 @@ class ResourceType:
         }
         if self.short_names:
             main["shortNames"] = list(self.short_names)
+        if self.kind in _ALL_CATEGORY:
+            main["categories"] = ["all"]
         entries = [main]
         for sub in self.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
