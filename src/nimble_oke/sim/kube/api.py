@@ -17,6 +17,7 @@ from . import admission, apierrors, decoding, fields
 from .resources import ResourceType, by_kind, by_name
 from .selectors import Predicate
 from .store import Obj, ObjKey, Store
+from .streams import PodRuntime
 
 NAMESPACES = by_name("Namespace")
 PODS = by_name("Pod")
@@ -49,6 +50,9 @@ class Api:
         self._node_ports: set[int] = set()
         self.graceful_kinds: set[str] = {"Pod"}
         self.delete_hooks: list[Callable[[ResourceType, Obj], None]] = []
+        # What runs the pods' containers (the kubelet registers itself): port-forward and
+        # exec reach containers through it.
+        self.runtime: PodRuntime | None = None
 
     # --- helpers --------------------------------------------------------------------------
     def _check_body(self, rt: ResourceType, namespace: str, name: str | None, body: Any) -> Obj:

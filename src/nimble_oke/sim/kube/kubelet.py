@@ -33,12 +33,14 @@ from .images import (
     Container,
     ContainerContext,
     ImageEntry,
+    missing_executable,
     normalize,
 )
 from .probes import PROBE_DEFAULTS, run_probe
 from .pulls import PULL_BYTES_PER_S, go_duration, pull_error
 from .shapes import gpu_model
 from .store import Obj
+from .streams import ExecError, ExecResult
 from .volumes import is_single_node_volume, pv_bytes_per_s
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,7 @@ class Kubelet:
         self._node_uids: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._shutdowns: set[asyncio.Task[None]] = set()
+        cluster.api.runtime = self  # port-forward and exec reach containers through us
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -188,6 +191,29 @@ class Kubelet:
                 entries.append({"names": [image], "sizeBytes": size_bytes})
 
         self.c.store.mutate(NODES, "", node, add)
+
+    # --- streaming: port-forward and exec --------------------------------------------------
+    def local_port(self, namespace: str, pod: str, port: int) -> int | None:
+        """The real local port of a running container's declared (or listening) port."""
+        return (self.c.pod_ports.get((namespace, pod)) or {}).get(port)
+
+    async def exec(
+        self, namespace: str, pod: str, container: str, argv: list[str], stdin: bytes | None
+    ) -> ExecResult:
+        """Run ``argv`` in a running container. Images whose filesystem the simulator does
+        not model have no executables: the runtime's error for a missing one."""
+        worker = next(
+            (w for w in self.workers.values() if w.ns == namespace and w.name == pod), None
+        )
+        states = (worker.inits + worker.mains) if worker is not None else []
+        cs = next((c for c in states if c.name == container and c.instance is not None), None)
+        if cs is None:
+            raise ExecError(f'container not found ("{container}")')
+        run = getattr(cs.instance, "exec_command", None)
+        if run is None:
+            raise ExecError(missing_executable(argv))
+        result: ExecResult = await run(argv, stdin)
+        return result
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:

@@ -9,6 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+# Connect subresources of pods and the options kind discovery names for each.
+_CONNECT = {
+    "attach": "PodAttachOptions",
+    "exec": "PodExecOptions",
+    "portforward": "PodPortForwardOptions",
+}
 # The kinds whose storage declares the "all" category (kubectl get all).
 _ALL_CATEGORY = frozenset(
     {
@@ -66,7 +72,9 @@ class ResourceType:
         entries = [main]
         for sub in self.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            kind = {"log": "Pod", "scale": "Scale"}.get(sub, self.kind)
+            if sub in _CONNECT:
+                verbs = ["create", "get"]
+            kind = {"log": "Pod", "scale": "Scale", **_CONNECT}.get(sub, self.kind)
             entry: dict[str, object] = {}
             if sub == "scale":
                 entry = {"group": "autoscaling", "version": "v1"}
@@ -93,7 +101,7 @@ def _core(
 REGISTRY: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", False, ("ns",), "status"),
     _core("Node", "nodes", False, ("no",), "status"),
-    _core("Pod", "pods", True, ("po",), "status,log"),
+    _core("Pod", "pods", True, ("po",), "status,log,exec,attach,portforward"),
     _core("Service", "services", True, ("svc",), "status"),
     _core("Endpoints", "endpoints", True, ("ep",)),
     _core("ConfigMap", "configmaps", True, ("cm",)),

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import apierrors, content, resources, tables, watch
+from . import apierrors, content, resources, streams, tables, watch
 from .api import Api
 from .logs import LogBook
 from .openapi import OpenApi
@@ -287,7 +287,55 @@ class ApiServer:
             return await self._log(request, target.namespace or "", target.name)
         if target.subresource == "scale":
             return await self._scale(request, target.rt, target.namespace or "", target.name)
+        if target.subresource in ("exec", "attach", "portforward"):
+            return await self._connect(request, target)
         return await self._item(request, target)
+
+    async def _connect(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """exec / attach / portforward: WebSocket upgrades to the pod's containers."""
+        if request.method not in ("GET", "POST"):
+            raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
+        pod = self.store.require(target.rt, target.namespace or "", target.name or "")
+        runtime = self.api.runtime
+        if runtime is None:
+            raise apierrors.ApiError(503, "ServiceUnavailable", "no kubelet serves this pod")
+        q = request.query
+        container = ""
+        if target.subresource != "portforward":
+            container = streams.require_running(pod, q.get("container"))
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise apierrors.bad_request(
+                "Upgrade request required"
+                if "upgrade" not in request.headers.get("Connection", "").lower()
+                else "unable to upgrade connection: this server only speaks WebSocket "
+                "(SPDY/3.1 is accepted tunnelled in WebSocket)"
+            )
+        if target.subresource == "portforward":
+            return await streams.PortForward(runtime, pod).serve(request)
+        if target.subresource == "attach":
+            return await self._attach(request, pod, container)
+        argv = q.getall("command", [])
+        if not argv:
+            raise apierrors.bad_request("you must specify at least 1 command")
+        exec_ = streams.Exec(runtime, pod, container, argv, _truthy(q.get("stdin")))
+        return await exec_.serve(request)
+
+    async def _attach(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
+        """attach: the container's output from now on, on the stdout channel."""
+        ws = web.WebSocketResponse(protocols=streams.EXEC_PROTOCOLS, autoping=True)
+        await ws.prepare(request)
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container)
+        cursor = self.logs.cursor(key)
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            async for line in self.logs.follow(key, cursor, self.stopping):
+                if ws.closed:
+                    break
+                await ws.send_bytes(bytes([streams.STDOUT]) + (line + "\n").encode())
+        if not ws.closed:
+            status = {"metadata": {}, "status": "Success"}
+            await ws.send_bytes(bytes([streams.ERROR]) + json.dumps(status).encode())
+            await ws.close()
+        return ws
 
     async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
