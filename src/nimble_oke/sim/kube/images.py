@@ -594,8 +594,32 @@ def _cache_volume_speed(ctx: ContainerContext, cache_path: str) -> dict[str, Any
     return overrides
 
 
+UNEMULATED = "unemulated"
+
+
+class InertContainer(PauseContainer):
+    """An image the simulator has no emulation for: pulled, then Running and doing
+    nothing (no process output, no open port) until stopped; the kubelet says so in a
+    Warning event on the pod."""
+
+
 def builtin_registry() -> ImageRegistry:
     registry = ImageRegistry()
+    registry.register(  # first, so every specific image below wins over it
+        lambda _image: True,
+        InertContainer,
+        size_bytes=PAUSE_LIKE_IMAGE_BYTES,
+        name=UNEMULATED,
+    )
+    from .hostshell import CURL_IMAGE_BYTES, HostShellContainer, host_tools_available
+
+    if host_tools_available():
+        registry.register(
+            lambda image: normalize(image).startswith("docker.io/curlimages/curl:"),
+            HostShellContainer,
+            size_bytes=CURL_IMAGE_BYTES,
+            name="curl",
+        )
     registry.register(
         lambda image: (
             normalize(image).startswith("docker.io/library/busybox")

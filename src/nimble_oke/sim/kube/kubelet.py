@@ -30,6 +30,7 @@ from .cluster import (
 )
 from .container_env import ContainerConfigError, EnvBuilder
 from .images import (
+    UNEMULATED,
     Container,
     ContainerContext,
     ImageEntry,
@@ -696,6 +697,14 @@ class PodWorker:
         cs.ready = False
         self.event("Created", f"Created container: {cs.name}", cs=cs)
         self.event("Started", f"Started container {cs.name}", cs=cs)
+        if entry.name == UNEMULATED:
+            self.event(
+                "NotEmulated",
+                f'The simulator does not run image "{cs.spec["image"]}": the container is '
+                "Running and does nothing (no process, no open port)",
+                warning=True,
+                cs=cs,
+            )
         self.publish()
         return instance, None
 
