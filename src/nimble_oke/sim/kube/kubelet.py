@@ -118,6 +118,7 @@ class Kubelet:
         self._session: aiohttp.ClientSession | None = None
         self._shutdowns: set[asyncio.Task[None]] = set()
         cluster.api.runtime = self  # port-forward and exec reach containers through us
+        cluster.logs.now = cluster.clock.wall  # log lines carry simulated timestamps
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:

@@ -42,6 +42,7 @@ class ResourceType:
     namespaced: bool = True
     short_names: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()  # empty: every verb; ("create",) for the reviews
 
     @property
     def api_version(self) -> str:
@@ -63,7 +64,7 @@ class ResourceType:
             "singularName": self.kind.lower(),
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": _VERBS,
+            "verbs": list(self.verbs) or _VERBS,
         }
         if self.short_names:
             main["shortNames"] = list(self.short_names)
@@ -135,6 +136,30 @@ REGISTRY: tuple[ResourceType, ...] = (
         True,
         ("pdb",),
         ("status",),
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        verbs=("create",),
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        False,
+        verbs=("create",),
+    ),
+    ResourceType(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        False,
+        verbs=("create",),
     ),
     ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),

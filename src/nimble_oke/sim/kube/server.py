@@ -13,9 +13,9 @@ from typing import Any
 
 from aiohttp import web
 
-from . import apierrors, content, resources, streams, tables, watch
+from . import apierrors, content, resources, reviews, streams, tables, watch
 from .api import Api
-from .logs import LogBook
+from .logs import LogBook, LogOptions
 from .openapi import OpenApi
 from .resources import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
@@ -63,6 +63,9 @@ _OPTIONS_KIND = {
 }
 
 
+_VERB_OF = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+
+
 def _dry_run(values: list[str], method: str = "POST") -> bool:
     """``dryRun`` holds directives; ``All`` is the only one defined (ValidateDryRun)."""
     for value in values:
@@ -81,6 +84,18 @@ def _dry_run(values: list[str], method: str = "POST") -> bool:
                 "meta.k8s.io",
             )
     return bool(values)
+
+
+async def _write_limited(
+    response: web.StreamResponse, data: bytes, budget: int | None
+) -> int | None:
+    """Write at most ``budget`` bytes (None: no limit); the budget left."""
+    if budget is not None:
+        data = data[: max(budget, 0)]
+        budget -= len(data)
+    if data:
+        await response.write(data)
+    return budget
 
 
 def _field_validation(request: web.Request) -> str:
@@ -340,6 +355,15 @@ class ApiServer:
     async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         method = request.method
+        if target.rt.verbs and _VERB_OF.get(method, "") not in target.rt.verbs:
+            raise apierrors.ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        if target.rt.kind in reviews.KINDS:
+            body = await self._body(request, target.rt)
+            return self._reply(request, reviews.answer(target.rt, body, self.store.now_iso()), 201)
         if method == "GET":
             if _truthy(q.get("watch")):
                 return await self._watch(request, target)
@@ -521,21 +545,26 @@ class ApiServer:
                 if previous
                 else f'container "{container}" in pod "{name}" is waiting to start: {state}'
             )
-        tail = request.query.get("tailLines")
-        lines = self.logs.lines(key, previous)
-        if tail is not None:
-            lines = lines[-int(tail) :] if int(tail) > 0 else []
+        opts = LogOptions(request.query, self.store.clock.wall())
+        chunks = [
+            opts.line(stamp, text) for stamp, text in opts.select(self.logs.entries(key, previous))
+        ]
+        budget = opts.limit
         if not _truthy(request.query.get("follow")) or previous:
-            text = "".join(line + "\n" for line in lines)
-            return web.Response(text=text, content_type="text/plain")
+            body = b"".join(chunks)
+            return web.Response(
+                body=body[:budget] if budget is not None else body, content_type="text/plain"
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
-        for line in lines:
-            await response.write((line + "\n").encode())
         cursor = self.logs.cursor(key)
         try:
+            for chunk in chunks:
+                budget = await _write_limited(response, chunk, budget)
             async for line in self.logs.follow(key, cursor, self.stopping):
-                await response.write((line + "\n").encode())
+                if budget is not None and budget <= 0:
+                    break
+                budget = await _write_limited(response, opts.line(self.logs.now(), line), budget)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
