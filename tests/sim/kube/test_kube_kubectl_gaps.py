@@ -111,3 +111,44 @@ def test_an_image_the_simulator_does_not_emulate_runs_inert_and_says_so(
         "nothing (no process, no open port)"
     ]
     assert kubectl(kc, "logs", "web-server") == ""
+
+
+V1_HPA = """
+apiVersion: autoscaling/v1
+kind: HorizontalPodAutoscaler
+metadata: {name: web}
+spec:
+  scaleTargetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  minReplicas: 1
+  maxReplicas: 4
+  targetCPUUtilizationPercentage: 60
+"""
+
+
+def test_autoscaling_v1_is_served_and_stored_as_v2(kc: Path) -> None:
+    kubectl(kc, "apply", "-f", "-", stdin=V1_HPA)
+    v1 = "horizontalpodautoscalers.v1.autoscaling"
+    v2 = "horizontalpodautoscalers.v2.autoscaling"
+    as_v1 = json.loads(kubectl(kc, "get", v1, "web", "-o", "json"))
+    assert as_v1["apiVersion"] == "autoscaling/v1"
+    assert as_v1["spec"]["targetCPUUtilizationPercentage"] == 60
+    kubectl(
+        kc,
+        "patch",
+        v1,
+        "web",
+        "--type=merge",
+        "-p",
+        '{"spec":{"targetCPUUtilizationPercentage":75}}',
+    )
+    as_v2 = json.loads(kubectl(kc, "get", v2, "web", "-o", "json"))
+    assert as_v2["spec"]["metrics"] == [
+        {
+            "type": "Resource",
+            "resource": {
+                "name": "cpu",
+                "target": {"type": "Utilization", "averageUtilization": 75},
+            },
+        }
+    ]
+    assert "autoscaling/v1" in kubectl(kc, "api-versions").split()

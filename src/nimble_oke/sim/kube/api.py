@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from . import admission, apierrors, decoding, fields
+from . import admission, apierrors, decoding, fields, versions
 from .resources import ResourceType, by_kind, by_name
 from .selectors import Predicate
 from .store import Obj, ObjKey, Store
@@ -152,6 +152,8 @@ class Api:
     ) -> Obj:
         obj = self._check_body(rt, namespace, None, copy.deepcopy(body))
         decoding.check_body(rt, obj, field_validation, warnings if warnings is not None else [])
+        served, rt = rt, versions.storage(rt)
+        obj = versions.to_storage(served, obj)
         meta = obj["metadata"]
         for k in _SERVER_META:
             meta.pop(k, None)
@@ -180,10 +182,10 @@ class Api:
         self._allocate(rt, obj, None)
         self._finish(rt, obj, owners)
         if dry_run:
-            return obj
+            return versions.from_storage(served, obj)
         created = self.store.create(rt, obj)
         self.owners[_key(rt, namespace, meta["name"])] = owners
-        return created
+        return versions.from_storage(served, created)
 
     def replace(
         self,
@@ -200,9 +202,11 @@ class Api:
     ) -> Obj:
         new = self._check_body(rt, namespace, name, copy.deepcopy(body))
         decoding.check_body(rt, new, field_validation, warnings if warnings is not None else [])
+        served, rt = rt, versions.storage(rt)
+        new = versions.to_storage(served, new)
         old = self.store.require(rt, namespace, name)
         expected = new["metadata"].get("resourceVersion")
-        return self._write(
+        written = self._write(
             rt,
             old,
             new,
@@ -211,6 +215,7 @@ class Api:
             expected_rv=expected,
             dry_run=dry_run,
         )
+        return versions.from_storage(served, written)
 
     def _write(
         self,
@@ -297,7 +302,8 @@ class Api:
             body = json.loads(raw or b"null")
         except ValueError as exc:
             raise apierrors.bad_request(f"error decoding patch: {exc}") from exc
-        old = self.store.require(rt, namespace, name)
+        stored = self.store.require(rt, namespace, name)
+        old = versions.from_storage(rt, stored)  # patched in the version it was sent in
         if content_type == "application/merge-patch+json":
             from .patching import merge_patch
 
@@ -329,15 +335,16 @@ class Api:
             rt, new, body, kind, field_validation, warnings if warnings is not None else []
         )
         new = self._check_body(rt, namespace, name, new)
-        return self._write(
-            rt,
-            old,
-            new,
+        written = self._write(
+            versions.storage(rt),
+            stored,
+            versions.to_storage(rt, new),
             manager=manager or "unknown",
             subresource=subresource,
             expected_rv=expected,
             dry_run=dry_run,
         )
+        return versions.from_storage(rt, written)
 
     def apply(
         self,
@@ -362,6 +369,8 @@ class Api:
             raise apierrors.bad_request(f"error decoding YAML: {exc}") from exc
         config = self._check_body(rt, namespace, name, config)
         decoding.check_applied(rt, config, namespace if rt.namespaced else "", name)
+        served, rt = rt, versions.storage(rt)
+        config = versions.to_storage(served, config)
         if not config.get("apiVersion") or not config.get("kind"):
             raise apierrors.bad_request("apiVersion and kind must be set in an applied config")
         for k in _SERVER_META:
@@ -389,11 +398,11 @@ class Api:
             self._allocate(rt, merged, None)
             self._finish(rt, merged, owners)
             if dry_run:
-                return merged
+                return versions.from_storage(served, merged)
             created = self.store.create(rt, merged)
             self.owners[key] = owners
-            return created
-        return self._write(
+            return versions.from_storage(served, created)
+        written = self._write(
             rt,
             live,
             merged,
@@ -403,6 +412,7 @@ class Api:
             dry_run=dry_run,
             owners=owners,
         )
+        return versions.from_storage(served, written)
 
     # --- deletion -----------------------------------------------------------------------------
     def delete(
@@ -415,10 +425,19 @@ class Api:
         grace: int | None = None,
         dry_run: bool = False,
     ) -> Obj:
+        served, rt = rt, versions.storage(rt)
         obj = self.store.require(rt, namespace, name)
         if dry_run:
-            return self._dry_run_delete(rt, obj, grace)
+            return versions.from_storage(served, self._dry_run_delete(rt, obj, grace))
+        return versions.from_storage(
+            served, self._delete_now(rt, obj, propagation=propagation, grace=grace)
+        )
+
+    def _delete_now(
+        self, rt: ResourceType, obj: Obj, *, propagation: str | None, grace: int | None
+    ) -> Obj:
         meta = obj["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
         policy = propagation or "Background"
         if policy == "Orphan":
             self._orphan(meta["uid"])

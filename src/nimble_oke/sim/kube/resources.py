@@ -127,6 +127,15 @@ REGISTRY: tuple[ResourceType, ...] = (
         ("hpa",),
         ("status",),
     ),
+    ResourceType(  # served too; stored as v2 (versions.py converts)
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        True,
+        ("hpa",),
+        ("status",),
+    ),
     ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType(
         "policy",
@@ -188,7 +197,7 @@ REGISTRY: tuple[ResourceType, ...] = (
 
 _BY_PATH = {(rt.group, rt.version, rt.plural): rt for rt in REGISTRY}
 _BY_KIND = {(rt.api_version, rt.kind): rt for rt in REGISTRY}
-_BY_KEY = {rt.key: rt for rt in REGISTRY}
+_BY_KEY = {rt.key: rt for rt in reversed(REGISTRY)}  # the first (storage) version wins
 
 
 def by_path(group: str, version: str, plural: str) -> ResourceType | None:
@@ -209,6 +218,11 @@ def by_name(name: str) -> ResourceType:
 
 def by_key(key: str) -> ResourceType:
     return _BY_KEY[key]
+
+
+def storage_types() -> list[ResourceType]:
+    """One type per storage key (a kind served in two versions is stored once)."""
+    return list(dict.fromkeys(_BY_KEY[rt.key] for rt in REGISTRY))
 
 
 def groups() -> dict[str, list[str]]:

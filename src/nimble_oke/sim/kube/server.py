@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from . import apierrors, content, resources, reviews, streams, tables, watch
+from . import apierrors, content, resources, reviews, streams, tables, versions, watch
 from .api import Api
 from .logs import LogBook, LogOptions
 from .openapi import OpenApi
@@ -402,7 +402,7 @@ class ApiServer:
             obj = self.store.require(target.rt, ns, name)
             if "as=Table" in request.headers.get("Accept", ""):
                 return _json(tables.table(target.rt, [obj], self.store.clock.wall()))
-            return self._reply(request, obj)
+            return self._reply(request, versions.from_storage(target.rt, obj))
         if method == "PUT":
             body = await self._body(request, target.rt)
             warnings: list[str] = []
@@ -514,6 +514,7 @@ class ApiServer:
             body = tables.table(target.rt, items, self.store.clock.wall())
             body["metadata"] = {"resourceVersion": str(self.store.rv)}
             return _json(body)
+        items = [versions.from_storage(target.rt, o) for o in items]
         return self._reply(request, self._list_body(target.rt, items))
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:

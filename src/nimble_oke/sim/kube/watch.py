@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from . import apierrors, content, tables
+from . import apierrors, content, tables, versions
 from .resources import ResourceType
 from .store import Obj, Store, Watcher, WatchEvent
 from .wire import protobuf
@@ -155,6 +155,8 @@ class WatchStream:
         if self.req.table:
             obj = tables.table(self.req.rt, [obj], self.store.clock.wall())
             obj["metadata"] = {"resourceVersion": shown.obj["metadata"].get("resourceVersion")}
+        else:
+            obj = versions.from_storage(self.req.rt, obj)
         await response.write(self._encode(shown.type, obj))
 
     def _bookmark(self, *, initial_end: bool) -> bytes:
