@@ -30,8 +30,9 @@ def run(
     stdin: str | None = None,
     home: Path | None = None,
     timeout: float = 120,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig)}
+    env = {"PATH": os.environ.get("PATH", ""), "KUBECONFIG": str(kubeconfig), **(extra_env or {})}
     if home is not None:
         env |= {
             "HOME": str(home),

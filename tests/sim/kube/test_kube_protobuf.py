@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from real_clients import KUBECTL, kubectl, needs_binaries, request_bodies, run
+from real_clients import HELM, KUBECTL, kubectl, needs_binaries, request_bodies, run
 
 from nimble_oke.sim.kube import KubeSimulator
 from nimble_oke.sim.kube.wire import protobuf
@@ -202,3 +202,35 @@ def test_media_types_the_server_does_not_speak(kube: KubeSimulator, kc: Path) ->
         assert garbage.json()["message"].startswith(
             "the object provided is unrecognized (must be of type ConfigMap): "
         )
+
+
+@pytest.mark.parametrize("driver", ["secret", "configmap"])
+def test_helm_release_storage_round_trips_through_protobuf(
+    kc: Path, tmp_path: Path, driver: str
+) -> None:
+    """helm keeps each release revision in a Secret (or ConfigMap) it writes and lists
+    through client-go's typed clients, i.e. in protobuf both ways."""
+    chart = tmp_path / "tiny"
+    (chart / "templates").mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: tiny\nversion: 0.1.0\n")
+    (chart / "templates" / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: tiny}\ndata: {rev: '{{ .Release.Revision }}'}\n"
+    )
+    home = tmp_path / "helm-home"
+    env = {"HELM_DRIVER": driver}
+
+    def helm(*args: str) -> str:
+        out = run(HELM, kc, *args, home=home, extra_env=env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    helm("install", "tiny", str(chart))
+    helm("upgrade", "tiny", str(chart))
+    assert "tiny" in helm("list")
+    kind = "secrets" if driver == "secret" else "configmaps"
+    stored = kubectl(kc, "get", kind, "-l", "owner=helm,name=tiny", "-o", "name").split()
+    assert len(stored) == 2  # one per revision
+    assert json.loads(kubectl(kc, "get", "configmap", "tiny", "-o", "json"))["data"] == {"rev": "2"}
+    helm("rollback", "tiny", "1")
+    helm("uninstall", "tiny")
+    assert kubectl(kc, "get", kind, "-l", "owner=helm", "-o", "name") == ""
