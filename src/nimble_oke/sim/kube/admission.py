@@ -69,10 +69,107 @@ def _container_causes(prefix: str, containers: Any) -> list[Cause]:
     return causes
 
 
+def _port_cause(field: str, value: Any, low: int = 1, high: int = 65535) -> list[Cause]:
+    if isinstance(value, int) and not low <= value <= high:
+        return [
+            (
+                field,
+                "FieldValueInvalid",
+                f"Invalid value: {value}: must be between {low} and {high}, inclusive",
+            )
+        ]
+    return []
+
+
+def _resource_causes(field: str, resources: Any) -> list[Cause]:
+    """Negative quantities; requests above limits (ValidateResourceRequirements)."""
+    if not isinstance(resources, dict):
+        return []
+    causes: list[Cause] = []
+    limits = resources.get("limits") or {}
+    requests = resources.get("requests") or {}
+    for part, values in (("limits", limits), ("requests", requests)):
+        for name, value in (values or {}).items():
+            try:
+                if quantity.parse(value) < 0:
+                    causes.append(
+                        (
+                            f"{field}.{part}[{name}]",
+                            "FieldValueInvalid",
+                            f'Invalid value: "{value}": must be greater than or equal to 0',
+                        )
+                    )
+            except (ValueError, TypeError):
+                continue
+    for name, value in requests.items():
+        if name not in limits:
+            continue
+        try:
+            above = quantity.parse(value) > quantity.parse(limits[name])
+        except (ValueError, TypeError):
+            continue
+        if above:
+            causes.append(
+                (
+                    f"{field}.requests",
+                    "FieldValueInvalid",
+                    f'Invalid value: "{value}": must be less than or equal to {name} limit '
+                    f"of {limits[name]}",
+                )
+            )
+    return causes
+
+
+def _pod_spec_causes(prefix: str, spec: Any) -> list[Cause]:
+    """Containers (required fields, ports, resources) of a pod spec at ``prefix``."""
+    spec = spec if isinstance(spec, dict) else {}
+    causes = _container_causes(prefix, spec.get("containers"))
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            if not isinstance(c, dict):
+                continue
+            field = f"{prefix}.{group}[{i}]"
+            for j, port in enumerate(c.get("ports") or []):
+                causes += _port_cause(
+                    f"{field}.ports[{j}].containerPort", port.get("containerPort")
+                )
+                if port.get("hostPort"):
+                    causes += _port_cause(f"{field}.ports[{j}].hostPort", port.get("hostPort"))
+            causes += _resource_causes(f"{field}.resources", c.get("resources"))
+    return causes
+
+
+def _service_causes(spec: Obj) -> list[Cause]:
+    causes: list[Cause] = []
+    if (
+        spec.get("type") != "ExternalName"
+        and not spec.get("ports")
+        and spec.get("clusterIP") != "None"
+    ):
+        causes.append(("spec.ports", "FieldValueRequired", "Required value"))
+    for i, port in enumerate(spec.get("ports") or []):
+        field = f"spec.ports[{i}]"
+        causes += _port_cause(f"{field}.port", port.get("port"))
+        target = port.get("targetPort")
+        if isinstance(target, int) and target != 0:
+            causes += _port_cause(f"{field}.targetPort", target)
+        node_port = port.get("nodePort")
+        if isinstance(node_port, int) and node_port and not 30000 <= node_port <= 32767:
+            causes.append(
+                (
+                    f"{field}.nodePort",
+                    "FieldValueInvalid",
+                    f"Invalid value: {node_port}: provided port is not in the valid range. "
+                    "The range of valid ports is 30000-32767",
+                )
+            )
+    return causes
+
+
 def _template_causes(obj: Obj, rt: ResourceType) -> list[Cause]:
     spec = obj.get("spec") or {}
     template = spec.get("template") or {}
-    causes = _container_causes("spec.template.spec", (template.get("spec") or {}).get("containers"))
+    causes = _pod_spec_causes("spec.template.spec", template.get("spec"))
     selector = spec.get("selector")
     if rt.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet"):
         if not selector:
@@ -107,16 +204,11 @@ def validate(rt: ResourceType, obj: Obj) -> None:
     causes = _name_causes(rt, name)
     spec = obj.get("spec") or {}
     if rt.kind == "Pod":
-        causes += _container_causes("spec", spec.get("containers"))
+        causes += _pod_spec_causes("spec", spec)
     elif rt.kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"):
         causes += _template_causes(obj, rt)
     elif rt.kind == "Service":
-        if (
-            spec.get("type") != "ExternalName"
-            and not spec.get("ports")
-            and spec.get("clusterIP") != "None"
-        ):
-            causes.append(("spec.ports", "FieldValueRequired", "Required value"))
+        causes += _service_causes(spec)
     elif rt.kind == "PersistentVolumeClaim":
         storage = ((spec.get("resources") or {}).get("requests") or {}).get("storage")
         if not storage and not spec.get("volumeName"):

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
-from . import admission, apierrors, fields
+from . import admission, apierrors, decoding, fields, versions
 from .resources import ResourceType, by_kind, by_name
 from .selectors import Predicate
 from .store import Obj, ObjKey, Store
+from .streams import PodRuntime
 
 NAMESPACES = by_name("Namespace")
 PODS = by_name("Pod")
@@ -49,6 +50,9 @@ class Api:
         self._node_ports: set[int] = set()
         self.graceful_kinds: set[str] = {"Pod"}
         self.delete_hooks: list[Callable[[ResourceType, Obj], None]] = []
+        # What runs the pods' containers (the kubelet registers itself): port-forward and
+        # exec reach containers through it.
+        self.runtime: PodRuntime | None = None
 
     # --- helpers --------------------------------------------------------------------------
     def _check_body(self, rt: ResourceType, namespace: str, name: str | None, body: Any) -> Obj:
@@ -136,9 +140,20 @@ class Api:
 
     # --- verbs ------------------------------------------------------------------------------
     def create(
-        self, rt: ResourceType, namespace: str, body: Any, *, manager: str, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: Any,
+        *,
+        manager: str,
+        dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         obj = self._check_body(rt, namespace, None, copy.deepcopy(body))
+        decoding.check_body(rt, obj, field_validation, warnings if warnings is not None else [])
+        served, rt = rt, versions.storage(rt)
+        obj = versions.to_storage(served, obj)
         meta = obj["metadata"]
         for k in _SERVER_META:
             meta.pop(k, None)
@@ -167,10 +182,10 @@ class Api:
         self._allocate(rt, obj, None)
         self._finish(rt, obj, owners)
         if dry_run:
-            return obj
+            return versions.from_storage(served, obj)
         created = self.store.create(rt, obj)
         self.owners[_key(rt, namespace, meta["name"])] = owners
-        return created
+        return versions.from_storage(served, created)
 
     def replace(
         self,
@@ -182,11 +197,16 @@ class Api:
         manager: str,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         new = self._check_body(rt, namespace, name, copy.deepcopy(body))
+        decoding.check_body(rt, new, field_validation, warnings if warnings is not None else [])
+        served, rt = rt, versions.storage(rt)
+        new = versions.to_storage(served, new)
         old = self.store.require(rt, namespace, name)
         expected = new["metadata"].get("resourceVersion")
-        return self._write(
+        written = self._write(
             rt,
             old,
             new,
@@ -195,6 +215,7 @@ class Api:
             expected_rv=expected,
             dry_run=dry_run,
         )
+        return versions.from_storage(served, written)
 
     def _write(
         self,
@@ -262,6 +283,8 @@ class Api:
         force: bool = False,
         subresource: str = "",
         dry_run: bool = False,
+        field_validation: str = "Ignore",
+        warnings: list[str] | None = None,
     ) -> Obj:
         content_type = content_type.split(";", maxsplit=1)[0].strip()
         if content_type == "application/apply-patch+yaml":
@@ -279,7 +302,8 @@ class Api:
             body = json.loads(raw or b"null")
         except ValueError as exc:
             raise apierrors.bad_request(f"error decoding patch: {exc}") from exc
-        old = self.store.require(rt, namespace, name)
+        stored = self.store.require(rt, namespace, name)
+        old = versions.from_storage(rt, stored)  # patched in the version it was sent in
         if content_type == "application/merge-patch+json":
             from .patching import merge_patch
 
@@ -306,16 +330,21 @@ class Api:
         expected = None
         if isinstance(body, dict):
             expected = (body.get("metadata") or {}).get("resourceVersion")
+        kind = "strategic" if "strategic" in content_type else "json"
+        decoding.check_patched(
+            rt, new, body, kind, field_validation, warnings if warnings is not None else []
+        )
         new = self._check_body(rt, namespace, name, new)
-        return self._write(
-            rt,
-            old,
-            new,
+        written = self._write(
+            versions.storage(rt),
+            stored,
+            versions.to_storage(rt, new),
             manager=manager or "unknown",
             subresource=subresource,
             expected_rv=expected,
             dry_run=dry_run,
         )
+        return versions.from_storage(rt, written)
 
     def apply(
         self,
@@ -339,6 +368,9 @@ class Api:
         except yaml.YAMLError as exc:
             raise apierrors.bad_request(f"error decoding YAML: {exc}") from exc
         config = self._check_body(rt, namespace, name, config)
+        decoding.check_applied(rt, config, namespace if rt.namespaced else "", name)
+        served, rt = rt, versions.storage(rt)
+        config = versions.to_storage(served, config)
         if not config.get("apiVersion") or not config.get("kind"):
             raise apierrors.bad_request("apiVersion and kind must be set in an applied config")
         for k in _SERVER_META:
@@ -366,11 +398,11 @@ class Api:
             self._allocate(rt, merged, None)
             self._finish(rt, merged, owners)
             if dry_run:
-                return merged
+                return versions.from_storage(served, merged)
             created = self.store.create(rt, merged)
             self.owners[key] = owners
-            return created
-        return self._write(
+            return versions.from_storage(served, created)
+        written = self._write(
             rt,
             live,
             merged,
@@ -380,6 +412,7 @@ class Api:
             dry_run=dry_run,
             owners=owners,
         )
+        return versions.from_storage(served, written)
 
     # --- deletion -----------------------------------------------------------------------------
     def delete(
@@ -392,10 +425,19 @@ class Api:
         grace: int | None = None,
         dry_run: bool = False,
     ) -> Obj:
+        served, rt = rt, versions.storage(rt)
         obj = self.store.require(rt, namespace, name)
         if dry_run:
-            return obj
+            return versions.from_storage(served, self._dry_run_delete(rt, obj, grace))
+        return versions.from_storage(
+            served, self._delete_now(rt, obj, propagation=propagation, grace=grace)
+        )
+
+    def _delete_now(
+        self, rt: ResourceType, obj: Obj, *, propagation: str | None, grace: int | None
+    ) -> Obj:
         meta = obj["metadata"]
+        namespace, name = meta.get("namespace", ""), meta["name"]
         policy = propagation or "Background"
         if policy == "Orphan":
             self._orphan(meta["uid"])
@@ -426,6 +468,33 @@ class Api:
             )
             return self._mark_deleting(rt, obj, grace=period)
         return self.remove(rt, namespace, name)
+
+    def _dry_run_delete(self, rt: ResourceType, obj: Obj, grace: int | None) -> Obj:
+        """What :meth:`delete` would answer, with nothing changed: an object that lingers
+        (finalizers, a namespace, a running pod's grace period) comes back marked for
+        deletion; one that would go at once comes back as it is."""
+        meta = obj["metadata"]
+        spec = obj.get("spec") or {}
+        lingers = (
+            rt.kind == "Namespace"
+            or bool(meta.get("finalizers"))
+            or (
+                rt.kind in self.graceful_kinds
+                and grace != 0
+                and bool(spec.get("nodeName"))
+                and (obj.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+            )
+        )
+        if not lingers:
+            return copy.deepcopy(obj)
+        out = copy.deepcopy(obj)
+        out["metadata"].setdefault("deletionTimestamp", self.store.now_iso())
+        if rt.kind in self.graceful_kinds:
+            period = grace if grace is not None else spec.get("terminationGracePeriodSeconds", 30)
+            out["metadata"]["deletionGracePeriodSeconds"] = period
+        if rt.kind == "Namespace":
+            out.setdefault("status", {})["phase"] = "Terminating"
+        return out
 
     def remove(self, rt: ResourceType, namespace: str, name: str) -> Obj:
         """Remove from storage now (after finalizers/graceful stop) and run delete hooks."""
@@ -504,6 +573,7 @@ class Api:
         *,
         propagation: str | None = None,
         grace: int | None = None,
+        dry_run: bool = False,
     ) -> list[Obj]:
         out = []
         for obj in self.store.list(rt, namespace):
@@ -516,6 +586,7 @@ class Api:
                         meta["name"],
                         propagation=propagation,
                         grace=grace,
+                        dry_run=dry_run,
                     )
                 )
         return out

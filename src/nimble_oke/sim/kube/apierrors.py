@@ -31,6 +31,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:
+            del body["reason"]  # StatusReasonUnknown: omitted, as Go's omitempty does
         if self.details is not None:
             body["details"] = self.details
         return body

@@ -10,6 +10,7 @@ from .cluster import DEPLOYMENTS, PODS, REPLICASETS, Cluster
 from .store import Obj
 from .workload_base import (
     WorkloadController,
+    comparable_template,
     is_active,
     is_ready,
     newest_first,
@@ -31,23 +32,17 @@ class DeploymentController(WorkloadController):
         template = spec["template"]
         phash = template_hash(template)
         rss = sorted(self.owned(REPLICASETS, d), key=lambda r: r["metadata"]["creationTimestamp"])
+        wanted = comparable_template(template)
         new = next(
-            (
-                r
-                for r in rss
-                if (r["metadata"].get("labels") or {}).get("pod-template-hash") == phash
-            ),
+            (r for r in rss if comparable_template(r["spec"]["template"]) == wanted),
             None,
         )
         olds = [r for r in rss if r is not new]
-        revisions = [
-            int(
-                (r["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision", 0)
-            )
-            for r in rss
-        ]
+        revisions = [_revision(r) for r in rss]
         if new is None:
             new = self._create_rs(d, phash, max(revisions, default=0) + 1)
+        elif olds and _revision(new) < max(revisions):
+            new = self._bump_revision(d, new, max(revisions) + 1)  # a rollback: reused
         strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
         old_total = sum(int(r["spec"].get("replicas", 0)) for r in olds)
         new_spec = int(new["spec"].get("replicas", 0))
@@ -115,6 +110,19 @@ class DeploymentController(WorkloadController):
             "status": {"replicas": 0},
         }
         return self.c.store.create(REPLICASETS, rs)
+
+    def _bump_revision(self, _d: Obj, rs: Obj, revision: int) -> Obj:
+        """An old ReplicaSet whose template came back (rollout undo, helm rollback) becomes
+        the newest revision again, as the real deployment controller does."""
+
+        def bump(o: Obj) -> None:
+            o["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/revision"] = str(
+                revision
+            )
+
+        meta = rs["metadata"]
+        updated = self.c.store.mutate(REPLICASETS, meta["namespace"], meta["name"], bump)
+        return updated or rs
 
     def _scale_rs(self, d: Obj, rs: Obj, replicas: int) -> None:
         current = int(rs["spec"].get("replicas", 0))
@@ -257,3 +265,8 @@ class ReplicaSetController(WorkloadController):
                 "observedGeneration": rs["metadata"].get("generation", 1),
             },
         )
+
+
+def _revision(rs: Obj) -> int:
+    annotations = rs["metadata"].get("annotations") or {}
+    return int(annotations.get("deployment.kubernetes.io/revision", 0))

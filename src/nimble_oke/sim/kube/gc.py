@@ -8,7 +8,7 @@ import logging
 
 from . import apierrors
 from .cluster import NAMESPACES, NODES, PODS, SERVICE_ACCOUNTS, Cluster
-from .resources import REGISTRY, by_key
+from .resources import by_key, storage_types
 from .store import Obj
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class GarbageCollector:
 
     def _empty_namespace(self, name: str) -> int:
         remaining = 0
-        for rt in REGISTRY:
+        for rt in storage_types():
             if not rt.namespaced:
                 continue
             for obj in self.c.store.list(rt, name):

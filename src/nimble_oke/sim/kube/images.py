@@ -157,66 +157,168 @@ class TaskContainer:
 # --- built-in: busybox-like command runner ---------------------------------------------------
 class CommandContainer(TaskContainer):
     """Runs a tiny shell vocabulary: ``sleep N``, ``echo ...``, ``exit N``, ``true``,
-    ``false``, ``touch PATH``, ``cat PATH``, ``test -f PATH``, joined by ``;``, ``&&``, newlines.
-    Time is simulated (``sleep 60`` takes 60 simulated seconds)."""
+    ``false``, ``touch PATH``, ``cat PATH``, ``test -f|-d|-e PATH``, joined by ``;``, ``&&``,
+    newlines. Time is simulated (``sleep 60`` takes 60 simulated seconds). Its filesystem is
+    its volume mounts: ``kubectl exec`` runs the same vocabulary, plus ``tar`` for
+    ``kubectl cp`` into and out of mounted volumes."""
+
+    SHELLS = ("sh", "/bin/sh", "bash", "/bin/bash")
+    COMMANDS = ("sleep", "echo", "exit", "true", "false", "touch", "cat", "test", "tar", "ls")
 
     def __init__(self, ctx: ContainerContext) -> None:
         self.ctx = ctx
         self._task: asyncio.Task[int] | None = None
 
     async def start(self) -> int | None:
-        self._task = asyncio.create_task(self._run())
+        self._task = asyncio.create_task(self._run_script(self._script(), _Io(self.ctx.log)))
         return None
 
     def _script(self) -> str:
         argv = self.ctx.command + self.ctx.args
-        if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh", "bash", "/bin/bash") and argv[1] == "-c":
+        if len(argv) >= 3 and argv[0] in self.SHELLS and argv[1] == "-c":
             return argv[2]
         return shlex.join(argv) if argv else "true"
 
-    async def _run(self) -> int:
-        script = self._script()
+    async def exec_command(self, argv: list[str], stdin: bytes | None) -> Any:
+        """``kubectl exec``: a shell script, or one command of the vocabulary."""
+        from .streams import ExecError, ExecResult
+
+        if argv and argv[0] in self.SHELLS:
+            script = argv[2] if len(argv) >= 3 and argv[1] == "-c" else "true"
+        elif argv and argv[0].rsplit("/", 1)[-1] in self.COMMANDS:
+            script = shlex.join(argv)
+        else:
+            raise ExecError(missing_executable(argv))
+        io = _Io(None, stdin or b"")
+        code = await self._run_script(script, io)
+        return ExecResult(code, bytes(io.stdout), bytes(io.stderr))
+
+    async def _run_script(self, script: str, io: _Io) -> int:
         for line in script.replace("&&", "\n").replace(";", "\n").splitlines():
             words = shlex.split(line.strip())
             if not words:
                 continue
-            code = await self._command(words)
+            code = await self._command(words, io)
             if code is not None:
                 return code
         return 0
 
-    async def _command(self, words: list[str]) -> int | None:
-        cmd, rest = words[0], words[1:]
+    async def _command(self, words: list[str], io: _Io) -> int | None:
+        cmd, rest = words[0].rsplit("/", 1)[-1], words[1:]
         if cmd == "sleep":
             clock = self.ctx.clock
             await clock.wait_until(clock.now() + (float(rest[0]) if rest else 0))
         elif cmd == "echo":
-            self.ctx.log(
-                " ".join(self.ctx.env.get(w[1:], "") if w.startswith("$") else w for w in rest)
-            )
+            io.out(" ".join(self.ctx.env.get(w[1:], "") if w.startswith("$") else w for w in rest))
         elif cmd == "exit":
             return int(rest[0]) if rest else 0
         elif cmd == "false":
             return 1
-        elif cmd in ("touch", "cat", "test"):
-            target = self.ctx.host_path(rest[-1]) if rest else None
-            if cmd == "touch" and target is not None:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.touch()
-            elif cmd == "cat":
-                if target is None or not target.is_file():
-                    self.ctx.log(
-                        f"cat: can't open '{rest[-1] if rest else ''}': No such file or directory"
-                    )
-                    return 1
-                for text in target.read_text().splitlines():
-                    self.ctx.log(text)
-            elif cmd == "test" and (target is None or not target.exists()):
-                return 1
+        elif cmd in ("touch", "cat", "test", "ls"):
+            return self._file_command(cmd, rest, io)
+        elif cmd == "tar":
+            return _tar(self.ctx, rest, io)
         elif cmd != "true":
-            self.ctx.log(f"sh: {cmd}: not found")
+            io.err(f"sh: {cmd}: not found")
             return 127
         return None
+
+    def _file_command(self, cmd: str, rest: list[str], io: _Io) -> int | None:
+        target = self.ctx.host_path(rest[-1]) if rest else None
+        if cmd == "touch" and target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.touch()
+        elif cmd == "cat":
+            if target is None or not target.is_file():
+                io.err(f"cat: can't open '{rest[-1] if rest else ''}': No such file or directory")
+                return 1
+            for text in target.read_text().splitlines():
+                io.out(text)
+        elif cmd == "ls":
+            if target is None or not target.exists():
+                io.err(f"ls: {rest[-1] if rest else '.'}: No such file or directory")
+                return 1
+            for entry in sorted(target.iterdir()) if target.is_dir() else [target]:
+                io.out(entry.name)
+        elif cmd == "test":
+            flag = rest[0] if len(rest) > 1 else "-e"
+            ok = target is not None and (
+                target.is_dir()
+                if flag == "-d"
+                else target.is_file()
+                if flag == "-f"
+                else target.exists()
+            )
+            return None if ok else 1
+        return None
+
+
+class _Io:
+    """Where a script's output goes: the container log, or captured for an exec."""
+
+    def __init__(self, log: Callable[[str], None] | None, stdin: bytes = b"") -> None:
+        self.log = log
+        self.stdin = stdin
+        self.stdout = bytearray()
+        self.stderr = bytearray()
+
+    def out(self, line: str) -> None:
+        if self.log is not None:
+            self.log(line)
+        else:
+            self.stdout += (line + "\n").encode()
+
+    def err(self, line: str) -> None:
+        if self.log is not None:
+            self.log(line)
+        else:
+            self.stderr += (line + "\n").encode()
+
+    def out_bytes(self, data: bytes) -> None:
+        self.stdout += data
+
+
+def _tar(ctx: ContainerContext, args: list[str], io: _Io) -> int:
+    """``tar cf - PATH`` and ``tar -xmf - [-C DIR]`` (what kubectl cp runs), on the
+    container's mounted volumes; anywhere else the path does not exist."""
+    import io as pyio
+    import tarfile
+
+    flags = "".join(a.lstrip("-") for a in args if a.startswith("-") and not a.startswith("--"))
+    flags += "".join(a for a in args[:1] if not a.startswith("-"))
+    if "c" in flags:
+        src = args[-1]
+        host = ctx.host_path(src)
+        if host is None or not host.exists():
+            io.err(f"tar: {src.lstrip('/')}: Cannot stat: No such file or directory")
+            io.err("tar: Exiting with failure status due to previous errors")
+            return 2
+        buffer = pyio.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            archive.add(host, arcname=src.lstrip("/"))
+        io.out_bytes(buffer.getvalue())
+        return 0
+    if "x" in flags:
+        dest = args[args.index("-C") + 1] if "-C" in args else "/"
+        host = ctx.host_path(dest)
+        if host is None:
+            io.err(f"tar: {dest}: Cannot open: Read-only file system")
+            return 2
+        with tarfile.open(fileobj=pyio.BytesIO(io.stdin), mode="r") as archive:
+            archive.extractall(host, filter="data")
+        return 0
+    io.err("tar: You must specify one of the '-Acdtrux', '--delete' or '--test-label' options")
+    return 2
+
+
+def missing_executable(argv: list[str]) -> str:
+    """The container runtime's error for a command the image does not have (the simulator
+    models no filesystem for images it only emulates)."""
+    name = argv[0] if argv else ""
+    return (
+        "OCI runtime exec failed: exec failed: unable to start container process: exec: "
+        f'"{name}": executable file not found in $PATH: unknown'
+    )
 
 
 # --- built-in: HTTP echo server --------------------------------------------------------------
@@ -492,8 +594,32 @@ def _cache_volume_speed(ctx: ContainerContext, cache_path: str) -> dict[str, Any
     return overrides
 
 
+UNEMULATED = "unemulated"
+
+
+class InertContainer(PauseContainer):
+    """An image the simulator has no emulation for: pulled, then Running and doing
+    nothing (no process output, no open port) until stopped; the kubelet says so in a
+    Warning event on the pod."""
+
+
 def builtin_registry() -> ImageRegistry:
     registry = ImageRegistry()
+    registry.register(  # first, so every specific image below wins over it
+        lambda _image: True,
+        InertContainer,
+        size_bytes=PAUSE_LIKE_IMAGE_BYTES,
+        name=UNEMULATED,
+    )
+    from .hostshell import CURL_IMAGE_BYTES, HostShellContainer, host_tools_available
+
+    if host_tools_available():
+        registry.register(
+            lambda image: normalize(image).startswith("docker.io/curlimages/curl:"),
+            HostShellContainer,
+            size_bytes=CURL_IMAGE_BYTES,
+            name="curl",
+        )
     registry.register(
         lambda image: (
             normalize(image).startswith("docker.io/library/busybox")

@@ -30,15 +30,18 @@ from .cluster import (
 )
 from .container_env import ContainerConfigError, EnvBuilder
 from .images import (
+    UNEMULATED,
     Container,
     ContainerContext,
     ImageEntry,
+    missing_executable,
     normalize,
 )
 from .probes import PROBE_DEFAULTS, run_probe
 from .pulls import PULL_BYTES_PER_S, go_duration, pull_error
 from .shapes import gpu_model
 from .store import Obj
+from .streams import ExecError, ExecResult
 from .volumes import is_single_node_volume, pv_bytes_per_s
 
 log = logging.getLogger(__name__)
@@ -114,6 +117,8 @@ class Kubelet:
         self._node_uids: dict[str, str] = {}
         self._session: aiohttp.ClientSession | None = None
         self._shutdowns: set[asyncio.Task[None]] = set()
+        cluster.api.runtime = self  # port-forward and exec reach containers through us
+        cluster.logs.now = cluster.clock.wall  # log lines carry simulated timestamps
 
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -188,6 +193,29 @@ class Kubelet:
                 entries.append({"names": [image], "sizeBytes": size_bytes})
 
         self.c.store.mutate(NODES, "", node, add)
+
+    # --- streaming: port-forward and exec --------------------------------------------------
+    def local_port(self, namespace: str, pod: str, port: int) -> int | None:
+        """The real local port of a running container's declared (or listening) port."""
+        return (self.c.pod_ports.get((namespace, pod)) or {}).get(port)
+
+    async def exec(
+        self, namespace: str, pod: str, container: str, argv: list[str], stdin: bytes | None
+    ) -> ExecResult:
+        """Run ``argv`` in a running container. Images whose filesystem the simulator does
+        not model have no executables: the runtime's error for a missing one."""
+        worker = next(
+            (w for w in self.workers.values() if w.ns == namespace and w.name == pod), None
+        )
+        states = (worker.inits + worker.mains) if worker is not None else []
+        cs = next((c for c in states if c.name == container and c.instance is not None), None)
+        if cs is None:
+            raise ExecError(f'container not found ("{container}")')
+        run = getattr(cs.instance, "exec_command", None)
+        if run is None:
+            raise ExecError(missing_executable(argv))
+        result: ExecResult = await run(argv, stdin)
+        return result
 
     def forget(self, worker: PodWorker) -> None:
         if self.workers.get(worker.uid) is worker:
@@ -670,6 +698,14 @@ class PodWorker:
         cs.ready = False
         self.event("Created", f"Created container: {cs.name}", cs=cs)
         self.event("Started", f"Started container {cs.name}", cs=cs)
+        if entry.name == UNEMULATED:
+            self.event(
+                "NotEmulated",
+                f'The simulator does not run image "{cs.spec["image"]}": the container is '
+                "Running and does nothing (no process, no open port)",
+                warning=True,
+                cs=cs,
+            )
         self.publish()
         return instance, None
 

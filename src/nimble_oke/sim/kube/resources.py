@@ -9,6 +9,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+# Connect subresources of pods and the options kind discovery names for each.
+_CONNECT = {
+    "attach": "PodAttachOptions",
+    "exec": "PodExecOptions",
+    "portforward": "PodPortForwardOptions",
+}
+# The kinds whose storage declares the "all" category (kubectl get all).
+_ALL_CATEGORY = frozenset(
+    {
+        "Pod",
+        "Service",
+        "DaemonSet",
+        "Deployment",
+        "ReplicaSet",
+        "StatefulSet",
+        "Job",
+        "CronJob",
+        "HorizontalPodAutoscaler",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -22,6 +42,7 @@ class ResourceType:
     namespaced: bool = True
     short_names: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
+    verbs: tuple[str, ...] = ()  # empty: every verb; ("create",) for the reviews
 
     @property
     def api_version(self) -> str:
@@ -43,14 +64,18 @@ class ResourceType:
             "singularName": self.kind.lower(),
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": _VERBS,
+            "verbs": list(self.verbs) or _VERBS,
         }
         if self.short_names:
             main["shortNames"] = list(self.short_names)
+        if self.kind in _ALL_CATEGORY:
+            main["categories"] = ["all"]
         entries = [main]
         for sub in self.subresources:
             verbs = ["get"] if sub == "log" else ["get", "patch", "update"]
-            kind = {"log": "Pod", "scale": "Scale"}.get(sub, self.kind)
+            if sub in _CONNECT:
+                verbs = ["create", "get"]
+            kind = {"log": "Pod", "scale": "Scale", **_CONNECT}.get(sub, self.kind)
             entry: dict[str, object] = {}
             if sub == "scale":
                 entry = {"group": "autoscaling", "version": "v1"}
@@ -77,7 +102,7 @@ def _core(
 REGISTRY: tuple[ResourceType, ...] = (
     _core("Namespace", "namespaces", False, ("ns",), "status"),
     _core("Node", "nodes", False, ("no",), "status"),
-    _core("Pod", "pods", True, ("po",), "status,log"),
+    _core("Pod", "pods", True, ("po",), "status,log,exec,attach,portforward"),
     _core("Service", "services", True, ("svc",), "status"),
     _core("Endpoints", "endpoints", True, ("ep",)),
     _core("ConfigMap", "configmaps", True, ("cm",)),
@@ -102,6 +127,15 @@ REGISTRY: tuple[ResourceType, ...] = (
         ("hpa",),
         ("status",),
     ),
+    ResourceType(  # served too; stored as v2 (versions.py converts)
+        "autoscaling",
+        "v1",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        True,
+        ("hpa",),
+        ("status",),
+    ),
     ResourceType("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", True, ("netpol",)),
     ResourceType(
         "policy",
@@ -111,6 +145,30 @@ REGISTRY: tuple[ResourceType, ...] = (
         True,
         ("pdb",),
         ("status",),
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectAccessReview",
+        "selfsubjectaccessreviews",
+        False,
+        verbs=("create",),
+    ),
+    ResourceType(
+        "authorization.k8s.io",
+        "v1",
+        "SelfSubjectRulesReview",
+        "selfsubjectrulesreviews",
+        False,
+        verbs=("create",),
+    ),
+    ResourceType(
+        "authentication.k8s.io",
+        "v1",
+        "SelfSubjectReview",
+        "selfsubjectreviews",
+        False,
+        verbs=("create",),
     ),
     ResourceType("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
     ResourceType("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
@@ -139,7 +197,7 @@ REGISTRY: tuple[ResourceType, ...] = (
 
 _BY_PATH = {(rt.group, rt.version, rt.plural): rt for rt in REGISTRY}
 _BY_KIND = {(rt.api_version, rt.kind): rt for rt in REGISTRY}
-_BY_KEY = {rt.key: rt for rt in REGISTRY}
+_BY_KEY = {rt.key: rt for rt in reversed(REGISTRY)}  # the first (storage) version wins
 
 
 def by_path(group: str, version: str, plural: str) -> ResourceType | None:
@@ -160,6 +218,11 @@ def by_name(name: str) -> ResourceType:
 
 def by_key(key: str) -> ResourceType:
     return _BY_KEY[key]
+
+
+def storage_types() -> list[ResourceType]:
+    """One type per storage key (a kind served in two versions is stored once)."""
+    return list(dict.fromkeys(_BY_KEY[rt.key] for rt in REGISTRY))
 
 
 def groups() -> dict[str, list[str]]:

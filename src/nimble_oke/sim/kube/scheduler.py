@@ -11,6 +11,7 @@ from typing import Any
 
 from . import quantity
 from .cluster import NODES, PODS, PVCS, PVS, STORAGE_CLASSES, Cluster
+from .isolation import Isolated
 from .store import Obj
 
 Resources = dict[str, Decimal]
@@ -119,6 +120,7 @@ class Scheduler:
     def __init__(self, cluster: Cluster) -> None:
         self.c = cluster
         self._last_message: dict[str, tuple[str, float]] = {}
+        self._isolated = Isolated("Scheduler")
 
     def usage(self) -> dict[str, tuple[Resources, int]]:
         """Requested resources and pod count per node (non-terminal pods)."""
@@ -146,7 +148,7 @@ class Scheduler:
         nodes = self.c.store.list(NODES)
         used = self.usage()
         for pod in pending:
-            self._schedule(pod, nodes, used)
+            self._isolated.run(pod, lambda p: self._schedule(p, nodes, used))
 
     def _reasons(
         self,

@@ -11,20 +11,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from aiohttp import web
 
-from . import apierrors, resources, tables
+from . import apierrors, content, resources, reviews, streams, tables, versions, watch
 from .api import Api
-from .logs import LogBook
+from .logs import LogBook, LogOptions
+from .openapi import OpenApi
 from .resources import ResourceType
 from .selectors import parse_field_selector, parse_label_selector
-from .store import Obj, Watcher, WatchEvent
+from .store import Obj
+from .version import KUBE_VERSION
+from .wire import protobuf
 
 log = logging.getLogger(__name__)
 
-# The Kubernetes version the simulated control plane reports (OKE, reference/oke.md).
-KUBE_VERSION = "v1.35.2"
+__all__ = ["KUBE_VERSION", "ApiServer", "TokenCheck"]
 
 TokenCheck = Callable[[str], bool]
 
@@ -45,8 +46,61 @@ def _json(body: Any, status: int = 200) -> web.Response:
     )
 
 
-def _error(exc: apierrors.ApiError) -> web.Response:
-    return _json(exc.status(), exc.code)
+def _error(exc: apierrors.ApiError, request: web.Request | None = None) -> web.Response:
+    """A Status body in the media type the client accepts (JSON when it accepts none)."""
+    media = content.JSON
+    if request is not None:
+        with contextlib.suppress(apierrors.ApiError):
+            media = content.choose(request.headers.get("Accept"), True)
+    return content.render(exc.status(), exc.code, media)
+
+
+_OPTIONS_KIND = {
+    "POST": "CreateOptions",
+    "PUT": "UpdateOptions",
+    "PATCH": "PatchOptions",
+    "DELETE": "DeleteOptions",
+}
+
+
+_VERB_OF = {"GET": "list", "POST": "create", "DELETE": "deletecollection"}
+
+
+def _dry_run(values: list[str], method: str = "POST") -> bool:
+    """``dryRun`` holds directives; ``All`` is the only one defined (ValidateDryRun)."""
+    for value in values:
+        if value != "All":
+            kind = _OPTIONS_KIND.get(method, "CreateOptions")
+            raise apierrors.invalid(
+                kind,
+                "",
+                [
+                    (
+                        "dryRun",
+                        "FieldValueNotSupported",
+                        f'Unsupported value: "{value}": supported values: "All"',
+                    )
+                ],
+                "meta.k8s.io",
+            )
+    return bool(values)
+
+
+async def _write_limited(
+    response: web.StreamResponse, data: bytes, budget: int | None
+) -> int | None:
+    """Write at most ``budget`` bytes (None: no limit); the budget left."""
+    if budget is not None:
+        data = data[: max(budget, 0)]
+        budget -= len(data)
+    if data:
+        await response.write(data)
+    return budget
+
+
+def _field_validation(request: web.Request) -> str:
+    """The directive for unknown fields; the server's default is Warn."""
+    return request.query.get("fieldValidation") or "Warn"
 
 
 def _truthy(value: str | None) -> bool:
@@ -63,6 +117,7 @@ class ApiServer:
         self.require_token = require_token
         self.host_port = "127.0.0.1:0"
         self.stopping = asyncio.Event()
+        self.openapi = OpenApi(resources.REGISTRY, KUBE_VERSION)
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -74,6 +129,9 @@ class ApiServer:
         app.router.add_get("/api/", self._api_versions)
         app.router.add_get("/apis", self._api_groups)
         app.router.add_get("/apis/", self._api_groups)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
+        app.router.add_get("/openapi/v3", self._openapi_v3_discovery)
+        app.router.add_get("/openapi/v3/{gv:.+}", self._openapi_v3)
         app.router.add_route("*", "/{tail:.*}", self._resource)
         return app
 
@@ -89,12 +147,14 @@ class ApiServer:
             response: web.StreamResponse = await handler(request)
             return response
         except apierrors.ApiError as exc:
-            return _error(exc)
+            return _error(exc, request)
         except web.HTTPException:
             raise
         except Exception as exc:  # a bug in the simulator: answer like the real server would
             log.exception("internal error on %s %s", request.method, request.path)
-            return _error(apierrors.ApiError(500, "InternalError", f"Internal error: {exc}"))
+            return _error(
+                apierrors.ApiError(500, "InternalError", f"Internal error: {exc}"), request
+            )
 
     # --- discovery -----------------------------------------------------------------------------
     async def _ok(self, _request: web.Request) -> web.Response:
@@ -161,6 +221,34 @@ class ApiServer:
             }
         )
 
+    # --- openapi -------------------------------------------------------------------------------
+    def _openapi_doc(self, request: web.Request, doc: bytes | None) -> web.Response:
+        if doc is None or not self.openapi.available:
+            raise apierrors.ApiError(
+                404, "NotFound", "the server could not find the requested resource"
+            )
+        accept = request.headers.get("Accept") or "application/json"
+        if not any(
+            m.type in ("application/json", "*/*", "application/*")
+            for m in content.parse_accept(accept)
+        ):
+            raise apierrors.ApiError(
+                406,
+                "NotAcceptable",
+                "only the following media types are accepted: application/json",
+            )
+        return web.Response(body=doc, content_type="application/json")
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        return self._openapi_doc(request, self.openapi.v2 if self.openapi.available else None)
+
+    async def _openapi_v3_discovery(self, request: web.Request) -> web.Response:
+        doc = self.openapi.v3_discovery() if self.openapi.available else None
+        return self._openapi_doc(request, doc)
+
+    async def _openapi_v3(self, request: web.Request) -> web.Response:
+        return self._openapi_doc(request, self.openapi.v3(request.match_info["gv"]))
+
     # --- routing -------------------------------------------------------------------------------
     def _parse(self, path: str) -> tuple[str, str, list[str]]:
         parts = [p for p in path.split("/") if p]
@@ -208,62 +296,133 @@ class ApiServer:
                 raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
             return self._resource_list(group, version)
         target = self._target(group, version, rest)
+        if target.name is None:
+            return await self._collection(request, target)
+        if target.subresource == "log":
+            return await self._log(request, target.namespace or "", target.name)
+        if target.subresource == "scale":
+            return await self._scale(request, target.rt, target.namespace or "", target.name)
+        if target.subresource in ("exec", "attach", "portforward"):
+            return await self._connect(request, target)
+        return await self._item(request, target)
+
+    async def _connect(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """exec / attach / portforward: WebSocket upgrades to the pod's containers."""
+        if request.method not in ("GET", "POST"):
+            raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
+        pod = self.store.require(target.rt, target.namespace or "", target.name or "")
+        runtime = self.api.runtime
+        if runtime is None:
+            raise apierrors.ApiError(503, "ServiceUnavailable", "no kubelet serves this pod")
+        q = request.query
+        container = ""
+        if target.subresource != "portforward":
+            container = streams.require_running(pod, q.get("container"))
+        if request.headers.get("Upgrade", "").lower() != "websocket":
+            raise apierrors.bad_request(
+                "Upgrade request required"
+                if "upgrade" not in request.headers.get("Connection", "").lower()
+                else "unable to upgrade connection: this server only speaks WebSocket "
+                "(SPDY/3.1 is accepted tunnelled in WebSocket)"
+            )
+        if target.subresource == "portforward":
+            return await streams.PortForward(runtime, pod).serve(request)
+        if target.subresource == "attach":
+            return await self._attach(request, pod, container)
+        argv = q.getall("command", [])
+        if not argv:
+            raise apierrors.bad_request("you must specify at least 1 command")
+        exec_ = streams.Exec(runtime, pod, container, argv, _truthy(q.get("stdin")))
+        return await exec_.serve(request)
+
+    async def _attach(self, request: web.Request, pod: Obj, container: str) -> web.StreamResponse:
+        """attach: the container's output from now on, on the stdout channel."""
+        ws = web.WebSocketResponse(protocols=streams.EXEC_PROTOCOLS, autoping=True)
+        await ws.prepare(request)
+        key = (pod["metadata"]["namespace"], pod["metadata"]["name"], container)
+        cursor = self.logs.cursor(key)
+        with contextlib.suppress(ConnectionResetError, asyncio.CancelledError):
+            async for line in self.logs.follow(key, cursor, self.stopping):
+                if ws.closed:
+                    break
+                await ws.send_bytes(bytes([streams.STDOUT]) + (line + "\n").encode())
+        if not ws.closed:
+            status = {"metadata": {}, "status": "Success"}
+            await ws.send_bytes(bytes([streams.ERROR]) + json.dumps(status).encode())
+            await ws.close()
+        return ws
+
+    async def _collection(self, request: web.Request, target: Target) -> web.StreamResponse:
         q = request.query
         method = request.method
-        ns = target.namespace or ""
-        if target.name is None:
-            if method == "GET":
-                if _truthy(q.get("watch")):
-                    return await self._watch(request, target)
-                return self._list(request, target)
-            if method == "POST":
-                if target.rt.namespaced and target.namespace is None:
-                    raise apierrors.ApiError(
-                        404, "NotFound", "the server could not find the requested resource"
-                    )
-                body = await self._body(request)
-                obj = self.api.create(
-                    target.rt,
-                    ns,
-                    body,
-                    manager=self._manager(request),
-                    dry_run=q.get("dryRun") == "All",
+        if target.rt.verbs and _VERB_OF.get(method, "") not in target.rt.verbs:
+            raise apierrors.ApiError(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            )
+        if target.rt.kind in reviews.KINDS:
+            body = await self._body(request, target.rt)
+            return self._reply(request, reviews.answer(target.rt, body, self.store.now_iso()), 201)
+        if method == "GET":
+            if _truthy(q.get("watch")):
+                return await self._watch(request, target)
+            return self._list(request, target)
+        if method == "POST":
+            if target.rt.namespaced and target.namespace is None:
+                raise apierrors.ApiError(
+                    404, "NotFound", "the server could not find the requested resource"
                 )
-                return _json(obj, 201)
-            if method == "DELETE":
-                opts = await self._delete_options(request)
-                deleted = self.api.delete_collection(
-                    target.rt, target.namespace, self._predicate(request), **opts
-                )
-                return _json(self._list_body(target.rt, deleted))
-            raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
-        name = target.name
-        if target.subresource == "log":
-            return await self._log(request, ns, name)
-        if target.subresource == "scale":
-            return await self._scale(request, target.rt, ns, name)
+            body = await self._body(request, target.rt)
+            warnings: list[str] = []
+            obj = self.api.create(
+                target.rt,
+                target.namespace or "",
+                body,
+                manager=self._manager(request),
+                dry_run=_dry_run(q.getall("dryRun", [])),
+                field_validation=_field_validation(request),
+                warnings=warnings,
+            )
+            return self._reply(request, obj, 201, warnings)
+        if method == "DELETE":
+            opts = await self._delete_options(request)
+            deleted = self.api.delete_collection(
+                target.rt, target.namespace, self._predicate(request), **opts
+            )
+            return self._reply(request, self._list_body(target.rt, deleted))
+        raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
+
+    async def _item(self, request: web.Request, target: Target) -> web.StreamResponse:
+        q = request.query
+        method = request.method
+        ns, name = target.namespace or "", target.name or ""
+        dry_run = _dry_run(q.getall("dryRun", []), method)
         if method == "GET":
             obj = self.store.require(target.rt, ns, name)
             if "as=Table" in request.headers.get("Accept", ""):
                 return _json(tables.table(target.rt, [obj], self.store.clock.wall()))
-            return _json(obj)
+            return self._reply(request, versions.from_storage(target.rt, obj))
         if method == "PUT":
-            body = await self._body(request)
-            return _json(
-                self.api.replace(
-                    target.rt,
-                    ns,
-                    name,
-                    body,
-                    manager=self._manager(request),
-                    subresource=target.subresource,
-                    dry_run=q.get("dryRun") == "All",
-                )
+            body = await self._body(request, target.rt)
+            warnings: list[str] = []
+            obj = self.api.replace(
+                target.rt,
+                ns,
+                name,
+                body,
+                manager=self._manager(request),
+                subresource=target.subresource,
+                dry_run=dry_run,
+                field_validation=_field_validation(request),
+                warnings=warnings,
             )
+            return self._reply(request, obj, 200, warnings)
         if method == "PATCH":
             raw = await request.read()
             content_type = request.headers.get("Content-Type", "")
             existed = self.store.get(target.rt, ns, name) is not None
+            patch_warnings: list[str] = []
             obj = self.api.patch(
                 target.rt,
                 ns,
@@ -274,47 +433,66 @@ class ApiServer:
                 or (None if "apply-patch" in content_type else self._manager(request)),
                 force=_truthy(q.get("force")),
                 subresource=target.subresource,
-                dry_run=q.get("dryRun") == "All",
+                dry_run=dry_run,
+                field_validation=_field_validation(request),
+                warnings=patch_warnings,
             )
-            return _json(obj, 200 if existed else 201)
+            return self._reply(request, obj, 200 if existed else 201, patch_warnings)
         if method == "DELETE":
             opts = await self._delete_options(request)
-            return _json(
-                self.api.delete(target.rt, ns, name, dry_run=q.get("dryRun") == "All", **opts)
-            )
+            return self._reply(request, self.api.delete(target.rt, ns, name, **opts))
         raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
 
     # --- helpers -------------------------------------------------------------------------------
+    def _reply(
+        self,
+        request: web.Request,
+        body: Obj,
+        status: int = 200,
+        warnings: list[str] | None = None,
+    ) -> web.Response:
+        """``body`` in the media type the client accepts (protobuf for built-in kinds);
+        ``warnings`` become ``Warning`` headers (kubectl prints them)."""
+        supported = protobuf.supports(str(body.get("apiVersion", "")), str(body.get("kind", "")))
+        media = content.choose(request.headers.get("Accept"), supported)
+        response = content.render(body, status, media)
+        for text in warnings or []:
+            response.headers.add("Warning", f"299 - {json.dumps(text)}")
+        return response
+
     def _manager(self, request: web.Request) -> str:
         if request.query.get("fieldManager"):
             return request.query["fieldManager"]
         agent = request.headers.get("User-Agent", "unknown")
         return agent.split("/")[0].split(" ")[0] or "unknown"
 
-    async def _body(self, request: web.Request) -> Any:
+    async def _body(self, request: web.Request, rt: ResourceType) -> Any:
         raw = await request.read()
-        content_type = request.headers.get("Content-Type", "application/json")
-        if "protobuf" in content_type:
-            raise apierrors.ApiError(415, "UnsupportedMediaType", "protobuf is not supported")
-        try:
-            if "yaml" in content_type:
-                return yaml.safe_load(raw)
-            return json.loads(raw or b"{}")
-        except (ValueError, yaml.YAMLError) as exc:
-            raise apierrors.bad_request(f"error decoding the request body: {exc}") from exc
+        builtin = protobuf.supports(rt.api_version, rt.kind)
+        return content.decode_body(raw, request.headers.get("Content-Type"), rt.kind, builtin)
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        """DeleteOptions from the query and the body (JSON or protobuf, as client-go sends
+        them): propagation, grace period and dryRun."""
         q = request.query
         body: dict[str, Any] = {}
         if request.can_read_body:
-            with contextlib.suppress(ValueError):
-                loaded = json.loads(await request.read() or b"{}")
+            raw = await request.read()
+            if raw:
+                loaded = content.decode_body(
+                    raw, request.headers.get("Content-Type"), "DeleteOptions", True
+                )
                 body = loaded if isinstance(loaded, dict) else {}
         propagation = q.get("propagationPolicy") or body.get("propagationPolicy")
         if propagation is None and body.get("orphanDependents") is True:
             propagation = "Orphan"
         grace = q.get("gracePeriodSeconds") or body.get("gracePeriodSeconds")
-        return {"propagation": propagation, "grace": int(grace) if grace is not None else None}
+        dry_run = _dry_run([*q.getall("dryRun", []), *(body.get("dryRun") or [])], "DELETE")
+        return {
+            "propagation": propagation,
+            "grace": int(grace) if grace is not None else None,
+            "dry_run": dry_run,
+        }
 
     def _predicate(self, request: web.Request) -> Callable[[Obj], bool]:
         labels = parse_label_selector(request.query.get("labelSelector"))
@@ -336,67 +514,12 @@ class ApiServer:
             body = tables.table(target.rt, items, self.store.clock.wall())
             body["metadata"] = {"resourceVersion": str(self.store.rv)}
             return _json(body)
-        return _json(self._list_body(target.rt, items))
+        items = [versions.from_storage(target.rt, o) for o in items]
+        return self._reply(request, self._list_body(target.rt, items))
 
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
-        predicate = self._predicate(request)
-        q = request.query
-        timeout = float(q.get("timeoutSeconds") or 1800)
-        table_of = target.rt if "as=Table" in request.headers.get("Accept", "") else None
-        queue: asyncio.Queue[WatchEvent] = asyncio.Queue()
-        watcher = Watcher(
-            target.rt.key, target.namespace if target.rt.namespaced else None, queue.put_nowait
-        )
-        since = q.get("resourceVersion") or ""
-        initial: list[WatchEvent]
-        expired: apierrors.ApiError | None = None
-        if since in ("", "0"):
-            initial = [
-                WatchEvent(self.store.rv, "ADDED", target.rt.key, o)
-                for o in self.store.list(target.rt, target.namespace)
-            ]
-        else:
-            try:
-                initial = self.store.history_since(target.rt.key, int(since))
-            except ValueError as exc:
-                raise apierrors.bad_request(f"invalid resourceVersion {since!r}") from exc
-            except apierrors.ApiError as exc:  # 410: told in-stream, as the real server does
-                initial, expired = [], exc
-            if target.namespace and target.rt.namespaced:
-                initial = [
-                    e for e in initial if e.obj["metadata"].get("namespace") == target.namespace
-                ]
-        self.store.subscribe(watcher)
-        response = web.StreamResponse(headers={"Content-Type": "application/json"})
-        try:
-            await response.prepare(request)
-            if expired is not None:
-                error = {"type": "ERROR", "object": expired.status()}
-                await response.write(json.dumps(error).encode() + b"\n")
-                return response
-            visible: set[str] = set()
-            for event in initial:
-                shown = _filtered(event, predicate, visible, replay=since not in ("", "0"))
-                if shown:
-                    await response.write(_watch_line(shown, table_of, self.store.clock.wall()))
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
-            while not self.stopping.is_set():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                try:
-                    event = await asyncio.wait_for(queue.get(), min(remaining, 0.5))
-                except TimeoutError:
-                    continue
-                shown = _filtered(event, predicate, visible, replay=since not in ("", "0"))
-                if shown:
-                    await response.write(_watch_line(shown, table_of, self.store.clock.wall()))
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self.store.unsubscribe(watcher)
-        return response
+        req = watch.parse(request, target.rt, target.namespace, self._predicate(request))
+        return await watch.WatchStream(self.store, self.stopping, req).serve(request)
 
     async def _log(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
         pod = self.store.require(resources.by_name("Pod"), namespace, name)
@@ -423,21 +546,26 @@ class ApiServer:
                 if previous
                 else f'container "{container}" in pod "{name}" is waiting to start: {state}'
             )
-        tail = request.query.get("tailLines")
-        lines = self.logs.lines(key, previous)
-        if tail is not None:
-            lines = lines[-int(tail) :] if int(tail) > 0 else []
+        opts = LogOptions(request.query, self.store.clock.wall())
+        chunks = [
+            opts.line(stamp, text) for stamp, text in opts.select(self.logs.entries(key, previous))
+        ]
+        budget = opts.limit
         if not _truthy(request.query.get("follow")) or previous:
-            text = "".join(line + "\n" for line in lines)
-            return web.Response(text=text, content_type="text/plain")
+            body = b"".join(chunks)
+            return web.Response(
+                body=body[:budget] if budget is not None else body, content_type="text/plain"
+            )
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         await response.prepare(request)
-        for line in lines:
-            await response.write((line + "\n").encode())
         cursor = self.logs.cursor(key)
         try:
+            for chunk in chunks:
+                budget = await _write_limited(response, chunk, budget)
             async for line in self.logs.follow(key, cursor, self.stopping):
-                await response.write((line + "\n").encode())
+                if budget is not None and budget <= 0:
+                    break
+                budget = await _write_limited(response, opts.line(self.logs.now(), line), budget)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
@@ -445,33 +573,44 @@ class ApiServer:
     async def _scale(
         self, request: web.Request, rt: ResourceType, ns: str, name: str
     ) -> web.Response:
-        """The ``/scale`` subresource (autoscaling/v1 Scale), used by kubectl scale and HPA."""
-        if request.method in ("PUT", "PATCH"):
-            try:
-                body = json.loads(await request.read() or b"{}")
-            except ValueError as exc:
-                raise apierrors.bad_request(f"error decoding the request body: {exc}") from exc
-            if isinstance(body, list):  # JSON patch against the Scale document
-                from .patching import json_patch
-
-                body = json_patch(self._scale_doc(rt, ns, name), body)
-            replicas = (body.get("spec") or {}).get("replicas")
-            if replicas is not None:
-                patch = json.dumps({"spec": {"replicas": int(replicas)}}).encode()
-                self.api.patch(
-                    rt,
-                    ns,
-                    name,
-                    patch,
-                    "application/merge-patch+json",
-                    manager=self._manager(request),
-                )
-        elif request.method != "GET":
+        """The ``/scale`` subresource (autoscaling/v1 Scale), used by kubectl scale and HPA:
+        a PUT/PATCH changes the parent's ``spec.replicas`` (a dry run only answers)."""
+        if request.method not in ("GET", "PUT", "PATCH"):
             raise apierrors.ApiError(405, "MethodNotAllowed", "method not allowed")
-        return _json(self._scale_doc(rt, ns, name))
+        if request.method == "GET":
+            return self._reply(request, self._scale_doc(rt, ns, name))
+        raw = await request.read()
+        content_type = request.headers.get("Content-Type")
+        if request.method == "PUT" or "protobuf" in (content_type or ""):
+            body = content.decode_body(raw, content_type, "Scale", True)
+        else:
+            try:
+                body = json.loads(raw or b"{}")
+            except ValueError as exc:
+                raise apierrors.bad_request(f"error decoding patch: {exc}") from exc
+        doc = self._scale_doc(rt, ns, name)
+        if isinstance(body, list):  # JSON patch against the Scale document
+            from .patching import json_patch
 
-    def _scale_doc(self, rt: ResourceType, ns: str, name: str) -> Obj:
-        obj = self.store.require(rt, ns, name)
+            body = json_patch(doc, body)
+        replicas = (body.get("spec") or {}).get("replicas") if isinstance(body, dict) else None
+        if replicas is None:
+            return self._reply(request, doc)
+        dry_run = _dry_run(request.query.getall("dryRun", []), request.method)
+        patch = json.dumps({"spec": {"replicas": replicas}}).encode()
+        updated = self.api.patch(
+            rt,
+            ns,
+            name,
+            patch,
+            "application/merge-patch+json",
+            manager=self._manager(request),
+            dry_run=dry_run,
+        )
+        return self._reply(request, self._scale_doc(rt, ns, name, updated))
+
+    def _scale_doc(self, rt: ResourceType, ns: str, name: str, obj: Obj | None = None) -> Obj:
+        obj = obj if obj is not None else self.store.require(rt, ns, name)
         labels = (obj["spec"].get("selector") or {}).get("matchLabels") or {}
         meta = obj["metadata"]
         return {
@@ -496,40 +635,6 @@ class ApiServer:
                 if waiting:
                     return str(waiting.get("reason", "ContainerCreating"))
         return "ContainerCreating"
-
-
-def _filtered(
-    event: WatchEvent, predicate: Callable[[Obj], bool], visible: set[str], replay: bool
-) -> WatchEvent | None:
-    """Selector semantics of a filtered watch: an object that starts matching arrives as
-    ADDED, one that stops matching as DELETED. ``replay``: events after a resourceVersion,
-    whose earlier state the client is assumed to have seen (so MODIFIED stays MODIFIED)."""
-    uid = event.obj["metadata"].get("uid", "")
-    if event.type == "DELETED":
-        if uid in visible or (replay and predicate(event.obj)):
-            visible.discard(uid)
-            return event
-        return None
-    if predicate(event.obj):
-        kind = event.type
-        if kind == "MODIFIED" and uid not in visible and not replay:
-            kind = "ADDED"
-        visible.add(uid)
-        return WatchEvent(event.rv, kind, event.key, event.obj)
-    if uid in visible:
-        visible.discard(uid)
-        return WatchEvent(event.rv, "DELETED", event.key, event.obj)
-    return None
-
-
-def _watch_line(event: WatchEvent, table_of: ResourceType | None, now: float) -> bytes:
-    """One newline-delimited JSON event; a one-row Table when kubectl asked for Tables."""
-    obj = event.obj
-    if table_of is not None:
-        obj = tables.table(table_of, [obj], now)
-        obj["metadata"] = {"resourceVersion": event.obj["metadata"].get("resourceVersion")}
-    line = {"type": event.type, "object": obj}
-    return json.dumps(line, separators=(",", ":")).encode() + b"\n"
 
 
 class _Answer(Exception):  # noqa: N818 - control flow: a ready response from the parser

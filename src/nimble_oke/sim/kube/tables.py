@@ -88,89 +88,192 @@ def hpa_targets(specs: list[Obj], statuses: list[Obj]) -> str:
     return f"{text} + {len(shown) - 2} more..." if len(shown) > 2 else text
 
 
-def _columns(rt: ResourceType, obj: Obj) -> list[tuple[str, Any]]:
+Column = tuple[str, Any, int]  # name, cell, priority (1: only with -o wide)
+AGE = "Age"
+
+
+def _pod_template_columns(template: Obj, selector: Obj | None) -> list[Column]:
+    containers = (template.get("spec") or {}).get("containers") or []
+    out: list[Column] = [
+        ("Containers", ",".join(c.get("name", "") for c in containers), 1),
+        ("Images", ",".join(c.get("image", "") for c in containers), 1),
+    ]
+    if selector is not None:
+        labels = selector.get("matchLabels") or {}
+        out.append(("Selector", ",".join(f"{k}={v}" for k, v in labels.items()), 1))
+    return out
+
+
+def _pod_columns(obj: Obj) -> list[Column]:
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    css = status.get("containerStatuses") or []
+    ready = sum(1 for c in css if c.get("ready"))
+    restarts = sum(int(c.get("restartCount", 0)) for c in css)
+    gates = spec.get("readinessGates") or []
+    return [
+        ("Ready", f"{ready}/{len(spec.get('containers') or [])}", 0),
+        ("Status", pod_status_text(obj), 0),
+        ("Restarts", str(restarts), 0),
+        (AGE, None, 0),
+        ("IP", status.get("podIP") or "<none>", 1),
+        ("Node", spec.get("nodeName") or "<none>", 1),
+        ("Nominated Node", status.get("nominatedNodeName") or "<none>", 1),
+        ("Readiness Gates", f"0/{len(gates)}" if gates else "<none>", 1),
+    ]
+
+
+def _node_columns(obj: Obj) -> list[Column]:
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    conds = {c["type"]: c["status"] for c in status.get("conditions") or []}
+    text = "Ready" if conds.get("Ready") == "True" else "NotReady"
+    if spec.get("unschedulable"):
+        text += ",SchedulingDisabled"
+    labels = obj["metadata"].get("labels") or {}
+    roles = sorted(k.split("/", 1)[1] for k in labels if k.startswith("node-role.kubernetes.io/"))
+    addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+    info = status.get("nodeInfo") or {}
+    return [
+        ("Status", text, 0),
+        ("Roles", ",".join(roles) or "<none>", 0),
+        (AGE, None, 0),
+        ("Version", info.get("kubeletVersion", ""), 0),
+        ("Internal-IP", addresses.get("InternalIP") or "<none>", 1),
+        ("External-IP", addresses.get("ExternalIP") or "<none>", 1),
+        ("OS-Image", info.get("osImage", "<unknown>"), 1),
+        ("Kernel-Version", info.get("kernelVersion", "<unknown>"), 1),
+        ("Container-Runtime", info.get("containerRuntimeVersion", "<unknown>"), 1),
+    ]
+
+
+def _service_columns(obj: Obj) -> list[Column]:
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    ingress = (status.get("loadBalancer") or {}).get("ingress") or []
+    external = (
+        ",".join(i.get("ip") or i.get("hostname", "") for i in ingress)
+        if ingress
+        else ("<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
+    )
+    ports = ",".join(
+        f"{p.get('port')}{':' + str(p['nodePort']) if p.get('nodePort') else ''}"
+        f"/{p.get('protocol', 'TCP')}"
+        for p in spec.get("ports") or []
+    )
+    selector = spec.get("selector") or {}
+    return [
+        ("Type", spec.get("type", ""), 0),
+        ("Cluster-IP", spec.get("clusterIP", ""), 0),
+        ("External-IP", external, 0),
+        ("Port(s)", ports or "<none>", 0),
+        (AGE, None, 0),
+        ("Selector", ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>", 1),
+    ]
+
+
+def _workload_columns(rt: ResourceType, obj: Obj) -> list[Column]:
+    status, spec = obj.get("status") or {}, obj.get("spec") or {}
+    template = spec.get("template") or {}
+    wide = _pod_template_columns(template, spec.get("selector"))
+    desired = spec.get("replicas", 0)
+    if rt.kind == "Deployment":
+        head = [
+            ("Ready", f"{status.get('readyReplicas', 0)}/{desired}", 0),
+            ("Up-to-date", str(status.get("updatedReplicas", 0)), 0),
+            ("Available", str(status.get("availableReplicas", 0)), 0),
+        ]
+    elif rt.kind == "ReplicaSet":
+        head = [
+            ("Desired", str(desired), 0),
+            ("Current", str(status.get("replicas", 0)), 0),
+            ("Ready", str(status.get("readyReplicas", 0)), 0),
+        ]
+    else:  # StatefulSet
+        head = [("Ready", f"{status.get('readyReplicas', 0)}/{desired}", 0)]
+        wide = wide[:2]
+    return [*head, (AGE, None, 0), *wide]
+
+
+def _columns(rt: ResourceType, obj: Obj) -> list[Column]:
+    """The columns after Name, in upstream's order (``Age`` where upstream puts it)."""
     status = obj.get("status") or {}
     spec = obj.get("spec") or {}
     if rt.kind == "Pod":
-        css = status.get("containerStatuses") or []
-        ready = sum(1 for c in css if c.get("ready"))
-        restarts = sum(int(c.get("restartCount", 0)) for c in css)
-        return [
-            ("Ready", f"{ready}/{len(spec.get('containers') or [])}"),
-            ("Status", pod_status_text(obj)),
-            ("Restarts", str(restarts)),
-        ]
+        return _pod_columns(obj)
     if rt.kind == "Node":
-        conds = {c["type"]: c["status"] for c in status.get("conditions") or []}
-        text = "Ready" if conds.get("Ready") == "True" else "NotReady"
-        if spec.get("unschedulable"):
-            text += ",SchedulingDisabled"
-        return [("Status", text), ("Version", status.get("nodeInfo", {}).get("kubeletVersion", ""))]
+        return _node_columns(obj)
     if rt.kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        return [("Ready", f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 0)}")]
+        return _workload_columns(rt, obj)
     if rt.kind == "Service":
-        ingress = (status.get("loadBalancer") or {}).get("ingress") or []
-        external = (
-            ingress[0].get("ip", "")
-            if ingress
-            else ("<pending>" if spec.get("type") == "LoadBalancer" else "<none>")
-        )
-        ports = ",".join(
-            f"{p.get('port')}/{p.get('protocol', 'TCP')}" for p in spec.get("ports") or []
-        )
-        return [
-            ("Type", spec.get("type", "")),
-            ("Cluster-IP", spec.get("clusterIP", "")),
-            ("External-IP", external),
-            ("Port(s)", ports),
-        ]
+        return _service_columns(obj)
     if rt.kind in ("PersistentVolumeClaim", "PersistentVolume"):
         return [
-            ("Status", status.get("phase", "")),
-            ("Capacity", (status.get("capacity") or spec.get("capacity") or {}).get("storage", "")),
+            ("Status", status.get("phase", ""), 0),
+            (
+                "Capacity",
+                (status.get("capacity") or spec.get("capacity") or {}).get("storage", ""),
+                0,
+            ),
         ]
     if rt.kind == "Namespace":
-        return [("Status", status.get("phase", ""))]
+        return [("Status", status.get("phase", ""), 0)]
     if rt.kind == "Job":
-        return [("Completions", f"{status.get('succeeded', 0)}/{spec.get('completions', 1)}")]
+        template = spec.get("template") or {}
+        return [
+            ("Completions", f"{status.get('succeeded', 0)}/{spec.get('completions', 1)}", 0),
+            (AGE, None, 0),
+            *_pod_template_columns(template, spec.get("selector")),
+        ]
     if rt.kind == "HorizontalPodAutoscaler":
         ref = spec.get("scaleTargetRef") or {}
         return [
-            ("Reference", f"{ref.get('kind', '')}/{ref.get('name', '')}"),
-            ("Targets", hpa_targets(spec.get("metrics") or [], status.get("currentMetrics") or [])),
-            ("MinPods", str(spec.get("minReplicas", "<unset>"))),
-            ("MaxPods", str(spec.get("maxReplicas", ""))),
-            ("Replicas", str(status.get("currentReplicas", 0))),
+            ("Reference", f"{ref.get('kind', '')}/{ref.get('name', '')}", 0),
+            (
+                "Targets",
+                hpa_targets(spec.get("metrics") or [], status.get("currentMetrics") or []),
+                0,
+            ),
+            ("MinPods", str(spec.get("minReplicas", "<unset>")), 0),
+            ("MaxPods", str(spec.get("maxReplicas", "")), 0),
+            ("Replicas", str(status.get("currentReplicas", 0)), 0),
         ]
     if rt.kind == "Event":
         return [
-            ("Type", obj.get("type", "")),
-            ("Reason", obj.get("reason", "")),
-            ("Message", obj.get("message", "")),
+            ("Type", obj.get("type", ""), 0),
+            ("Reason", obj.get("reason", ""), 0),
+            ("Message", obj.get("message", ""), 0),
         ]
     return []
 
 
+def _with_age(columns: list[Column]) -> list[Column]:
+    return columns if any(c[0] == AGE for c in columns) else [*columns, (AGE, None, 0)]
+
+
 def table(rt: ResourceType, items: list[Obj], now: float) -> Obj:
-    extra = _columns(rt, items[0]) if items else _columns(rt, {"metadata": {}})
-    names = ["Name", *[c for c, _ in extra], "Age"]
+    """A Table whose priority-1 columns kubectl shows only with ``-o wide``."""
+    template = _with_age(_columns(rt, items[0] if items else {"metadata": {}}))
     return {
         "kind": "Table",
         "apiVersion": "meta.k8s.io/v1",
         "metadata": {},
         "columnDefinitions": [
             {
-                "name": n,
+                "name": name,
                 "type": "string",
-                "format": "name" if n == "Name" else "",
-                "description": n,
-                "priority": 0,
+                "format": "name" if name == "Name" else "",
+                "description": name,
+                "priority": priority,
             }
-            for n in names
+            for name, _, priority in [("Name", None, 0), *template]
         ],
         "rows": [
             {
-                "cells": [o["metadata"]["name"], *[v for _, v in _columns(rt, o)], _age(o, now)],
+                "cells": [
+                    o["metadata"]["name"],
+                    *[
+                        _age(o, now) if name == AGE else value
+                        for name, value, _ in _with_age(_columns(rt, o))
+                    ],
+                ],
                 "object": o,
             }
             for o in items

@@ -15,9 +15,29 @@ _SAFE = "bcdfghjklmnpqrstvwxz2456789"
 TERMINAL = ("Succeeded", "Failed")
 
 
+def comparable_template(template: Obj) -> Any:
+    """A pod template as the controllers compare it (EqualIgnoreHash): without the
+    pod-template-hash label and without nulls (``creationTimestamp: null`` is the zero
+    time, the same template as one without it)."""
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if v is not None}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    out = strip(template)
+    labels = (out.get("metadata") or {}).get("labels")
+    if isinstance(labels, dict):
+        labels.pop("pod-template-hash", None)
+    return out
+
+
 def template_hash(template: Obj) -> str:
     """A stable 10-character pod-template-hash (same alphabet as the real one)."""
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
+    canonical = json.dumps(comparable_template(template), sort_keys=True)
+    digest = hashlib.sha256(canonical.encode()).digest()
     return "".join(_SAFE[b % len(_SAFE)] for b in digest[:10])
 
 
