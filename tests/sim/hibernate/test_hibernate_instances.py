@@ -25,6 +25,7 @@ from hibernate_helpers import (
 from ocisim_helpers import settle
 
 from nimble_oke.sim.oci import FaultPlan, FaultRule, OciSimulator
+from nimble_oke.sim.oci.services import nodes
 from nimble_oke.sim.oci.services.nodes import BUSY_MESSAGE
 
 C = oci.core.models
@@ -174,3 +175,29 @@ def test_preemptible_and_terminated_instances_refuse_power_actions(
     assert state(clients, node_id) == "TERMINATED"
     gone = error(lambda: compute.instance_action(node_id, "START"))
     assert (gone.status, gone.code) == (409, "IncorrectState")
+
+
+def test_the_kubelet_is_down_from_power_off_until_the_node_rejoins(
+    tmp_path: Path, hibernate_identity: Path
+) -> None:
+    """Pinned timings (a fault plan's ``timings``) make each step observable; the kubelet
+    flag is what a replay into Kubernetes follows (``nodes.kubelet_up``)."""
+    timings = {"os_shutdown_s": 30, "instance_start_s": 60, "node_rejoin_s": 60}
+    sim = start_sim(tmp_path / "state", hibernate_identity, faults=FaultPlan(timings=timings))
+    clients = Clients(sim)
+    try:
+        _, node_id = active_node(sim, clients)
+        node = sim.world.resources[node_id]
+        clients["compute"].instance_action(node_id, "SOFTSTOP")
+        settle(sim, 25)
+        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("STOPPING", True)
+        settle(sim, 10)
+        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("STOPPED", False)
+        clients["compute"].instance_action(node_id, "START")
+        settle(sim, 65)
+        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("RUNNING", False)
+        settle(sim, 60)
+        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("RUNNING", True)
+    finally:
+        clients.close()
+        sim.stop()

@@ -245,6 +245,18 @@ def power_state(node: Resource) -> str:
     return str((node.extra.get("power") or {}).get("state") or "RUNNING")
 
 
+def kubelet_up(node: Resource) -> bool:
+    """Whether the node's kubelet posts status: False from the power-off (or a STOP) until
+    the node rejoins after START. Whoever replays nodes into Kubernetes (the simulator on
+    attach) follows ``node_ready`` with ``node_stopped`` when this is False."""
+    return bool((node.extra.get("power") or {}).get("kubelet_up", True))
+
+
+def _kubelet(world: World, node: Resource, up: bool) -> None:
+    node.extra["power"]["kubelet_up"] = up
+    world.emit("node_started" if up else "node_stopped", node.extra["cluster"], node.wire["name"])
+
+
 def instance_state(world: World, node: Resource) -> str:
     """The Compute API's ``Instance.lifecycle_state`` of the node's instance.
 
@@ -312,8 +324,7 @@ def power_action(world: World, node: Resource, action: str) -> None:
 def _stop(world: World, node: Resource, power: dict[str, Any], action: str) -> None:
     power["state"] = "STOPPING"
     if action == "STOP":
-        # powered off at once: the kubelet stops posting status
-        world.emit("node_stopped", node.extra["cluster"], node.wire["name"])
+        _kubelet(world, node, False)  # powered off at once: the kubelet stops posting status
         delay = world.timings.draw(world.rng, "instance_stop")
     elif world.injector.behaviour(
         "InstanceAction",
@@ -373,7 +384,7 @@ def _register_power_actions(world: World) -> None:
         power = node.extra["power"]
         power["state"] = "STOPPED"
         if power.get("action") == "SOFTSTOP":
-            world.emit("node_stopped", node.extra["cluster"], node.wire["name"])
+            _kubelet(world, node, False)
         if not SHAPES[node.wire["nodeShape"]].is_billed_for_stopped_instance:
             # the compute (GPU/OCPU) lines pause; the boot volume keeps billing
             power["paused_billing"] = node.billing
@@ -393,7 +404,7 @@ def _register_power_actions(world: World) -> None:
     def node_rejoined(a: dict[str, Any]) -> None:
         node = _current(world, a, "RUNNING")
         if node is not None:
-            world.emit("node_started", node.extra["cluster"], node.wire["name"])
+            _kubelet(world, node, True)
 
     world.actions.update(
         instance_powered_off=instance_powered_off,
