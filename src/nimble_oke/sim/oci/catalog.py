@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, fields
 
+from nimble_oke.domain import hibernate
+
 
 @dataclass(frozen=True)
 class Shape:
@@ -15,6 +17,12 @@ class Shape:
     memory_gb: float
     bare_metal: bool
     limit_name: str | None  # Limits service name (service "compute")
+
+    @property
+    def is_billed_for_stopped_instance(self) -> bool:
+        """OCI's published rule (domain/hibernate.py): a stopped instance keeps billing on
+        every GPU shape but the VM.GPU.A10 VMs (GPUs reserved), not on standard shapes."""
+        return hibernate.documented_billed_when_stopped(self.name, self.gpus, self.bare_metal)
 
 
 # GPU shape facts and prices: reference/oci.md (price list 2026-08); CPU counts: OCI shapes docs.
@@ -121,6 +129,25 @@ class Timings:
     image_capture_max_s: float = 720
     # Custom image delete: not published; assume seconds (the image is gone "shortly").
     image_delete_s: float = 5
+    # Compute power actions (InstanceAction) on an OKE node's instance. Documented: SOFTSTOP
+    # sends an ACPI shutdown and powers the instance off after 15 min if the OS is still up.
+    softstop_timeout_s: float = hibernate.SOFTSTOP_TIMEOUT_S
+    # ASSUMPTIONS (not published; domain/hibernate.py holds the same figures for the planner):
+    # the OS's shutdown after SOFTSTOP's ACPI signal; a hard STOP to STOPPED; a GPU VM's START
+    # to RUNNING; and RUNNING until the kubelet reports the Node Ready again. Each is drawn
+    # around its typical value (the median): half the draws below it, half above.
+    os_shutdown_min_s: float = hibernate.OS_SHUTDOWN.best
+    os_shutdown_typical_s: float = hibernate.OS_SHUTDOWN.typical
+    os_shutdown_max_s: float = hibernate.OS_SHUTDOWN.worst
+    instance_stop_min_s: float = hibernate.INSTANCE_STOP.best
+    instance_stop_typical_s: float = hibernate.INSTANCE_STOP.typical
+    instance_stop_max_s: float = hibernate.INSTANCE_STOP.worst
+    instance_start_min_s: float = hibernate.INSTANCE_START.best
+    instance_start_typical_s: float = hibernate.INSTANCE_START.typical
+    instance_start_max_s: float = hibernate.INSTANCE_START.worst
+    node_rejoin_min_s: float = hibernate.NODE_REJOIN.best
+    node_rejoin_typical_s: float = hibernate.NODE_REJOIN.typical
+    node_rejoin_max_s: float = hibernate.NODE_REJOIN.worst
 
     def override(self, values: dict[str, float]) -> None:
         names = {f.name for f in fields(self)}
@@ -131,13 +158,22 @@ class Timings:
                 base = key[:-2] if key.endswith("_s") else key
                 setattr(self, f"{base}_min_s", float(value))
                 setattr(self, f"{base}_max_s", float(value))
+                if f"{base}_typical_s" in names:
+                    setattr(self, f"{base}_typical_s", float(value))
             else:
                 raise ValueError(f"unknown timing {key!r}; known: {sorted(names)}")
 
     def draw(self, rng: random.Random, name: str) -> float:
         lo = getattr(self, f"{name}_min_s")
         hi = getattr(self, f"{name}_max_s")
-        return rng.uniform(lo, hi) if hi > lo else float(lo)
+        if hi <= lo:
+            return float(lo)
+        typical = getattr(self, f"{name}_typical_s", None)
+        if typical is None:
+            return rng.uniform(lo, hi)
+        # a skewed assumption (best, typical, worst): typical is the median of the draws
+        mid = min(max(float(typical), lo), hi)
+        return rng.uniform(lo, mid) if rng.random() < 0.5 else rng.uniform(mid, hi)
 
     def node_ready(self, rng: random.Random, shape: Shape) -> float:
         if shape.gpus == 0:

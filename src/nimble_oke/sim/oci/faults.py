@@ -11,6 +11,8 @@ A plan comes from YAML/JSON or Python::
          shape: VM.GPU.A10.1, availability_domain: AD-1}
       - {operation: CreateCluster, kind: work_request_fail, at: 0.5}
       - {operation: CreateNodePool, kind: node_never_active}
+      - {operation: InstanceAction, kind: out_of_host_capacity, shape: VM.GPU.A10.1}
+      - {operation: InstanceAction, kind: os_shutdown_hang}
     capacity: {VM.GPU.A10.1: {AD-1: 0}}      # hosts available per shape and AD
     limits: {gpu-a10-count: {AD-1: 0}}       # service limit per AD
     timings: {cluster_create_s: 300}         # override calibrated durations
@@ -18,6 +20,12 @@ A plan comes from YAML/JSON or Python::
 ``operation`` is an SDK operation name in either spelling (``CreateNodePool`` or
 ``create_node_pool``) or ``*``. ``nth`` counts calls of that operation from 1; ``rate``
 draws from the plan's seeded RNG; ``times`` caps how often a rule fires.
+
+On ``InstanceAction`` (Compute power actions on an OKE node's instance):
+``out_of_host_capacity`` makes a START fail as OCI answers a launch without a host
+(500 InternalError "Out of host capacity.", the instance stays STOPPED) — checked on START
+only; ``os_shutdown_hang`` makes a SOFTSTOP's OS ignore the ACPI shutdown, so OCI powers the
+instance off only at its 15-minute timeout. ``nth`` counts every InstanceAction call.
 """
 
 from __future__ import annotations
@@ -41,7 +49,13 @@ ERROR_MESSAGES = {
     "LimitExceeded": "You have reached your service limit for this resource.",
     "QuotaExceeded": "Quota exceeded for this compartment.",
 }
-_KINDS = {"error", "out_of_host_capacity", "work_request_fail", "node_never_active"}
+_KINDS = {
+    "error",
+    "out_of_host_capacity",
+    "work_request_fail",
+    "node_never_active",
+    "os_shutdown_hang",
+}
 
 
 def snake(name: str) -> str:

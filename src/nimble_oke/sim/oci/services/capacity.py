@@ -1,7 +1,10 @@
 """Host capacity and service limits per availability domain, derived from live nodes.
 
 GPU limits count GPUs; CPU limits (``standard-e5-core-count`` …) count OCPUs, taken from the
-node pool's ``nodeShapeConfig`` for flexible shapes."""
+node pool's ``nodeShapeConfig`` for flexible shapes. A stopped instance still counts toward
+its service limit (OCI docs, "Resource Billing for Stopped Instances"); it gives its host
+back only on a shape that pauses billing while stopped (the others keep their GPUs reserved),
+so a START may find no host left."""
 
 from __future__ import annotations
 
@@ -25,15 +28,21 @@ def _units(world: World, node: Resource) -> int:
     return math.ceil(float(config.get("ocpus") or shape.ocpus))
 
 
-def _live_nodes(world: World, ad: str) -> list[tuple[str, int]]:
+def _live_nodes(world: World, ad: str) -> list[Resource]:
     return [
-        (r.wire["nodeShape"], _units(world, r))
+        r
         for r in world.resources.values()
         if r.kind == "node"
         and r.live
         and r.wire.get("availabilityDomain") == ad
         and r.wire.get("nodeShape") in SHAPES
     ]
+
+
+def holds_host(node: Resource) -> bool:
+    """False for a STOPPED instance whose shape pauses billing: its host went back to OCI."""
+    stopped = (node.extra.get("power") or {}).get("state") == "STOPPED"
+    return not stopped or SHAPES[node.wire["nodeShape"]].is_billed_for_stopped_instance
 
 
 def limit_value(world: World, limit_name: str, ad: str) -> int:
@@ -47,7 +56,9 @@ def limit_value(world: World, limit_name: str, ad: str) -> int:
 
 def limit_used(world: World, limit_name: str, ad: str) -> int:
     return sum(
-        gpus for shape, gpus in _live_nodes(world, ad) if SHAPES[shape].limit_name == limit_name
+        _units(world, node)
+        for node in _live_nodes(world, ad)
+        if SHAPES[node.wire["nodeShape"]].limit_name == limit_name
     )
 
 
@@ -57,5 +68,7 @@ def hosts_left(world: World, shape: str, ad: str) -> int | None:
     total = world.injector.capacity(shape, ad)
     if total is None:
         return None
-    used = sum(1 for s, _ in _live_nodes(world, ad) if s == shape)
+    used = sum(
+        1 for node in _live_nodes(world, ad) if node.wire["nodeShape"] == shape and holds_host(node)
+    )
     return total - used

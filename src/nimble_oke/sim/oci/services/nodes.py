@@ -1,8 +1,17 @@
-"""OKE worker nodes: launch (limit and capacity checks), ACTIVE, failure, termination.
+"""OKE worker nodes: launch (limit and capacity checks), ACTIVE, failure, termination, and
+the power state of each node's compute instance (STOP, SOFTSTOP, START).
 
 Each node is its own resource (kind ``node``, OCID ``ocid1.instance...``) whose wire form
-is the Container Engine ``Node`` model plus ``nodeShape``. A node pool work request
+is the Container Engine ``Node`` model plus ``nodeShape``; the same resource is the
+instance the Compute API serves (services/compute.py). A node pool work request
 finishes when every node it launched or deleted has resolved.
+
+Power (``extra["power"]``): RUNNING → STOPPING → STOPPED → STARTING → RUNNING. A stopped
+node stays ACTIVE in its node pool (OKE does not replace it) while its Node is NotReady in
+Kubernetes (hooks ``node_stopped`` / ``node_started``); its boot volume, and so its
+containerd images, and its volume attachments are kept. Billing while STOPPED follows the
+shape's rule (``Shape.is_billed_for_stopped_instance``): the GPU/compute lines pause on
+shapes that pause (the boot volume keeps billing) and resume at START.
 """
 
 from __future__ import annotations
@@ -10,6 +19,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from nimble_oke.sim.oci.api_error import ApiError, invalid
 from nimble_oke.sim.oci.catalog import SHAPES
 from nimble_oke.sim.oci.services import capacity, images, workrequests
 from nimble_oke.sim.oci.world import Resource, World
@@ -118,6 +128,8 @@ def launch(
             "boot_gb": boot_gb,
             # booted from a custom image: its containerd already holds the captured images
             "preloaded_images": images.preloaded_images(world, pool.wire.get("nodeImageId")),
+            # the image this node booted from (the pool's image may change later)
+            "image_id": pool.wire.get("nodeImageId"),
         },
     )
     wr.extra.setdefault("pending", []).append(node.id)
@@ -208,6 +220,199 @@ def delete(world: World, node: Resource, wr: Resource | None) -> None:
     world.later(delay, "node_deleted", id=node.id, wr=wr.id if wr else None)
 
 
+# --- the node's compute instance: lifecycle and power actions (InstanceAction) -----------
+
+# InstanceAction's allowed values (API reference, oci.core.ComputeClient.instance_action).
+POWER_ACTIONS = (
+    "STOP",
+    "START",
+    "SOFTRESET",
+    "RESET",
+    "SOFTSTOP",
+    "SENDDIAGNOSTICINTERRUPT",
+    "DIAGNOSTICREBOOT",
+    "REBOOTMIGRATE",
+)
+SIMULATED_ACTIONS = ("STOP", "SOFTSTOP", "START")
+# Transitional states refuse every action: 409 Conflict with OCI's text (observed on a
+# RESET sent to a STOPPING instance and on UpdateInstance while PROVISIONING).
+TRANSITIONAL = ("PROVISIONING", "STARTING", "STOPPING", "CREATING_IMAGE", "MOVING")
+BUSY_MESSAGE = "instance {id} is currently being modified, try again later"
+
+
+def power_state(node: Resource) -> str:
+    """RUNNING, STOPPING, STOPPED or STARTING (a node never acted upon is RUNNING)."""
+    return str((node.extra.get("power") or {}).get("state") or "RUNNING")
+
+
+def kubelet_up(node: Resource) -> bool:
+    """Whether the node's kubelet posts status: False from the power-off (or a STOP) until
+    the node rejoins after START. Whoever replays nodes into Kubernetes (the simulator on
+    attach) follows ``node_ready`` with ``node_stopped`` when this is False."""
+    return bool((node.extra.get("power") or {}).get("kubelet_up", True))
+
+
+def _kubelet(world: World, node: Resource, up: bool) -> None:
+    node.extra["power"]["kubelet_up"] = up
+    world.emit("node_started" if up else "node_stopped", node.extra["cluster"], node.wire["name"])
+
+
+def instance_state(world: World, node: Resource) -> str:
+    """The Compute API's ``Instance.lifecycle_state`` of the node's instance.
+
+    A launching node's instance is PROVISIONING for the launch attempt, then RUNNING while
+    OKE bootstraps and registers it; a deleting node's is TERMINATING; a failed launch, a
+    deleted or preempted node's is TERMINATED; a node being captured is CREATING_IMAGE."""
+    state = node.wire["lifecycleState"]
+    if state == "DELETING":
+        return "TERMINATING"
+    if not node.live:
+        return "TERMINATED"
+    if state == "CREATING":
+        booting = world.now() - node.created < world.timings.launch_attempt_s
+        return "PROVISIONING" if booting or node.extra.get("failed_launch") else "RUNNING"
+    if node.extra.get("capturing"):
+        return "CREATING_IMAGE"
+    return power_state(node)
+
+
+def _refuse(world: World, node: Resource, action: str) -> None:
+    """Raise the error OCI returns for ``action`` in the instance's current state."""
+    if action not in POWER_ACTIONS:
+        raise invalid(f"Invalid action {action}; allowed values: {', '.join(POWER_ACTIONS)}")
+    if action not in SIMULATED_ACTIONS:
+        raise invalid(
+            f"The power action {action} is not supported by this simulator; it simulates "
+            f"{', '.join(SIMULATED_ACTIONS)}"
+        )
+    state = instance_state(world, node)
+    if state in TRANSITIONAL or node.wire["lifecycleState"] == "CREATING":
+        raise ApiError("Conflict", BUSY_MESSAGE.format(id=node.id), 409)
+    # Messages below are the simulator's (OCI's exact text for them is not published).
+    if state in ("TERMINATING", "TERMINATED"):
+        raise ApiError("IncorrectState", f"Instance {node.id} is {state}", 409)
+    if node.extra.get("preemptible"):
+        raise ApiError(
+            "IncorrectState",
+            f"Instance {node.id} is a preemptible instance: it cannot be started, stopped or "
+            "rebooted, only terminated",
+            409,
+        )
+    if (action == "START") == (state == "RUNNING"):
+        raise ApiError(
+            "IncorrectState",
+            f"Instance {node.id} is {state}: the {action} action is not allowed in this state",
+            409,
+        )
+
+
+def power_action(world: World, node: Resource, action: str) -> None:
+    """Apply an InstanceAction to the node's instance or raise OCI's error for it."""
+    _refuse(world, node, action)
+    if action == "START":
+        _check_host(world, node)
+    power = node.extra.setdefault("power", {"state": "RUNNING", "seq": 0})
+    power["seq"] = int(power.get("seq", 0)) + 1
+    power["action"] = action
+    if action == "START":
+        _start(world, node, power)
+    else:
+        _stop(world, node, power, action)
+    world.touch(node)
+
+
+def _stop(world: World, node: Resource, power: dict[str, Any], action: str) -> None:
+    power["state"] = "STOPPING"
+    if action == "STOP":
+        _kubelet(world, node, False)  # powered off at once: the kubelet stops posting status
+        delay = world.timings.draw(world.rng, "instance_stop")
+    elif world.injector.behaviour(
+        "InstanceAction",
+        "os_shutdown_hang",
+        node.wire["nodeShape"],
+        node.wire["availabilityDomain"],
+    ):
+        delay = world.timings.softstop_timeout_s  # OCI powers it off after 15 minutes
+    else:
+        delay = world.timings.draw(world.rng, "os_shutdown")
+    world.later(delay, "instance_powered_off", id=node.id, seq=power["seq"])
+
+
+def _check_host(world: World, node: Resource) -> None:
+    """A stopped instance of a shape that pauses billing gave its host back: START needs a
+    host again and fails as a launch does when there is none (the instance stays STOPPED)."""
+    shape = SHAPES[node.wire["nodeShape"]]
+    if shape.is_billed_for_stopped_instance:
+        return  # its host (and GPUs) stayed reserved
+    ad = node.wire["availabilityDomain"]
+    left = capacity.hosts_left(world, shape.name, ad)
+    if (left is not None and left < 1) or world.injector.behaviour(
+        "InstanceAction", "out_of_host_capacity", shape.name, ad
+    ):
+        raise ApiError(OUT_OF_CAPACITY[0], OUT_OF_CAPACITY[1], 500)
+
+
+def _start(world: World, node: Resource, power: dict[str, Any]) -> None:
+    power["state"] = "STARTING"
+    paused = power.pop("paused_billing", None)
+    if paused is not None:  # billing resumes with the START
+        world.rebill(node, paused)
+    world.later(
+        world.timings.draw(world.rng, "instance_start"),
+        "instance_running",
+        id=node.id,
+        seq=power["seq"],
+    )
+
+
+def _current(world: World, a: dict[str, Any], state: str) -> Resource | None:
+    """The node an instance event is about, if nothing overtook the event."""
+    node = world.resources.get(a["id"])
+    if node is None or not node.live or node.wire["lifecycleState"] != "ACTIVE":
+        return None
+    power = node.extra.get("power") or {}
+    if power.get("seq") != a["seq"] or power.get("state") != state:
+        return None
+    return node
+
+
+def _register_power_actions(world: World) -> None:
+    def instance_powered_off(a: dict[str, Any]) -> None:
+        node = _current(world, a, "STOPPING")
+        if node is None:
+            return
+        power = node.extra["power"]
+        power["state"] = "STOPPED"
+        if power.get("action") == "SOFTSTOP":
+            _kubelet(world, node, False)
+        if not SHAPES[node.wire["nodeShape"]].is_billed_for_stopped_instance:
+            # the compute (GPU/OCPU) lines pause; the boot volume keeps billing
+            power["paused_billing"] = node.billing
+            world.rebill(node, [x for x in node.billing if x["price_key"].startswith("block.")])
+        world.touch(node)
+
+    def instance_running(a: dict[str, Any]) -> None:
+        node = _current(world, a, "STARTING")
+        if node is None:
+            return
+        node.extra["power"]["state"] = "RUNNING"
+        world.touch(node)
+        world.later(
+            world.timings.draw(world.rng, "node_rejoin"), "node_rejoined", id=node.id, seq=a["seq"]
+        )
+
+    def node_rejoined(a: dict[str, Any]) -> None:
+        node = _current(world, a, "RUNNING")
+        if node is not None:
+            _kubelet(world, node, True)
+
+    world.actions.update(
+        instance_powered_off=instance_powered_off,
+        instance_running=instance_running,
+        node_rejoined=node_rejoined,
+    )
+
+
 def _resolved(world: World, wr_id: str | None, node_id: str, error: tuple[str, str] | None) -> None:
     if wr_id is None:
         return
@@ -281,3 +486,4 @@ def register_actions(world: World) -> None:
         node_stuck=node_stuck,
         node_deleted=node_deleted,
     )
+    _register_power_actions(world)
