@@ -31,7 +31,6 @@ from nimble_oke.sim.nim.protocol import (
     ChunkEncoder,
     GenerationParams,
     parse_body,
-    parse_generation,
     usage,
 )
 from nimble_oke.sim.nim.server import NimEmulator
@@ -97,6 +96,8 @@ def smollm2_gguf(python: str | None = None) -> Path:
 class UpstreamNim(NimEmulator):
     """A NIM front for an OpenAI-compatible server at ``upstream_url`` (``http://host:port``)."""
 
+    serves_extras = False  # messages/responses/tokenize would answer with emulated text
+
     def __init__(
         self,
         settings: NimSettings,
@@ -157,16 +158,12 @@ class UpstreamNim(NimEmulator):
     async def _generate(self, request: web.Request, kind: str) -> web.StreamResponse:
         arrival = time.perf_counter_ns()
         try:
-            if err := self._not_ready():
+            if err := self.not_ready():
                 raise err
             body = parse_body(await request.read())
-            params = parse_generation(
-                body, kind, reject_max_completion_tokens=self.settings.reject_max_completion_tokens
-            )
-            if params.model != self.settings.served_model_name:
-                raise ApiError(404, f"The model `{params.model}` does not exist.", "NotFoundError")
+            params = self.parse(body, kind)
         except ApiError as exc:
-            return web.json_response(exc.body(), status=exc.status)
+            return self.error(exc)
         assert self._http is not None and self.upstream_url
         path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
         gen = GenRequest(self._next_id(kind), params.prompt_tokens, [], "stop", arrival)
@@ -186,8 +183,9 @@ class UpstreamNim(NimEmulator):
                     )
                 return await self._relay(request, up, gen, params)
         except aiohttp.ClientError as exc:
-            error = ApiError(502, f"engine error: {type(exc).__name__}", "InternalServerError")
-            return web.json_response(error.body(), status=502)
+            return self.error(
+                ApiError(502, f"engine error: {type(exc).__name__}", "InternalServerError")
+            )
 
     async def _relay(
         self,
