@@ -176,7 +176,9 @@ async def test_forced_required_and_auto_tool_calls(tmp_path: Path) -> None:
         )
         calls = named.choices[0].message.tool_calls or []
         assert len(calls) == 1 and calls[0].function.name == "get_weather"
-        jsonschema.validate(json.loads(calls[0].function.arguments), WEATHER["function"]["parameters"])
+        jsonschema.validate(
+            json.loads(calls[0].function.arguments), WEATHER["function"]["parameters"]
+        )
         assert named.choices[0].finish_reason == "stop"  # vLLM: a named choice ends with "stop"
         required = await client.chat.completions.create(
             model=MODEL, messages=ASK, max_tokens=200, tools=[WEATHER], tool_choice="required"
@@ -259,7 +261,10 @@ async def test_logprobs_chat_and_completions(tmp_path: Path) -> None:
             model=MODEL, messages=ASK, max_tokens=5, logprobs=True, stream=True
         )
         entries = [
-            e for c in [x async for x in streamed] for ch in c.choices if ch.logprobs
+            e
+            for c in [x async for x in streamed]
+            for ch in c.choices
+            if ch.logprobs
             for e in ch.logprobs.content or []
         ]
         assert len(entries) == 5

@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -167,7 +168,7 @@ class UpstreamNim(NimEmulator):
         assert self._http is not None and self.upstream_url
         path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
         gen = GenRequest(self._next_id(kind), params.prompt_tokens, [], "stop", arrival)
-        upstream_body = {**body, "model": self.upstream_model}
+        upstream_body = self.engine_body(body, params)
         try:
             async with self._http.post(self.upstream_url + path, json=upstream_body) as up:
                 if not params.stream or up.status != 200:
@@ -186,6 +187,11 @@ class UpstreamNim(NimEmulator):
             return self.error(
                 ApiError(502, f"engine error: {type(exc).__name__}", "InternalServerError")
             )
+
+    def engine_body(self, body: dict[str, Any], params: GenerationParams) -> dict[str, Any]:
+        """The request in the engine's dialect (an OpenAI/vLLM engine: as received)."""
+        del params
+        return {**body, "model": self.upstream_model}
 
     async def _relay(
         self,
@@ -238,7 +244,7 @@ class UpstreamNim(NimEmulator):
 
     @staticmethod
     def _count_usage(gen: GenRequest, payload: bytes) -> None:
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
+        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
             body = json.loads(payload)
             gen.produced = int(body["usage"]["completion_tokens"])
             gen.finish_reason = body["choices"][0].get("finish_reason") or "stop"
@@ -286,10 +292,29 @@ class LlamaCppNim(UpstreamNim):
             str(self.threads),
             "--n_ctx",
             "2048",
+            # llama-cpp-python serves one request at a time; by default a new request
+            # interrupts the running one (its stream ends empty). NIM queues instead.
+            "--interrupt_requests",
+            "False",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         self._pump = asyncio.create_task(self._pump_logs())
+
+    def engine_body(self, body: dict[str, Any], params: GenerationParams) -> dict[str, Any]:
+        """NIM 2.x constrains decoding itself (vLLM's structured outputs); llama-cpp-python
+        takes a JSON schema as ``response_format: {"type": "json_object", "schema": ...}``,
+        so json_schema and ``structured_outputs.json`` are translated to that; it knows
+        ``max_tokens`` only, so ``max_completion_tokens`` (which wins in vLLM) becomes that."""
+        dropped = ("structured_outputs", "nvext", "max_completion_tokens")
+        out = {k: v for k, v in body.items() if k not in dropped}
+        out["model"] = self.upstream_model
+        if params.max_tokens is not None:
+            out["max_tokens"] = params.max_tokens
+        spec = params.structured
+        if spec is not None and spec.kind == "json":
+            out["response_format"] = {"type": "json_object", "schema": spec.schema}
+        return out
 
     def _check_engine(self) -> None:
         if self._proc is not None and self._proc.returncode is not None:
