@@ -132,3 +132,5 @@ def test_sim_nim_rejects_bad_options_without_serving() -> None:
     assert result.exit_code == 2 and "allowed values" in result.output
     result = runner.invoke(_app(sim_nim), ["--gpu", "TPU", "--warm"])
     assert result.exit_code == 2 and "unknown GPU" in result.output
+    result = runner.invoke(_app(sim_nim), ["--nim-release", "latest"])
+    assert result.exit_code == 2 and "such as 2.0.12 or 1.8.0" in result.output
