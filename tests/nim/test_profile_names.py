@@ -45,3 +45,14 @@ def test_deploy_check_knows_the_image_major() -> None:
 
 def test_image_major() -> None:
     assert [image_major(t) for t in ("1.8.0", "2.0.12", "2.1.6", "0.1.0", None)] == [1, 2, 2, 2, 2]
+
+
+def test_candidates_follow_the_image_major() -> None:
+    from nimble_oke.domain.profiles import list_profiles
+
+    v2 = list_profiles(CATALOG, LLAMA_8B, "VM.GPU.A10.1", image_tag="2.0.12")
+    assert {o.spec.engine for o in v2} == {"vllm"}
+    assert all(o.spec.name.endswith("-pp1") for o in v2)
+    assert [o.spec.name for o in v2 if o.recommended] == ["vllm-bf16-tp1-pp1"]
+    v1 = list_profiles(CATALOG, LLAMA_8B, "VM.GPU.A10.1", image_tag="1.8.0")
+    assert [o.spec.name for o in v1 if o.recommended] == ["tensorrt_llm-a10-bf16-tp1"]

@@ -99,6 +99,11 @@ class ProfileOption:
         }
 
 
+def image_major(tag: str | None) -> int:
+    """NIM major version of an image tag, as the chart reads it (``1.x`` → 1, else 2)."""
+    return 1 if (tag or "").startswith("1.") else 2
+
+
 def gpu_slug(gpu_model: str) -> str:
     """``A100-80GB`` → ``a100-80gb`` (NIM profile names are lower case)."""
     return gpu_model.lower()
@@ -189,27 +194,34 @@ def _blocker(catalog: Catalog, model: Model, shape: Shape, spec: ProfileSpec) ->
     return None
 
 
-def candidate_specs(model: Model, shape: Shape) -> list[ProfileSpec]:
-    """Every profile worth showing for the shape: both engines × the model's precisions ×
-    tp 1..gpu_count. TensorRT-LLM candidates are the ones built for this shape's GPU."""
+def candidate_specs(model: Model, shape: Shape, image_tag: str | None = None) -> list[ProfileSpec]:
+    """Every profile worth showing for the shape: the image's engines × the model's
+    precisions × tp 1..gpu_count. NIM 1.x images carry TensorRT-LLM engines (built for this
+    shape's GPU) and vLLM; NIM 2.x images vLLM only, named ``vllm-<precision>-tp<N>-pp1``
+    (1.x→2.0 migration guide; model profiles docs). ``image_tag``: default the model's."""
+    v2 = image_major(image_tag if image_tag is not None else model.tag) >= 2
     precisions = [p for p in PRECISION_ORDER if p in model.weights_gb]
     precisions += sorted(p for p in model.weights_gb if p not in PRECISION_ORDER)
     specs = []
-    for engine in ENGINES:
+    for engine in (VLLM,) if v2 else ENGINES:
         for precision in precisions:
             for tp in tensor_parallel_degrees(shape.gpu_count):
                 gpu = shape.gpu_model if engine == TENSORRT_LLM else None
-                specs.append(ProfileSpec(engine, precision, tp, gpu))
+                specs.append(ProfileSpec(engine, precision, tp, gpu, 1 if v2 else None))
     return specs
 
 
-def list_profiles(catalog: Catalog, model_name: str, shape_name: str) -> list[ProfileOption]:
+def list_profiles(
+    catalog: Catalog, model_name: str, shape_name: str, *, image_tag: str | None = None
+) -> list[ProfileOption]:
     """All candidate profiles for the model on the shape, each with fits yes/no and why; the
     one NIM should be pinned to is marked ``recommended``: among the profiles that fit with a
-    comfortable KV cache (else among all that fit), the first by :func:`_preference`."""
+    comfortable KV cache (else among all that fit), the first by :func:`_preference`.
+    ``image_tag``: the NIM image's tag (default the catalog's), which decides 1.x or 2.x."""
     model = catalog.model(model_name)
     shape = catalog.shape(shape_name)
-    options = [evaluate(catalog, model, shape, spec) for spec in candidate_specs(model, shape)]
+    specs = candidate_specs(model, shape, image_tag)
+    options = [evaluate(catalog, model, shape, spec) for spec in specs]
     fitting = [o for o in options if o.fits]
     if not fitting:
         return options
@@ -258,11 +270,6 @@ def check_profile(
 
 
 _PROFILE_ID = re.compile(r"^[0-9a-f]{64}$")
-
-
-def image_major(tag: str | None) -> int:
-    """NIM major version of an image tag, as the chart reads it (``1.x`` → 1, else 2)."""
-    return 1 if (tag or "").startswith("1.") else 2
 
 
 def check_profile_major(spec: ProfileSpec, image_tag: str) -> None:
