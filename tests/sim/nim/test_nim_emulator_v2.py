@@ -400,3 +400,16 @@ async def test_short_request_is_served_while_a_long_ignore_eos_request_runs(tmp_
         resp.close()
     assert body["usage"]["completion_tokens"] == 4
     assert elapsed < 1.0, f"the short request took {elapsed:.2f} s"
+
+
+def test_passthrough_args_set_vllm_engine_limits(tmp_path: Path) -> None:
+    args = "--max-num-seqs 3 --max-num-batched-tokens=512 --max-model-len 1024 --enforce-eager"
+    settings = settings_for(tmp_path, env={"NIM_PASSTHROUGH_ARGS": args})
+    assert (settings.max_running, settings.max_batched_tokens) == (3, 512)
+    assert settings.effective_max_model_len == 1024
+    v1 = settings_for(
+        tmp_path / "v1",
+        image="nvcr.io/nim/nimble/smollm2-135m-instruct:1.8.0",
+        env={"NIM_PASSTHROUGH_ARGS": args},
+    )
+    assert v1.max_running != 3  # NIM 1.x does not read NIM_PASSTHROUGH_ARGS

@@ -57,6 +57,35 @@ def model_from_image(image: str) -> str:
     return match.group("repo")
 
 
+# vLLM engine arguments a NIM 2.x container takes in NIM_PASSTHROUGH_ARGS that change what
+# the emulator models (the advanced-configuration page: passthrough arguments override the
+# NIM_* variables).
+_PASSTHROUGH = {
+    "--max-num-seqs": "max_running",
+    "--max-num-batched-tokens": "max_batched_tokens",
+    "--max-model-len": "max_model_len",
+}
+
+
+def passthrough_overrides(args: str | None) -> dict[str, int]:
+    """Settings from NIM_PASSTHROUGH_ARGS (``--flag N`` or ``--flag=N``); others ignored."""
+    import shlex
+
+    out: dict[str, int] = {}
+    try:
+        words = shlex.split(args or "")
+    except ValueError:
+        return out
+    for i, word in enumerate(words):
+        flag, _, value = word.partition("=")
+        if flag in _PASSTHROUGH:
+            if not value and i + 1 < len(words):
+                value = words[i + 1]
+            if value.isdigit() and int(value) > 0:
+                out[_PASSTHROUGH[flag]] = int(value)
+    return out
+
+
 def release_from_image(image: str | None) -> str:
     """The NIM release in an image tag (``...:1.8.0`` → ``1.8.0``); the default otherwise."""
     match = _TAG_RE.search(image.strip()) if image else None
@@ -174,6 +203,8 @@ class NimSettings:
             "remove_cache_on_stop": remove,
             "nim_release": release_from_image(image),
         }
+        if api_major(str(kwargs["nim_release"])) >= 2:
+            kwargs.update(passthrough_overrides(env.get("NIM_PASSTHROUGH_ARGS")))
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]
 
