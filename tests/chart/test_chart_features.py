@@ -74,7 +74,7 @@ def test_defaults_render_a_single_gpu_pod_with_a_cache_claim(render: Render) -> 
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["strategy"]["type"] == "Recreate"
     nim = nim_container(manifests)
-    assert nim["image"] == "nvcr.io/nim/meta/llama-3.1-8b-instruct:1.8.0"
+    assert nim["image"] == "nvcr.io/nim/meta/llama-3.1-8b-instruct:2.0.12"  # NIM 2.x default
     assert nim["resources"]["limits"]["nvidia.com/gpu"] == "1"
     assert nim["resources"]["requests"]["nvidia.com/gpu"] == "1"
     assert nim["ports"][0]["containerPort"] == 8000
@@ -223,7 +223,7 @@ def test_ngc_mode_predownloads_with_nims_own_tool(render: Render) -> None:
     manifests = render({"cache": {"mode": "ngc"}, "nim": {"modelProfile": "abc123"}})
     (init,) = pod_spec(manifests)["initContainers"]
     assert init["image"] == nim_container(manifests)["image"]
-    assert init["command"] == ["download-to-cache", "--profiles", "abc123"]
+    assert init["command"] == ["download-to-cache", "-p", "abc123"]  # 1.x and 2.x accept -p
     assert env_of(init)["NGC_API_KEY"] == {
         "secretKeyRef": {"name": "ngc-api", "key": "NGC_API_KEY"}
     }

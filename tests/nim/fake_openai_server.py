@@ -6,6 +6,7 @@ import contextlib
 import itertools
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -40,16 +41,7 @@ def build_app(breaks: frozenset[str]) -> web.Application:
                 {"error": {"message": "bad json", "type": "invalid_request_error"}}, status=400
             )
         if not body.get("stream"):
-            usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
-            return web.json_response(
-                {
-                    "object": "chat.completion",
-                    "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": answer()}}
-                    ],
-                    "usage": usage,
-                }
-            )
+            return whole_chat(body)
         if "no_stream_options" in breaks and "stream_options" in body:
             error = {"error": {"message": "Unrecognized request argument: stream_options"}}
             return web.json_response(error, status=400)
@@ -70,6 +62,34 @@ def build_app(breaks: frozenset[str]) -> web.Application:
             await resp.write(b"data: [DONE]\n\n")
         await resp.write_eof()
         return resp
+
+    def whole_chat(body: dict[str, Any]) -> web.Response:
+        """Honours stop, response_format, a forced tool and logprobs unless broken."""
+        if body.get("tools") and "reject_tools" in breaks:
+            message = "tool calling is not supported by this model"
+            return web.json_response({"error": {"message": message}}, status=400)
+        text, finish = answer() + " and more words here", "stop"
+        stop = body.get("stop") or []
+        if stop and "ignore_stop" not in breaks:
+            text = text[: min(text.find(s) if s in text else len(text) for s in stop)]
+        message: dict[str, Any] = {"role": "assistant", "content": text}
+        if body.get("response_format") and "prose_json" not in breaks:
+            message["content"] = json.dumps({"answer": "yes", "score": 7})
+        forced = body.get("tool_choice")
+        if isinstance(forced, dict) and "no_tool_call" not in breaks:
+            args = json.dumps({"city": "Paris"})
+            call = {
+                "id": "c1",
+                "type": "function",
+                "function": {"name": forced["function"]["name"], "arguments": args},
+            }
+            message = {"role": "assistant", "content": "", "tool_calls": [call]}
+        logprobs = None
+        if body.get("logprobs") and "no_logprobs" not in breaks:
+            logprobs = {"content": [{"token": "a", "logprob": -0.1, "top_logprobs": []}]}
+        usage = {"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}
+        choice = {"index": 0, "message": message, "logprobs": logprobs, "finish_reason": finish}
+        return web.json_response({"object": "chat.completion", "choices": [choice], "usage": usage})
 
     async def completions(request: web.Request) -> web.Response:
         return web.json_response(

@@ -43,10 +43,40 @@ async def test_smoke_passes_against_the_emulator(tmp_path: Path) -> None:
     assert [c.name for c in report.checks] == list(CHECK_NAMES)
     assert report.passed, report.failed
     assert report.model == TINY_MODEL
-    assert report.summary == "10/10 passed"
+    assert report.summary == "16/16 passed"
+    # No profile was planned: the check shows the selected one and says so.
+    metadata = next(c for c in report.checks if c.name == "metadata")
+    assert "vllm-bf16-tp1-pp1" in metadata.detail and "no profile was planned" in metadata.detail
     data = json.loads(json.dumps(to_dict(report)))
-    assert data["passed"] is True and len(data["checks"]) == 10
+    assert data["passed"] is True and len(data["checks"]) == 16 and data["skipped"] == []
     assert {row[1] for row in to_rows(report)} == {"passed"}
+
+
+@pytest.mark.parametrize(
+    ("planned", "ok"), [("vllm-bf16-tp1-pp1", True), ("vllm-fp8-tp2-pp1", False)]
+)
+async def test_metadata_check_compares_the_planned_profile(
+    tmp_path: Path, planned: str, ok: bool
+) -> None:
+    settings = NimSettings.from_env(
+        {"NIM_CACHE_PATH": str(tmp_path), "NGC_API_KEY": throwaway_key()},
+        model=TINY_MODEL,
+        time_scale=5000,
+        zero_delay=True,
+    )
+    emu = NimEmulator(settings)
+    port = await emu.start()
+    try:
+        assert await emu.wait_ready(10) == "ready"
+        report = await run_smoke_async(
+            f"http://127.0.0.1:{port}", timeout_s=10, expected_profile=planned
+        )
+    finally:
+        await emu.stop()
+    metadata = next(c for c in report.checks if c.name == "metadata")
+    assert metadata.passed is ok and report.passed is ok, metadata.detail
+    if not ok:
+        assert "not the planned vllm-fp8-tp2-pp1" in metadata.detail
 
 
 @pytest.mark.parametrize(
@@ -60,6 +90,10 @@ async def test_smoke_passes_against_the_emulator(tmp_path: Path) -> None:
         (frozenset({"no_metrics"}), {"metrics"}),
         (frozenset({"not_ready"}), {"ready"}),
         (frozenset({"no_stream_options"}), {"usage"}),
+        (frozenset({"ignore_stop"}), {"stop"}),
+        (frozenset({"prose_json"}), {"structured_output"}),
+        (frozenset({"no_tool_call"}), {"tool_call"}),
+        (frozenset({"no_logprobs"}), {"logprobs"}),
     ],
 )
 async def test_smoke_fails_exactly_the_broken_checks(
@@ -69,9 +103,20 @@ async def test_smoke_fails_exactly_the_broken_checks(
         report = await run_smoke_async(url, timeout_s=5)
     assert {c.name for c in report.failed} == failing
     assert report.passed is (not failing)
+    # A plain OpenAI server has no NIM management endpoints: skipped, with the reason.
+    assert {c.name for c in report.skipped} == {"version", "metadata"}
+    assert all("not offered (HTTP 404" in c.detail for c in report.skipped)
     if not failing:
         metrics = next(c for c in report.checks if c.name == "metrics")
         assert "vllm names (vllm:kv_cache_usage_perc)" in metrics.detail
+
+
+async def test_an_endpoint_without_tools_skips_the_tool_check() -> None:
+    async with serve(frozenset({"reject_tools"})) as url:
+        report = await run_smoke_async(url, timeout_s=5)
+    tool = next(c for c in report.checks if c.name == "tool_call")
+    assert tool.skipped and "tool calling not offered (HTTP 400" in tool.detail
+    assert report.passed and tool not in report.failed
 
 
 async def test_expected_model_missing_skips_model_checks() -> None:
@@ -94,7 +139,7 @@ async def test_unreachable_endpoint_fails_fast_and_junit_parses() -> None:
     root = ET.fromstring(to_junit_xml(report).encode())
     suite = root.find("testsuite")
     assert suite is not None
-    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("10", "1", "9")
+    assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("16", "1", "15")
     cases = suite.findall("testcase")
     assert [c.get("name") for c in cases] == list(CHECK_NAMES)
     assert cases[0].find("failure") is not None

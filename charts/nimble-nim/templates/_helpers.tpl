@@ -63,8 +63,39 @@ nimble-oke/session: {{ .Values.session | quote }}
 {{- if .Values.autoscaling.enabled -}}{{ .Values.autoscaling.maxReplicas }}{{- else -}}{{ .Values.replicas }}{{- end -}}
 {{- end -}}
 
+{{/* NIM major version of the image: nim.majorVersion, or image.tag's ("1.8.0" → 1;
+     anything else → 2, the current line). */}}
+{{- define "nimble-nim.nimMajor" -}}
+{{- if ne .Values.nim.majorVersion "auto" -}}
+{{- .Values.nim.majorVersion -}}
+{{- else if hasPrefix "1." (toString .Values.image.tag) -}}
+1
+{{- else -}}
+2
+{{- end -}}
+{{- end -}}
+
 {{/* Fail early on combinations that cannot work (clear messages, not a stuck pod). */}}
 {{- define "nimble-nim.validate" -}}
+{{- $major := include "nimble-nim.nimMajor" . -}}
+{{- if eq $major "1" -}}
+{{- if .Values.nim.passthroughArgs -}}
+{{- fail (printf "nim.passthroughArgs: NIM_PASSTHROUGH_ARGS is a NIM 2.x setting; image tag %s is NIM 1.x (use a 2.x tag, or 1.x's own NIM_* variables in nim.extraEnv)" (toString .Values.image.tag)) -}}
+{{- end -}}
+{{- if gt (int .Values.nim.healthPort) 0 -}}
+{{- fail (printf "nim.healthPort: NIM_HEALTH_PORT is a NIM 2.x setting; image tag %s is NIM 1.x" (toString .Values.image.tag)) -}}
+{{- end -}}
+{{- if regexMatch "-pp[0-9]+" .Values.nim.modelProfile -}}
+{{- fail (printf "nim.modelProfile: %s is a NIM 2.x profile name (vllm-<precision>-tp<N>-pp<M>); image tag %s is NIM 1.x (names like vllm-bf16-tp1 or tensorrt_llm-a10-bf16-tp1)" .Values.nim.modelProfile (toString .Values.image.tag)) -}}
+{{- end -}}
+{{- else -}}
+{{- if hasPrefix "tensorrt_llm" .Values.nim.modelProfile -}}
+{{- fail (printf "nim.modelProfile: %s is a NIM 1.x TensorRT-LLM profile; NIM 2.x (image tag %s) runs vLLM profiles only (names like vllm-bf16-tp1-pp1)" .Values.nim.modelProfile (toString .Values.image.tag)) -}}
+{{- end -}}
+{{- if and (gt (int .Values.nim.healthPort) 0) (eq (int .Values.nim.healthPort) (int .Values.nim.port)) -}}
+{{- fail "nim.healthPort: must differ from nim.port (0 serves health on the API port)" -}}
+{{- end -}}
+{{- end -}}
 {{- $max := include "nimble-nim.effectiveMaxReplicas" . | int -}}
 {{- if and (eq .Values.workload "Deployment") (gt $max 1) (ne .Values.cache.accessMode "ReadWriteMany") -}}
 {{- fail (printf "workload: more than one replica (%d) cannot share a %s cache volume; set workload: StatefulSet (one cache volume per replica) or cache.accessMode: ReadWriteMany" $max .Values.cache.accessMode) -}}

@@ -2,6 +2,12 @@
 {{- define "nimble-nim.podTemplate" -}}
 {{- $fullname := include "nimble-nim.fullname" . -}}
 {{- $os := .Values.cache.objectStorage -}}
+{{- $major := include "nimble-nim.nimMajor" . -}}
+{{- $healthPort := 0 -}}
+{{- if and (eq $major "2") (gt (int .Values.nim.healthPort) 0) -}}
+{{- $healthPort = int .Values.nim.healthPort -}}
+{{- end -}}
+{{- $probePort := gt $healthPort 0 | ternary "health" "http" -}}
 metadata:
   labels:
     {{- include "nimble-nim.labels" . | nindent 4 }}
@@ -138,7 +144,7 @@ spec:
       command:
         - download-to-cache
         {{- with .Values.nim.modelProfile }}
-        - --profiles
+        - -p
         - {{ . | quote }}
         {{- end }}
       env:
@@ -166,6 +172,11 @@ spec:
         - name: http
           containerPort: {{ .Values.nim.port }}
           protocol: TCP
+        {{- if $healthPort }}
+        - name: health
+          containerPort: {{ $healthPort }}
+          protocol: TCP
+        {{- end }}
       env:
         - name: NGC_API_KEY
           valueFrom:
@@ -183,6 +194,20 @@ spec:
         {{- with .Values.nim.servedModelName }}
         - name: NIM_SERVED_MODEL_NAME
           value: {{ . | quote }}
+        {{- end }}
+        {{- if gt (int .Values.nim.maxModelLen) 0 }}
+        - name: NIM_MAX_MODEL_LEN
+          value: {{ .Values.nim.maxModelLen | quote }}
+        {{- end }}
+        {{- if eq $major "2" }}
+        {{- with .Values.nim.passthroughArgs }}
+        - name: NIM_PASSTHROUGH_ARGS
+          value: {{ . | quote }}
+        {{- end }}
+        {{- if $healthPort }}
+        - name: NIM_HEALTH_PORT
+          value: {{ $healthPort | quote }}
+        {{- end }}
         {{- end }}
         {{- if .Values.monitoring.otel.enabled }}
         - name: NIM_ENABLE_OTEL
@@ -220,7 +245,7 @@ spec:
       startupProbe:
         httpGet:
           path: /v1/health/ready
-          port: http
+          port: {{ $probePort }}
         {{- with .Values.probes.startup }}
         initialDelaySeconds: {{ .initialDelaySeconds }}
         periodSeconds: {{ .periodSeconds }}
@@ -231,7 +256,7 @@ spec:
       readinessProbe:
         httpGet:
           path: /v1/health/ready
-          port: http
+          port: {{ $probePort }}
         {{- with .Values.probes.readiness }}
         initialDelaySeconds: {{ .initialDelaySeconds }}
         periodSeconds: {{ .periodSeconds }}
@@ -241,7 +266,7 @@ spec:
       livenessProbe:
         httpGet:
           path: /v1/health/live
-          port: http
+          port: {{ $probePort }}
         {{- with .Values.probes.liveness }}
         initialDelaySeconds: {{ .initialDelaySeconds }}
         periodSeconds: {{ .periodSeconds }}

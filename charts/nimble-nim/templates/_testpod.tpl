@@ -18,6 +18,12 @@ spec:
   restartPolicy: Never
   automountServiceAccountToken: false
   enableServiceLinks: false
+  # OKE taints GPU nodes nvidia.com/gpu=present:NoSchedule; on a cluster whose only nodes
+  # are GPU nodes (nimble's default) a test pod without the toleration stays Pending and
+  # `helm test` times out. It tolerates what the NIM pod tolerates, but asks for no GPU
+  # and no GPU node (it runs on a CPU node when there is one).
+  tolerations:
+    {{- include "nimble-nim.gpuTolerations" $root | nindent 4 }}
   securityContext:
     runAsNonRoot: true
     runAsUser: 100

@@ -40,7 +40,8 @@ COMFORTABLE_KV_FACTOR = 4
 
 _PROFILE_RE = re.compile(
     r"^(?P<engine>tensorrt_llm|vllm)-(?:(?P<gpu>[a-z0-9.\-]+?)-)?"
-    r"(?P<precision>bf16|fp16|fp8|int4-awq)-tp(?P<tp>\d+)(?:-(?P<goal>latency|throughput))?$"
+    r"(?P<precision>bf16|fp16|fp8|int4-awq)-tp(?P<tp>\d+)"
+    r"(?:-pp(?P<pp>\d+))?(?P<lora>-(?:feat_)?lora)?(?:-(?P<goal>latency|throughput))?$"
 )
 
 
@@ -52,11 +53,22 @@ class ProfileSpec:
     precision: str
     tensor_parallel: int
     gpu_model: str | None = None  # the GPU a TensorRT-LLM engine was built for
+    pipeline_parallel: int | None = None  # NIM 2.x names carry it (``-pp1``)
+    lora: bool = False  # NIM 2.x ``-lora`` profiles load LoRA adapters
 
     @property
     def name(self) -> str:
         gpu = f"{gpu_slug(self.gpu_model)}-" if self.gpu_model else ""
-        return f"{self.engine}-{gpu}{self.precision}-tp{self.tensor_parallel}"
+        pp = f"-pp{self.pipeline_parallel}" if self.pipeline_parallel is not None else ""
+        lora = "-lora" if self.lora else ""
+        return f"{self.engine}-{gpu}{self.precision}-tp{self.tensor_parallel}{pp}{lora}"
+
+    @property
+    def nim_major(self) -> int | None:
+        """2 for a NIM 2.x name (``-pp<N>``), 1 for a TensorRT-LLM one, None if either."""
+        if self.pipeline_parallel is not None or self.lora:
+            return 2
+        return 1 if self.engine == TENSORRT_LLM else None
 
 
 @dataclass(frozen=True)
@@ -87,6 +99,11 @@ class ProfileOption:
         }
 
 
+def image_major(tag: str | None) -> int:
+    """NIM major version of an image tag, as the chart reads it (``1.x`` → 1, else 2)."""
+    return 1 if (tag or "").startswith("1.") else 2
+
+
 def gpu_slug(gpu_model: str) -> str:
     """``A100-80GB`` → ``a100-80gb`` (NIM profile names are lower case)."""
     return gpu_model.lower()
@@ -108,7 +125,10 @@ def parse_profile(text: str) -> ProfileSpec:
             f"NIM profile {text!r}: a TensorRT-LLM profile names the GPU it was built for",
             hint="e.g. tensorrt_llm-a10-bf16-tp1",
         )
-    return ProfileSpec(engine, match["precision"], int(match["tp"]), gpu if gpu else None)
+    pp = int(match["pp"]) if match["pp"] else None
+    return ProfileSpec(
+        engine, match["precision"], int(match["tp"]), gpu if gpu else None, pp, bool(match["lora"])
+    )
 
 
 def tensor_parallel_degrees(gpu_count: int) -> list[int]:
@@ -160,6 +180,11 @@ def _blocker(catalog: Catalog, model: Model, shape: Shape, spec: ProfileSpec) ->
                 f"TensorRT-LLM engine built for {spec.gpu_model}, not {shape.gpu_model}: it "
                 "fails with 'no kernel image is available for execution on the device'"
             )
+    if spec.pipeline_parallel and spec.pipeline_parallel > 1:
+        return (
+            f"pipeline parallelism {spec.pipeline_parallel} spans {spec.pipeline_parallel} nodes "
+            "(a multi-node NIM); nimble deploys each replica on one node"
+        )
     tp = spec.tensor_parallel
     if tp not in tensor_parallel_degrees(shape.gpu_count):
         return (
@@ -169,27 +194,34 @@ def _blocker(catalog: Catalog, model: Model, shape: Shape, spec: ProfileSpec) ->
     return None
 
 
-def candidate_specs(model: Model, shape: Shape) -> list[ProfileSpec]:
-    """Every profile worth showing for the shape: both engines × the model's precisions ×
-    tp 1..gpu_count. TensorRT-LLM candidates are the ones built for this shape's GPU."""
+def candidate_specs(model: Model, shape: Shape, image_tag: str | None = None) -> list[ProfileSpec]:
+    """Every profile worth showing for the shape: the image's engines × the model's
+    precisions × tp 1..gpu_count. NIM 1.x images carry TensorRT-LLM engines (built for this
+    shape's GPU) and vLLM; NIM 2.x images vLLM only, named ``vllm-<precision>-tp<N>-pp1``
+    (1.x→2.0 migration guide; model profiles docs). ``image_tag``: default the model's."""
+    v2 = image_major(image_tag if image_tag is not None else model.tag) >= 2
     precisions = [p for p in PRECISION_ORDER if p in model.weights_gb]
     precisions += sorted(p for p in model.weights_gb if p not in PRECISION_ORDER)
     specs = []
-    for engine in ENGINES:
+    for engine in (VLLM,) if v2 else ENGINES:
         for precision in precisions:
             for tp in tensor_parallel_degrees(shape.gpu_count):
                 gpu = shape.gpu_model if engine == TENSORRT_LLM else None
-                specs.append(ProfileSpec(engine, precision, tp, gpu))
+                specs.append(ProfileSpec(engine, precision, tp, gpu, 1 if v2 else None))
     return specs
 
 
-def list_profiles(catalog: Catalog, model_name: str, shape_name: str) -> list[ProfileOption]:
+def list_profiles(
+    catalog: Catalog, model_name: str, shape_name: str, *, image_tag: str | None = None
+) -> list[ProfileOption]:
     """All candidate profiles for the model on the shape, each with fits yes/no and why; the
     one NIM should be pinned to is marked ``recommended``: among the profiles that fit with a
-    comfortable KV cache (else among all that fit), the first by :func:`_preference`."""
+    comfortable KV cache (else among all that fit), the first by :func:`_preference`.
+    ``image_tag``: the NIM image's tag (default the catalog's), which decides 1.x or 2.x."""
     model = catalog.model(model_name)
     shape = catalog.shape(shape_name)
-    options = [evaluate(catalog, model, shape, spec) for spec in candidate_specs(model, shape)]
+    specs = candidate_specs(model, shape, image_tag)
+    options = [evaluate(catalog, model, shape, spec) for spec in specs]
     fitting = [o for o in options if o.fits]
     if not fitting:
         return options
@@ -240,18 +272,44 @@ def check_profile(
 _PROFILE_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
+def check_profile_major(spec: ProfileSpec, image_tag: str) -> None:
+    """Refuse a profile name of the other NIM major: 2.x runs vLLM profiles named
+    ``vllm-<precision>-tp<N>-pp<M>`` (1.x→2.0 migration guide; model profiles docs), 1.x
+    names have no ``-pp``."""
+    major = image_major(image_tag)
+    if major >= 2 and spec.engine == TENSORRT_LLM:
+        raise CatalogError(
+            f"NIM profile {spec.name} is a NIM 1.x TensorRT-LLM profile; image tag {image_tag} "
+            "is NIM 2.x, which runs vLLM profiles only",
+            hint=f"use vllm-{spec.precision}-tp{spec.tensor_parallel}-pp1",
+        )
+    if major == 1 and spec.nim_major == 2:
+        raise CatalogError(
+            f"NIM profile {spec.name} is a NIM 2.x profile name; image tag {image_tag} is NIM 1.x",
+            hint=f"use vllm-{spec.precision}-tp{spec.tensor_parallel} or a 2.x image tag",
+        )
+
+
 def check_deploy_profile(
-    catalog: Catalog, model_name: str, shape_name: str, precision: str, profile: str | None
+    catalog: Catalog,
+    model_name: str,
+    shape_name: str,
+    precision: str,
+    profile: str | None,
+    image_tag: str | None = None,
 ) -> ProfileOption | None:
     """The check ``nimble up``/``plan`` runs before deploying (``nim.model_profile``).
 
     No profile pinned → None (NIM picks one itself at start-up). A 64-hex profile id cannot
-    be decided from the catalog → None. A profile name must agree with ``nim.precision`` and
-    pass :func:`check_profile`; otherwise :class:`CatalogError` with a suggestion.
+    be decided from the catalog → None. A profile name must agree with ``nim.precision``,
+    with the image's NIM major (``image_tag``, when given) and pass :func:`check_profile`;
+    otherwise :class:`CatalogError` with a suggestion.
     """
     if not profile or _PROFILE_ID.match(profile.strip().lower()):
         return None
     spec = parse_profile(profile)
+    if image_tag is not None:
+        check_profile_major(spec, image_tag)
     if spec.precision != precision:
         raise CatalogError(
             f"nim.model_profile {spec.name} is {spec.precision} but nim.precision is {precision}",

@@ -1,15 +1,23 @@
-"""The smoke suite: does a NIM endpoint answer like NIM should?
+"""The smoke suite: does a NIM endpoint answer what applications call, as NIM should?
 
-Ten checks, each recorded with its name, result, duration and a one-line detail: live,
-ready, models, chat, completion, streaming, usage, deterministic, error_shape, metrics.
-A check whose prerequisite failed (no reachable endpoint, no model) is *skipped*, which
-counts as not passed. Renderers: :func:`to_rows` (a table), :func:`to_dict` (JSON) and
-:func:`to_junit_xml` (JUnit XML for CI systems).
+Sixteen checks, each recorded with its name, result, duration and a one-line detail: live,
+ready, models, version, metadata (names the selected profile, and it is the planned one
+when a profile was planned), chat,
+completion, streaming, usage (counts consistent with the text), stop (a stop sequence ends
+the text), structured_output (``response_format`` json_schema parses and validates),
+tool_call (a forced ``tool_choice`` returns that call), logprobs, deterministic,
+error_shape, metrics.
+
+A check is *skipped*, with the reason, when the endpoint does not offer what it tests (it
+answers 400/404/422 for it) or when a prerequisite failed (no reachable endpoint, no model). Skips are shown, never counted as
+passes; the report passes when no check failed. Renderers: :func:`to_rows` (a table),
+:func:`to_dict` (JSON) and :func:`to_junit_xml` (JUnit XML for CI systems).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
@@ -17,26 +25,38 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from nimble_oke.errors import EndpointError
-from nimble_oke.nim.client import NimApiError, NimClient
+from nimble_oke.nim.client import HttpResult, NimApiError, NimClient
 
 CHECK_NAMES = (
     "live",
     "ready",
     "models",
+    "version",
+    "metadata",
     "chat",
     "completion",
     "streaming",
     "usage",
+    "stop",
+    "structured_output",
+    "tool_call",
+    "logprobs",
     "deterministic",
     "error_shape",
     "metrics",
 )
+# Checks that need no model (they run even when the models check failed).
+_MODEL_FREE = ("live", "ready", "models", "version", "metadata", "error_shape", "metrics")
 _MAX_TOKENS = 24
 _PROMPT = "In one sentence, what is an inference endpoint?"
 
 
 class CheckFailedError(Exception):
     """A smoke check did not pass; the message is the check's detail."""
+
+
+class CheckSkippedError(Exception):
+    """The endpoint does not offer what the check tests; the message says why."""
 
 
 @dataclass
@@ -61,11 +81,22 @@ class SmokeReport:
 
     @property
     def passed(self) -> bool:
-        return bool(self.checks) and all(c.passed for c in self.checks)
+        """No check failed (skips are reported, not passes) and at least one passed."""
+        return any(c.passed for c in self.checks) and not self.failed
 
     @property
     def failed(self) -> list[SmokeCheck]:
-        return [c for c in self.checks if not c.passed]
+        """Checks that ran and failed, and checks skipped because a prerequisite failed."""
+        return [c for c in self.checks if not c.passed and not self.unsupported(c)]
+
+    @property
+    def skipped(self) -> list[SmokeCheck]:
+        return [c for c in self.checks if c.skipped]
+
+    @staticmethod
+    def unsupported(check: SmokeCheck) -> bool:
+        """Skipped because the endpoint does not offer the feature (not for a failure)."""
+        return check.skipped and not check.detail.startswith("skipped:")
 
     @property
     def seconds(self) -> float:
@@ -74,18 +105,92 @@ class SmokeReport:
     @property
     def summary(self) -> str:
         ok = sum(c.passed for c in self.checks)
-        return f"{ok}/{len(self.checks)} passed"
+        text = f"{ok}/{len(self.checks)} passed"
+        if self.skipped:
+            text += f", {len(self.skipped)} skipped"
+        return text
+
+
+_TOOL_NAME = "get_weather"
+_TOOL: dict[str, Any] = {
+    "type": "function",
+    "function": {
+        "name": _TOOL_NAME,
+        "description": "Current weather of a city",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string", "maxLength": 30}},
+            "required": ["city"],
+        },
+    },
+}
+_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "answer": {"type": "string", "maxLength": 40},
+        "score": {"type": "integer", "minimum": 0, "maximum": 10},
+    },
+    "required": ["answer", "score"],
+}
+_UNOFFERED = (400, 404, 405, 422, 501)
+
+
+def _offered(result: HttpResult, what: str) -> Any:
+    """The JSON body of a 2xx answer; a skip when the endpoint refuses the feature."""
+    if result.status in _UNOFFERED:
+        reason = result.error_message() or result.body[:120].decode(errors="replace")
+        raise CheckSkippedError(f"{what} not offered (HTTP {result.status}: {reason[:160]})")
+    if not result.ok:
+        raise CheckFailedError(f"{what} answered HTTP {result.status}")
+    body = result.json()
+    if not isinstance(body, dict):
+        raise CheckFailedError(f"{what} answered a body that is not a JSON object")
+    return body
+
+
+def _first_choice(body: dict[str, Any]) -> dict[str, Any]:
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        raise CheckFailedError(f"no choices in {str(body)[:120]}")
+    return choices[0]
+
+
+def _matches(value: Any, schema: dict[str, Any]) -> str | None:
+    """Why ``value`` does not satisfy the smoke's own small schema (None when it does)."""
+    if not isinstance(value, dict):
+        return f"not a JSON object: {str(value)[:60]}"
+    for key in schema["required"]:
+        if key not in value:
+            return f"missing required {key!r}"
+    props = schema["properties"]
+    if (
+        not isinstance(value.get("answer"), str)
+        or len(value["answer"]) > props["answer"]["maxLength"]
+    ):
+        return f"'answer' is not a string of at most 40 characters: {value.get('answer')!r}"
+    score = value.get("score")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        return f"'score' is not an integer in [0, 10]: {score!r}"
+    return None
 
 
 class _Suite:
-    def __init__(self, nim: NimClient, model: str | None, timeout_s: float) -> None:
+    def __init__(
+        self,
+        nim: NimClient,
+        model: str | None,
+        timeout_s: float,
+        expected_profile: str | None = None,
+    ) -> None:
         self.nim = nim
         self.model = model
         self.timeout_s = timeout_s
+        self.expected_profile = expected_profile
         self.reachable = True
         self.stream_usage: dict[str, Any] | None = None
         self.usage_unsupported = False
         self.stream_chunks = 0
+        self.stream_text = ""
 
     def _model(self) -> str:
         if self.model is None:
@@ -169,6 +274,7 @@ class _Suite:
             raise CheckFailedError("; ".join(problems))
         self.stream_usage = result.usage
         self.stream_chunks = len(result.contents)
+        self.stream_text = result.text
         first = (result.first_content_s or 0) * 1000
         return f"{len(result.contents)} content chunks, first content {first:.0f} ms, [DONE]"
 
@@ -188,7 +294,146 @@ class _Suite:
             )
         if usage.get("total_tokens") != prompt + completion:
             raise CheckFailedError(f"total_tokens != prompt + completion: {usage}")
-        return f"{completion} tokens in {self.stream_chunks} chunks, prompt {prompt}"
+        detail = f"{completion} tokens in {self.stream_chunks} chunks, prompt {prompt}"
+        return detail + await self._tokenized_matches(completion)
+
+    async def _tokenized_matches(self, completion: int) -> str:
+        """Where the endpoint has /tokenize: the streamed text re-tokenizes to about the
+        counted tokens (± a stop/EOS token and re-tokenization merges)."""
+        result = await self.nim.request(
+            "POST", "/tokenize", json_body={"model": self._model(), "prompt": self.stream_text}
+        )
+        body = result.json() if result.ok else None
+        count = body.get("count") if isinstance(body, dict) else None
+        if not isinstance(count, int):
+            return "; /tokenize not offered"
+        if abs(count - completion) > max(2, completion // 10):
+            raise CheckFailedError(
+                f"usage says {completion} completion tokens but the text tokenizes to {count}"
+            )
+        return f"; the text tokenizes to {count}"
+
+    async def version(self) -> str:
+        body = _offered(await self.nim.request("GET", "/v1/version"), "/v1/version")
+        release = body.get("release")
+        if not isinstance(release, str) or not release:
+            raise CheckFailedError(f"/v1/version has no release: {str(body)[:120]}")
+        return f"NIM {release} (API {body.get('api', '?')})"
+
+    async def metadata(self) -> str:
+        body = _offered(await self.nim.request("GET", "/v1/metadata"), "/v1/metadata")
+        names = [body.get(k) for k in ("profile_name", "profile_id", "selectedModelProfileId")]
+        active = [n for n in names if isinstance(n, str) and n]
+        if not active:
+            raise CheckFailedError(f"/v1/metadata names no selected profile: {str(body)[:120]}")
+        shown = " / ".join(active)
+        if self.expected_profile is None:
+            # Verified: the endpoint names its selected profile. Nothing to compare it with.
+            return f"selected profile {shown} (no profile was planned to compare with)"
+        wanted = self.expected_profile.strip().lower()
+        if wanted not in (a.lower() for a in active):
+            raise CheckFailedError(f"NIM selected {shown}, not the planned {self.expected_profile}")
+        return f"selected profile {shown} (as planned)"
+
+    async def _chat_request(self, **params: Any) -> HttpResult:
+        body = {
+            "model": self._model(),
+            "messages": [{"role": "user", "content": params.pop("prompt", _PROMPT)}],
+            **params,
+        }
+        return await self.nim.request("POST", "/v1/chat/completions", json_body=body)
+
+    async def stop(self) -> str:
+        base = _offered(
+            await self._chat_request(max_tokens=_MAX_TOKENS, temperature=0, seed=7), "chat"
+        )
+        text = (_first_choice(base).get("message") or {}).get("content") or ""
+        words = text.split()
+        if len(words) < 3:
+            raise CheckSkippedError(f"the answer is too short to pick a stop word: {text!r}")
+        stop_word = words[2]
+        cut = _offered(
+            await self._chat_request(
+                max_tokens=_MAX_TOKENS, temperature=0, seed=7, stop=[stop_word]
+            ),
+            "stop",
+        )
+        choice = _first_choice(cut)
+        got = (choice.get("message") or {}).get("content") or ""
+        if stop_word in got:
+            raise CheckFailedError(f"the text goes on past stop {stop_word!r}: {got[:80]!r}")
+        if choice.get("finish_reason") != "stop":
+            raise CheckFailedError(
+                f"finish_reason {choice.get('finish_reason')!r} with stop {stop_word!r}"
+            )
+        return f"stopped before {stop_word!r}: {got[:48]!r}"
+
+    async def structured_output(self) -> str:
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": _ANSWER_SCHEMA}}
+        body = _offered(
+            await self._chat_request(
+                prompt="Answer in JSON: is the sky blue? Give a score.",
+                max_tokens=120,
+                temperature=0,
+                response_format=fmt,
+            ),
+            "response_format json_schema",
+        )
+        choice = _first_choice(body)
+        text = (choice.get("message") or {}).get("content") or ""
+        if choice.get("finish_reason") == "length":
+            raise CheckFailedError(f"the JSON was cut by max_tokens: {text[:80]!r}")
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise CheckFailedError(f"the text does not parse as JSON: {text[:80]!r}") from None
+        problem = _matches(value, _ANSWER_SCHEMA)
+        if problem:
+            raise CheckFailedError(f"the JSON does not match the schema: {problem}")
+        return f"valid JSON: {text[:56]}"
+
+    async def tool_call(self) -> str:
+        name = _TOOL_NAME
+        body = _offered(
+            await self._chat_request(
+                prompt="What is the weather in Paris?",
+                max_tokens=80,
+                temperature=0,
+                tools=[_TOOL],
+                tool_choice={"type": "function", "function": {"name": name}},
+            ),
+            "tool calling",
+        )
+        calls = (_first_choice(body).get("message") or {}).get("tool_calls") or []
+        if not calls or not isinstance(calls[0], dict):
+            raise CheckFailedError(f"tool_choice forced {name!r} but no tool call came back")
+        function = calls[0].get("function") or {}
+        if function.get("name") != name:
+            raise CheckFailedError(f"called {function.get('name')!r}, not the forced {name!r}")
+        try:
+            args = json.loads(function.get("arguments") or "")
+        except ValueError:
+            raise CheckFailedError(
+                f"arguments are not JSON: {function.get('arguments')!r}"
+            ) from None
+        if not isinstance(args, dict) or not isinstance(args.get("city"), str):
+            raise CheckFailedError(f"arguments lack the required 'city': {args!r}")
+        return f"{name}({json.dumps(args)[:48]})"
+
+    async def logprobs(self) -> str:
+        body = _offered(
+            await self._chat_request(max_tokens=4, temperature=0, logprobs=True, top_logprobs=2),
+            "logprobs",
+        )
+        logprobs = _first_choice(body).get("logprobs")
+        content = logprobs.get("content") if isinstance(logprobs, dict) else None
+        if not content or not isinstance(content, list):
+            raise CheckFailedError("logprobs were asked for but none came back")
+        first = content[0] if isinstance(content[0], dict) else {}
+        if not isinstance(first.get("logprob"), int | float) or "token" not in first:
+            raise CheckFailedError(f"a logprob entry lacks token/logprob: {str(first)[:80]}")
+        tops = len(first.get("top_logprobs") or [])
+        return f"{len(content)} tokens with logprobs (first {first['logprob']:.3f}, {tops} alternatives)"
 
     async def deterministic(self) -> str:
         answers = []
@@ -230,6 +475,8 @@ async def _run_check(name: str, fn: Callable[[], Awaitable[str]], timeout_s: flo
     try:
         detail = await asyncio.wait_for(fn(), timeout_s)
         passed = True
+    except CheckSkippedError as exc:
+        return SmokeCheck(name, False, time.perf_counter() - start, str(exc), skipped=True)
     except CheckFailedError as exc:
         detail, passed = str(exc), False
     except NimApiError as exc:
@@ -246,25 +493,26 @@ def _is_unreachable(detail: str) -> bool:
 
 
 async def run_smoke_async(
-    endpoint: str, model: str | None = None, timeout_s: float = 30, *, api_key: str | None = None
+    endpoint: str,
+    model: str | None = None,
+    timeout_s: float = 30,
+    *,
+    api_key: str | None = None,
+    expected_profile: str | None = None,
 ) -> SmokeReport:
-    """Run every check against ``endpoint`` (``http://host:port``, with or without ``/v1``)."""
+    """Run every check against ``endpoint`` (``http://host:port``, with or without ``/v1``).
+    ``expected_profile``: the NIM profile the plan pinned (name or 64-hex id), which
+    ``/v1/metadata`` must show as selected."""
     report = SmokeReport(endpoint=endpoint, model=model, started_at=time.time())
     async with NimClient(endpoint, api_key=api_key, timeout_s=timeout_s) as nim:
-        suite = _Suite(nim, model, timeout_s)
+        suite = _Suite(nim, model, timeout_s, expected_profile)
         for name in CHECK_NAMES:
             if not suite.reachable:
                 report.checks.append(
                     SmokeCheck(name, False, 0.0, "skipped: endpoint unreachable", True)
                 )
                 continue
-            if suite.model is None and name not in (
-                "live",
-                "ready",
-                "models",
-                "error_shape",
-                "metrics",
-            ):
+            if suite.model is None and name not in _MODEL_FREE:
                 report.checks.append(
                     SmokeCheck(name, False, 0.0, "skipped: no model to test", True)
                 )
@@ -278,10 +526,19 @@ async def run_smoke_async(
 
 
 def run_smoke(
-    endpoint: str, model: str | None = None, timeout_s: float = 30, *, api_key: str | None = None
+    endpoint: str,
+    model: str | None = None,
+    timeout_s: float = 30,
+    *,
+    api_key: str | None = None,
+    expected_profile: str | None = None,
 ) -> SmokeReport:
     """Blocking :func:`run_smoke_async` (not from inside a running event loop)."""
-    return asyncio.run(run_smoke_async(endpoint, model, timeout_s, api_key=api_key))
+    return asyncio.run(
+        run_smoke_async(
+            endpoint, model, timeout_s, api_key=api_key, expected_profile=expected_profile
+        )
+    )
 
 
 # -- renderers ------------------------------------------------------------------------------
@@ -296,6 +553,7 @@ def to_dict(report: SmokeReport) -> dict[str, Any]:
         "model": report.model,
         "passed": report.passed,
         "summary": report.summary,
+        "skipped": [c.name for c in report.skipped],
         "started_at": report.started_at,
         "seconds": round(report.seconds, 6),
         "checks": [asdict(c) | {"status": c.status} for c in report.checks],

@@ -65,6 +65,83 @@ def _get(values: Mapping[str, Any], dotted: str, default: Any = None) -> Any:
     return node
 
 
+# NIM 2.x's environment variable reference (docs.nvidia.com/nim/large-language-models/2.0.x
+# reference/environment-variables and its index): what a 2.x container reads. NIM 1.x's other
+# NIM_* variables were removed ("replaced by natively supported vLLM engine arguments",
+# 1.x→2.0 migration guide); in 2.x they go in nim.passthroughArgs.
+NIM2_VARIABLES = frozenset(
+    {
+        "NIM_CACHE_PATH",
+        "NIM_CACHE_PROBE_TIMEOUT",
+        "NIM_CAPTURE_ARGS",
+        "NIM_CAPTURE_ENABLE",
+        "NIM_CORS_ALLOW_HEADERS",
+        "NIM_CORS_ALLOW_METHODS",
+        "NIM_CORS_ALLOW_ORIGINS",
+        "NIM_CORS_EXPOSE_HEADERS",
+        "NIM_CORS_MAX_AGE",
+        "NIM_DISABLE_CUDA_GRAPH",
+        "NIM_DISABLE_MODEL_DOWNLOAD",
+        "NIM_DRAFT_MODEL_PATH",
+        "NIM_ENABLE_OTEL",
+        "NIM_HEALTH_PORT",
+        "NIM_JSONL_LOGGING",
+        "NIM_LOG_LEVEL",
+        "NIM_MAX_MODEL_LEN",
+        "NIM_MIDDLEWARE_CONFIG_PATH",
+        "NIM_MODEL_PATH",
+        "NIM_MODEL_PROFILE",
+        "NIM_NGINX_DIR",
+        "NIM_NUM_COMPUTE_NODES",
+        "NIM_PASSTHROUGH_ARGS",
+        "NIM_PEFT_API_TIMEOUT_SECS",
+        "NIM_PEFT_REFRESH_INTERVAL",
+        "NIM_PEFT_SOURCE",
+        "NIM_PIPELINE_PARALLEL_SIZE",
+        "NIM_REPOSITORY_OVERRIDE",
+        "NIM_SAGEMAKER_MODE",
+        "NIM_SERVED_MODEL_NAME",
+        "NIM_SERVER_PORT",
+        "NIM_TRUST_CUSTOM_CODE",
+    }
+)
+# Variables NIM 2.x introduced (assumption: not read by 1.x; not in NIM 1.x's docs).
+NIM2_ONLY_VARIABLES = frozenset({"NIM_PASSTHROUGH_ARGS", "NIM_HEALTH_PORT"})
+
+
+def nim_major(values: Mapping[str, Any]) -> int:
+    """The NIM major version of the chart values' image (as the chart decides it)."""
+    pinned = str(_get(values, "nim.majorVersion", "auto"))
+    if pinned in ("1", "2"):
+        return int(pinned)
+    return 1 if str(_get(values, "image.tag", "")).startswith("1.") else 2
+
+
+def version_issues(values: Mapping[str, Any]) -> list[LintIssue]:
+    """Settings of one NIM major used with an image of the other (the chart itself refuses
+    its own keys of the wrong major when it renders)."""
+    major = nim_major(values)
+    tag = _get(values, "image.tag", "?")
+    issues = []
+    for index, item in enumerate(_get(values, "nim.extraEnv", []) or []):
+        name = str(item.get("name", "")) if isinstance(item, Mapping) else ""
+        key = f"nim.extraEnv[{index}]"
+        if major >= 2 and name.startswith("NIM_") and name not in NIM2_VARIABLES:
+            issues.append(
+                LintIssue(
+                    "error",
+                    key,
+                    f"{name} is not read by NIM 2.x (image tag {tag}): NIM 1.x variables "
+                    "were replaced by vLLM engine arguments; put them in nim.passthroughArgs",
+                )
+            )
+        elif major == 1 and name in NIM2_ONLY_VARIABLES:
+            issues.append(
+                LintIssue("error", key, f"{name} is a NIM 2.x variable; image tag {tag} is NIM 1.x")
+            )
+    return issues
+
+
 def lint_values(cfg: NimbleConfig, user_values: Mapping[str, Any]) -> list[LintIssue]:
     """Lint a values file for the nimble-nim chart against the session's config."""
     from nimble_oke.kube.render import ChartError, default_values, render_chart, validate_values
@@ -84,6 +161,7 @@ def lint_values(cfg: NimbleConfig, user_values: Mapping[str, Any]) -> list[LintI
         issues.append(
             LintIssue("error", "image.tag", "pin a NIM version; 'latest' is not reproducible")
         )
+    issues += version_issues(merged)
     period = int(_get(merged, "probes.startup.periodSeconds", 10))
     threshold = int(_get(merged, "probes.startup.failureThreshold", 1))
     enabled = bool(_get(merged, "probes.startup.enabled", True))

@@ -130,9 +130,21 @@ async def test_max_completion_tokens_accepted_or_rejected_by_flag(tmp_path: Path
         assert ok.choices[0].message.content
 
 
-async def test_openai_shaped_errors(tmp_path: Path) -> None:
+@pytest.mark.parametrize("image_tag", ["2.0.12", "1.8.0"])
+async def test_openai_shaped_errors(tmp_path: Path, image_tag: str) -> None:
+    """NIM 2.x (vLLM >= 0.10.1) nests the error; NIM 1.x answers the flat vLLM body."""
+    image = f"nvcr.io/nim/nimble/smollm2-135m-instruct:{image_tag}"
+    v2 = image_tag.startswith("2")
+
+    def error_of(body: dict) -> dict:
+        if v2:
+            assert set(body) == {"error"}
+            return body["error"]
+        assert body["object"] == "error"
+        return body
+
     async with (
-        running(settings_for(tmp_path, zero_delay=True)) as emu,
+        running(settings_for(tmp_path, zero_delay=True, image=image)) as emu,
         aiohttp.ClientSession() as http,
     ):
         url = base_url(emu) + "/v1/chat/completions"
@@ -140,17 +152,24 @@ async def test_openai_shaped_errors(tmp_path: Path) -> None:
             url, data=b"{not json", headers={"Content-Type": "application/json"}
         ) as r:
             assert r.status == 400
-            body = await r.json()
-            assert body["object"] == "error" and body["code"] == 400 and body["message"]
+            err = error_of(await r.json())
+            assert err["code"] == 400 and err["message"] and err["type"] == "BadRequestError"
         async with http.post(url, json={"model": MODEL, "messages": "nope"}) as r:
-            assert r.status == 400 and (await r.json())["param"] == "messages"
+            assert r.status == 400 and error_of(await r.json())["param"] == "messages"
         async with http.post(
             url, json={"model": "other/model", "messages": [{"role": "user", "content": "x"}]}
         ) as r:
-            assert r.status == 404 and (await r.json())["type"] == "NotFoundError"
+            assert r.status == 404 and error_of(await r.json())["type"] == "NotFoundError"
         big = {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": 10**6}
         async with http.post(url, json=big) as r:
-            assert r.status == 400 and "maximum context length" in (await r.json())["message"]
+            assert (
+                r.status == 400 and "maximum context length" in error_of(await r.json())["message"]
+            )
+        # Deeply nested JSON is a client error, never a 500.
+        deep = b'{"model": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+        async with http.post(url, data=deep, headers={"Content-Type": "application/json"}) as r:
+            assert r.status == 400, await r.text()
+            assert "recursion" in error_of(await r.json())["message"]
     async with AsyncOpenAI(
         base_url="http://127.0.0.1:9/v1", api_key="none", max_retries=0
     ) as client:

@@ -17,6 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warm", action="store_true")
     parser.add_argument("--cache-path", default=None)
     parser.add_argument("--zero-delay", action="store_true", help="no serving delays")
+    parser.add_argument(
+        "--nim-release", default=None, help="NIM release to behave as (1.x or 2.x; default 2.x)"
+    )
     args = parser.parse_args(argv)
     serve_nim(
         args.host,
@@ -27,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
         args.warm,
         args.cache_path,
         zero_delay=args.zero_delay,
+        nim_release=args.nim_release,
     )
 
 

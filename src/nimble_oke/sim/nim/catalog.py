@@ -23,6 +23,9 @@ class ModelSpec:
     kv_bytes_per_token: int
     max_model_len: int
     shard_count: int
+    # Tokenizer vocabulary size (Llama 3: 128,256; SmolLM2: 49,152; Mistral v0.3: 32,768 —
+    # the models' public tokenizer configs).
+    vocab_size: int = 128_256
 
     def weights_for(self, precision: str) -> int:
         if precision in self.weights_bytes:
@@ -69,6 +72,7 @@ MODELS: dict[str, ModelSpec] = {
         128 * KIB,
         32_768,
         3,
+        32_768,
     ),
     # The tiny demo/test model (catalog/models.yaml: 0.27 GB bf16, 9 KiB KV per token).
     "nimble/smollm2-135m-instruct": ModelSpec(
@@ -77,6 +81,7 @@ MODELS: dict[str, ModelSpec] = {
         9 * KIB,
         8_192,
         1,
+        49_152,
     ),
 }
 

@@ -1,16 +1,21 @@
-"""Continuous-batching performance model: one scheduler loop per emulator.
+"""Continuous batching as vLLM schedules it: one scheduler loop per emulator.
 
-Each iteration admits waiting requests that fit into the KV cache (FIFO, at most
-``max_running``), runs their prefill (prompt tokens ÷ prefill rate; the first token of each
-admitted request is produced by its prefill), then one decode step that emits one token to
-every other running request. The decode step time grows with the batch:
+Each step has a token budget (``max_num_batched_tokens``): first one decode token for every
+running sequence whose prompt is in the KV cache, then prompt chunks (chunked prefill) —
+for sequences still prefilling, then for waiting ones admitted FIFO while fewer than
+``max_running`` (vLLM's ``max_num_seqs``) run. A sequence's first token comes out of the
+step that finishes its prefill. The step takes ``decode_step_s(decoding) +
+prefill_s(prompt tokens this step)``:
 ``(decode_base_ms + decode_per_seq_ms × batch) × size_ratio ÷ gpu_count`` (tensor
-parallelism), the per-GPU figures come from :mod:`nimble_oke.sim.nim.catalog`.
+parallelism), the per-GPU figures from :mod:`nimble_oke.sim.nim.catalog`.
 
-Requests reserve ``prompt + output`` tokens of KV cache when admitted, so a full cache
-makes requests wait (``num_requests_waiting``), which is how queueing and the TTFT
-"cliff" at high concurrency appear. Serving delays run in real time (they are what a
-benchmark client measures) and do not follow the simulated clock's scale.
+KV cache is paged: a sequence holds its prompt plus the tokens produced so far, not its
+maximum. When the next decode step would overflow the cache, the newest running sequence
+is preempted (vLLM's recompute preemption): its blocks are freed and it waits at the head of
+the queue to prefill prompt + produced tokens again. So a long request — ``ignore_eos``
+without ``max_tokens`` runs to the context limit — shares every step with the others and
+cannot starve them. Serving delays run in real time (what a benchmark client measures) and
+do not follow the simulated clock's scale.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 from nimble_oke.sim.nim.metrics import NimMetrics
 from nimble_oke.sim.nim.settings import NimSettings
@@ -31,7 +37,7 @@ class OverloadedError(Exception):
 
 @dataclass(eq=False)
 class GenRequest:
-    """One generation: its planned output tokens and how many were produced so far."""
+    """One sequence: its planned output tokens and how many were produced so far."""
 
     request_id: str
     prompt_tokens: int
@@ -44,11 +50,11 @@ class GenRequest:
     last_produced_ns: int | None = None
     first_produced_ns: int | None = None
     cancelled: bool = False
+    plan: Any = None  # the ChoicePlan behind ``tokens``, when there is one
+    prefill_left: int = 0  # prompt (+ recomputed) tokens still to prefill
+    kv_held: int = 0  # KV cache tokens this sequence holds
+    preemptions: int = 0
     _event: asyncio.Event = field(default_factory=asyncio.Event)
-
-    @property
-    def kv_tokens(self) -> int:
-        return self.prompt_tokens + len(self.tokens)
 
     @property
     def complete(self) -> bool:
@@ -75,12 +81,14 @@ class BatchScheduler:
         ratio = settings.size_ratio
         self.capacity = settings.kv_capacity_tokens
         self.max_running = settings.max_running
+        self.token_budget = max(1, settings.max_batched_tokens)
         self.prefill_tok_s = gpu.prefill_tok_s * settings.gpu_count / ratio
         self.decode_base_s = gpu.decode_base_ms / 1000 * ratio / settings.gpu_count
         self.decode_per_seq_s = gpu.decode_per_seq_ms / 1000 * ratio / settings.gpu_count
         self.waiting: deque[GenRequest] = deque()
         self.running: list[GenRequest] = []
         self.kv_used = 0
+        self.preemptions = 0
         self._wakeup = asyncio.Event()
         self._deadline = 0.0
 
@@ -88,6 +96,7 @@ class BatchScheduler:
     def submit(self, request: GenRequest) -> None:
         if len(self.waiting) >= self.settings.max_waiting:
             raise OverloadedError(f"{len(self.waiting)} requests waiting")
+        request.prefill_left = request.prompt_tokens
         self.waiting.append(request)
         self._wakeup.set()
 
@@ -113,36 +122,69 @@ class BatchScheduler:
     # -- loop -----------------------------------------------------------------------------
     async def run(self) -> None:
         while True:
+            self._drop_cancelled()
             if not self.running and not self.waiting:
                 self._wakeup.clear()
                 await self._wakeup.wait()
-            admitted = self._admit()
-            decoding = [r for r in self.running if r.produced > 0]
-            if admitted:
-                await self._sleep(self.prefill_s(sum(r.prompt_tokens for r in admitted)))
-                self._produce(admitted)
-            if decoding:
-                await self._sleep(self.decode_step_s(len(self.running)))
-                self._produce(decoding)
-            self._retire()
-            if not admitted and not decoding and self.running:
-                # Only cancelled requests are left; avoid spinning.
-                await asyncio.sleep(0)
-
-    def _admit(self) -> list[GenRequest]:
-        admitted: list[GenRequest] = []
-        while self.waiting and len(self.running) < self.max_running:
-            head = self.waiting[0]
-            if head.cancelled:
-                self.waiting.popleft()
                 continue
-            if self.kv_used + head.kv_tokens > self.capacity:
+            decoding = [r for r in self.running if r.prefill_left == 0]
+            decoding = self._make_room(decoding)
+            chunks = self._schedule_prefill(self.token_budget - len(decoding))
+            seconds = self.prefill_s(sum(chunks.values()))
+            if decoding:
+                seconds += self.decode_step_s(len(decoding))
+            if seconds > 0:
+                await self._sleep(seconds)
+            else:
+                await asyncio.sleep(0)
+            self._produce(decoding)
+            self._finish_prefill(chunks)
+            self._retire()
+
+    def _make_room(self, decoding: list[GenRequest]) -> list[GenRequest]:
+        """Preempt the newest running sequences until every decoder's next token fits."""
+        while decoding and self.kv_used + len(decoding) > self.capacity and len(self.running) > 1:
+            victim = self.running.pop()
+            self.kv_used -= victim.kv_held
+            victim.kv_held = 0
+            victim.prefill_left = victim.prompt_tokens + victim.produced
+            victim.preemptions += 1
+            self.preemptions += 1
+            self.waiting.appendleft(victim)
+            decoding = [r for r in decoding if r is not victim]
+        return decoding
+
+    def _schedule_prefill(self, budget: int) -> dict[GenRequest, int]:
+        """Prompt tokens to prefill this step, per sequence (running ones first, then new)."""
+        chunks: dict[GenRequest, int] = {}
+        for req in self.running:
+            if budget <= 0:
+                return chunks
+            if req.prefill_left > 0:
+                chunks[req] = min(req.prefill_left, budget)
+                budget -= chunks[req]
+        while self.waiting and budget > 0 and len(self.running) < self.max_running:
+            head = self.waiting[0]
+            need = head.prompt_tokens + head.produced + 1
+            if self.running and self.kv_used + need > self.capacity:
                 break
             self.waiting.popleft()
-            self.kv_used += head.kv_tokens
+            head.kv_held = head.prefill_left
+            self.kv_used += head.kv_held
             self.running.append(head)
-            admitted.append(head)
-        return admitted
+            chunks[head] = min(head.prefill_left, budget)
+            budget -= chunks[head]
+        return chunks
+
+    def _finish_prefill(self, chunks: dict[GenRequest, int]) -> None:
+        finished = []
+        for req, tokens in chunks.items():
+            req.prefill_left -= tokens
+            if req.prefill_left <= 0:
+                req.prefill_left = 0
+                if req.produced == 0:
+                    finished.append(req)  # the prefill step produces the first token
+        self._produce(finished)
 
     def _produce(self, requests: list[GenRequest]) -> None:
         now = time.perf_counter_ns()
@@ -155,7 +197,13 @@ class BatchScheduler:
                 req.first_produced_ns = now
             req.last_produced_ns = now
             req.produced += 1
+            req.kv_held += 1
+            self.kv_used += 1
             req.notify()
+
+    def _drop_cancelled(self) -> None:
+        if any(r.cancelled for r in self.waiting):
+            self.waiting = deque(r for r in self.waiting if not r.cancelled)
 
     def _retire(self) -> None:
         if not any(r.complete or r.cancelled for r in self.running):
@@ -163,7 +211,8 @@ class BatchScheduler:
         keep: list[GenRequest] = []
         for req in self.running:
             if req.complete or req.cancelled:
-                self.kv_used -= req.kv_tokens
+                self.kv_used -= req.kv_held
+                req.kv_held = 0
             else:
                 keep.append(req)
         self.running = keep

@@ -34,6 +34,7 @@ def build_settings(
     zero_delay: bool = False,
     ngc_api_key: str | None = None,
     port: int = 8000,
+    nim_release: str | None = None,
 ) -> NimSettings:
     """Settings for a foreground emulator. ``warm`` makes start-up instant: the model files
     are written into the cache first (as if a previous run had downloaded them) and the
@@ -54,6 +55,7 @@ def build_settings(
         engine=engine,
         zero_delay=zero_delay,
         instant_start=warm,
+        **({"nim_release": nim_release} if nim_release else {}),
     )
     if warm:
         warm_cache(settings)
@@ -83,7 +85,10 @@ async def serve_async(
             loop.add_signal_handler(sig, stop.set)
     bound = await emulator.start(host, port)
     name = settings.served_model_name
-    log(f"NIM emulator for {name} on http://{host}:{bound}/v1 ({settings.gpu})")
+    log(
+        f"NIM emulator for {name} on http://{host}:{bound}/v1 "
+        f"({settings.gpu}, NIM {settings.nim_release})"
+    )
     if on_started is not None:
         on_started(bound)
     try:
@@ -102,8 +107,10 @@ def serve_nim(
     cache_path: str | Path | None = None,
     *,
     zero_delay: bool = False,
+    nim_release: str | None = None,
 ) -> None:
-    """Blocking: serve one emulated NIM until interrupted (port 0: any free port, logged)."""
+    """Blocking: serve one emulated NIM until interrupted (port 0: any free port, logged).
+    ``nim_release``: the NIM release to behave as (``1.8.0`` → NIM 1.x; default 2.x)."""
     settings = build_settings(
         model=model,
         gpu=gpu,
@@ -112,6 +119,7 @@ def serve_nim(
         cache_path=cache_path,
         port=port,
         zero_delay=zero_delay,
+        nim_release=nim_release,
     )
     try:
         import uvloop

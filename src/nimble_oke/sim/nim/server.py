@@ -23,20 +23,22 @@ from typing import Any
 from aiohttp import web
 
 from nimble_oke.sim.clock import SimClock
+from nimble_oke.sim.nim import management
 from nimble_oke.sim.nim.coldstart import ColdStart, ColdStartError, format_log
 from nimble_oke.sim.nim.engine import BatchScheduler, GenRequest, OverloadedError
 from nimble_oke.sim.nim.metrics import NimMetrics
+from nimble_oke.sim.nim.outputs import StreamChunks, full_response
 from nimble_oke.sim.nim.protocol import (
     ApiError,
     ChunkEncoder,
     GenerationParams,
-    full_response,
     parse_body,
     parse_generation,
     usage,
 )
+from nimble_oke.sim.nim.sampling import plan_choices
 from nimble_oke.sim.nim.settings import NimSettings
-from nimble_oke.sim.nim.text import generate_tokens, natural_length, request_rng
+from nimble_oke.sim.nim.text import TokenTable
 
 PHASES = ("starting", "downloading", "loading", "ready", "failed")
 _MAX_RECORDS = 100_000
@@ -61,12 +63,10 @@ class RequestRecord:
         return None if self.first_token_ns is None else self.first_token_ns - self.arrival_ns
 
 
-def _error(exc: ApiError) -> web.Response:
-    return web.json_response(exc.body(), status=exc.status)
-
-
 class NimEmulator:
     """One emulated NIM process. ``await start()``, then talk to it over HTTP; ``await stop()``."""
+
+    serves_extras = True  # tokenizer, render, messages and responses endpoints (NIM 2.x)
 
     def __init__(
         self,
@@ -83,15 +83,26 @@ class NimEmulator:
         self.failure: str | None = None
         self.metrics = NimMetrics(settings.served_model_name)
         self.scheduler = BatchScheduler(settings, self.metrics)
+        self.tokens = TokenTable(settings.model_spec.vocab_size)
         self.records: deque[RequestRecord] = deque(maxlen=_MAX_RECORDS)
         self._record_index: dict[str, RequestRecord] = {}
         self.port: int | None = None
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._scheduler_task: asyncio.Task[None] | None = None
         self._ready_event = asyncio.Event()
         self._created = int(self.clock.wall())
         self._id_base = uuid.uuid4().hex[:16]
         self._id_counter = 0
+        self._extras: Any = None
+
+    @property
+    def api_version(self) -> int:
+        return self.settings.api_version
+
+    def error(self, exc: ApiError) -> web.Response:
+        """An error in the body shape of this NIM's API version."""
+        return web.json_response(exc.body(self.api_version), status=exc.status)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -103,18 +114,30 @@ class NimEmulator:
     def max_model_len(self) -> int:
         return self.settings.effective_max_model_len
 
+    def _routes(self, app: web.Application) -> None:
+        from nimble_oke.sim.nim.extras import NimExtras
+
+        get, post = app.router.add_get, app.router.add_post
+        get("/v1/health/live", self._live)
+        get("/v1/health/ready", self._ready)
+        get("/v1/models", self._models)
+        get("/v1/metrics", self._metrics)
+        get("/v1/version", self._version)
+        get("/v1/metadata", self._metadata)
+        get("/v1/license", self._license)
+        post("/v1/chat/completions", self._chat)
+        post("/v1/completions", self._completions)
+        if self.api_version >= 2 and self.serves_extras:
+            self._extras = NimExtras(self)
+            self._extras.add_routes(app)
+        get("/v1/emulator/requests", self._records)
+        get("/v1/emulator/state", self._state)
+
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
         """Listen on ``host:port`` (0 = any free port), start the cold start in the
         background, and return the bound port."""
         app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_get("/v1/health/live", self._live)
-        app.router.add_get("/v1/health/ready", self._ready)
-        app.router.add_get("/v1/models", self._models)
-        app.router.add_get("/v1/metrics", self._metrics)
-        app.router.add_post("/v1/chat/completions", self._chat)
-        app.router.add_post("/v1/completions", self._completions)
-        app.router.add_get("/v1/emulator/requests", self._records)
-        app.router.add_get("/v1/emulator/state", self._state)
+        self._routes(app)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port)
@@ -124,7 +147,8 @@ class NimEmulator:
         sockets = getattr(server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1]) if sockets else port
         self._tasks.append(asyncio.create_task(self._cold_start(), name="nim-cold-start"))
-        self._tasks.append(asyncio.create_task(self.scheduler.run(), name="nim-scheduler"))
+        self._scheduler_task = asyncio.create_task(self.scheduler.run(), name="nim-scheduler")
+        self._tasks.append(self._scheduler_task)
         return self.port
 
     async def stop(self) -> None:
@@ -185,30 +209,36 @@ class NimEmulator:
             "prompt_tokens_total": self.metrics.prompt_tokens_total,
             "generation_tokens_total": self.metrics.generation_tokens_total,
             "kv_capacity_tokens": self.settings.kv_capacity_tokens,
+            "preemptions": self.scheduler.preemptions,
             **self.scheduler.gauges(),
         }
 
     # -- plain endpoints -------------------------------------------------------------------
+    @property
+    def serving(self) -> bool:
+        """Ready and able to serve: the model loaded and the scheduler loop alive."""
+        task = self._scheduler_task
+        return self.phase == "ready" and (task is None or not task.done())
+
     async def _live(self, request: web.Request) -> web.Response:
         return web.json_response({"object": "health.response", "message": "Service is live."})
 
     async def _ready(self, request: web.Request) -> web.Response:
-        if self.phase == "ready":
+        if self.serving:
             return web.json_response({"object": "health.response", "message": "Service is ready."})
+        state = self.phase if self.phase != "ready" else "engine stopped"
         return web.json_response(
-            {"object": "health.response", "message": f"Service is not ready ({self.phase})."},
+            {"object": "health.response", "message": f"Service is not ready ({state})."},
             status=503,
         )
 
-    def _not_ready(self) -> ApiError | None:
-        if self.phase == "ready":
+    def not_ready(self) -> ApiError | None:
+        if self.serving:
             return None
         return ApiError(503, f"Service is not ready ({self.phase})", "ServiceUnavailableError")
 
-    async def _models(self, request: web.Request) -> web.Response:
-        if err := self._not_ready():
-            return _error(err)
-        model = {
+    def model_card(self) -> dict[str, Any]:
+        return {
             "id": self.settings.served_model_name,
             "object": "model",
             "created": self._created,
@@ -217,7 +247,11 @@ class NimEmulator:
             "parent": None,
             "max_model_len": self.max_model_len,
         }
-        return web.json_response({"object": "list", "data": [model]})
+
+    async def _models(self, request: web.Request) -> web.Response:
+        if err := self.not_ready():
+            return self.error(err)
+        return web.json_response({"object": "list", "data": [self.model_card()]})
 
     async def _metrics(self, request: web.Request) -> web.Response:
         text = self.metrics.render(self.scheduler.gauges)
@@ -226,11 +260,20 @@ class NimEmulator:
             headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
         )
 
+    async def _version(self, request: web.Request) -> web.Response:
+        return web.json_response(management.version(self.settings))
+
+    async def _metadata(self, request: web.Request) -> web.Response:
+        return web.json_response(management.metadata(self.settings))
+
+    async def _license(self, request: web.Request) -> web.Response:
+        return web.json_response(management.license_info())
+
     async def _records(self, request: web.Request) -> web.Response:
         try:
             limit = max(1, int(request.query.get("limit", "1000")))
         except ValueError:
-            return _error(ApiError(400, "limit must be an integer", param="limit"))
+            return self.error(ApiError(400, "limit must be an integer", param="limit"))
         rows = list(self.records)[-limit:]
         return web.json_response({"requests": [asdict(r) | {"ttft_ns": r.ttft_ns} for r in rows]})
 
@@ -246,103 +289,135 @@ class NimEmulator:
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         return await self._generate(request, "completion")
 
-    def _next_id(self, kind: str) -> str:
+    def next_id(self, kind: str) -> str:
         self._id_counter += 1
-        prefix = "chatcmpl-" if kind == "chat" else "cmpl-"
+        prefix = {"chat": "chatcmpl-", "completion": "cmpl-"}.get(kind, f"{kind}_")
         return f"{prefix}{self._id_base}{self._id_counter:08x}"
 
-    def _plan(self, params: GenerationParams, request_id: str) -> GenRequest:
-        """Decide the output tokens (deterministic for temperature 0) and finish reason."""
-        limit_by_context = self.max_model_len - params.prompt_tokens
-        if limit_by_context < 1 or (params.max_tokens or 0) > limit_by_context:
-            asked = params.prompt_tokens + (params.max_tokens or 0)
+    _next_id = next_id  # the upstream front's name for it
+
+    def parse(self, body: dict[str, Any], kind: str) -> GenerationParams:
+        """Validate a generation body and check the model (404 as vLLM words it)."""
+        params = parse_generation(
+            body,
+            kind,
+            reject_max_completion_tokens=self.settings.reject_max_completion_tokens,
+            api_version=self.api_version,
+            default_model=self.settings.served_model_name,
+        )
+        if params.model != self.settings.served_model_name:
             raise ApiError(
-                400,
-                f"This model's maximum context length is {self.max_model_len} tokens. However, "
-                f"you requested {asked} tokens ({params.prompt_tokens} in the messages, "
-                f"{params.max_tokens or 0} in the completion). Please reduce the length.",
+                404, f"The model `{params.model}` does not exist.", "NotFoundError", "model"
             )
-        limit = params.max_tokens or limit_by_context
-        rng = request_rng(self.settings.seed, params.prompt_key, params.temperature, params.seed)
-        wanted = max(natural_length(rng), params.min_tokens)
-        if params.ignore_eos or wanted >= limit:
-            count, reason = limit, "length"
-        else:
-            count, reason = wanted, "stop"
-        return GenRequest(request_id, params.prompt_tokens, generate_tokens(rng, count), reason)
+        if params.ignored:
+            fields = ", ".join(sorted(params.ignored))
+            self._log(
+                "WARNING",
+                "protocol.py:70",
+                f"The following fields were present in the request but ignored: {{{fields}}}",
+            )
+        return params
+
+    def plan(self, params: GenerationParams, arrival: int) -> list[GenRequest]:
+        """The sequences of a request, planned and submitted to the scheduler."""
+        plans = plan_choices(
+            params, seed=self.settings.seed, max_model_len=self.max_model_len, table=self.tokens
+        )
+        request_id = self.next_id(params.kind)
+        gens = [
+            GenRequest(request_id, params.prompt_tokens, p.tokens, p.finish_reason, arrival, plan=p)
+            for p in plans
+        ]
+        if not self.settings.zero_delay:
+            try:
+                for gen in gens:
+                    self.scheduler.submit(gen)
+            except OverloadedError:
+                for gen in gens:
+                    self.scheduler.cancel(gen)
+                raise
+        return gens
 
     async def _generate(self, request: web.Request, kind: str) -> web.StreamResponse:
         arrival = time.perf_counter_ns()
         try:
-            if err := self._not_ready():
+            if err := self.not_ready():
                 raise err
-            body = parse_body(await request.read())
-            params = parse_generation(
-                body, kind, reject_max_completion_tokens=self.settings.reject_max_completion_tokens
-            )
-            if params.model != self.settings.served_model_name:
-                raise ApiError(
-                    404, f"The model `{params.model}` does not exist.", "NotFoundError", "model"
-                )
-            gen = self._plan(params, self._next_id(kind))
-            gen.arrival_ns = arrival
-            if not self.settings.zero_delay:
-                self.scheduler.submit(gen)
+            params = self.parse(parse_body(await request.read()), kind)
+            gens = self.plan(params, arrival)
         except ApiError as exc:
-            return _error(exc)
+            return self.error(exc)
         except OverloadedError:
-            return _error(ApiError(429, "Too many requests waiting; retry later", "RateLimitError"))
+            return self.error(
+                ApiError(429, "Too many requests waiting; retry later", "RateLimitError")
+            )
         try:
             if params.stream:
-                return await self._stream(request, kind, params, gen)
-            return await self._whole(kind, params, gen)
+                if params.plain:
+                    return await self._stream_plain(request, params, gens[0])
+                return await self._stream(request, params, gens)
+            return await self._whole(params, gens)
         finally:
-            if not gen.complete:
+            incomplete = [g for g in gens if not g.complete]
+            for gen in incomplete:
                 self.scheduler.cancel(gen)
-                self._finish(gen, params, "abort")
+            if incomplete:
+                self.finish(gens, params, "abort")
 
-    async def _whole(self, kind: str, params: GenerationParams, gen: GenRequest) -> web.Response:
-        if not self.settings.zero_delay:
+    async def wait_complete(self, gens: list[GenRequest]) -> bool:
+        """Wait until every sequence is complete; False if one was cancelled."""
+        if self.settings.zero_delay:
+            for gen in gens:
+                gen.produced = len(gen.tokens)
+            return True
+        for gen in gens:
             while not gen.complete and not gen.cancelled:
                 await gen.wait_for_tokens(gen.produced)
             if gen.cancelled:
-                return _error(
-                    ApiError(503, "The server is shutting down", "ServiceUnavailableError")
-                )
-        else:
-            gen.produced = len(gen.tokens)
-        text = "".join(gen.tokens)
+                return False
+        return True
+
+    async def _whole(self, params: GenerationParams, gens: list[GenRequest]) -> web.Response:
+        if not await self.wait_complete(gens):
+            return self.error(
+                ApiError(503, "The server is shutting down", "ServiceUnavailableError")
+            )
         payload = full_response(
-            kind,
-            request_id=gen.request_id,
+            params,
+            [g.plan for g in gens],
+            request_id=gens[0].request_id,
             created=int(self.clock.wall()),
-            model=params.model,
-            text=text,
-            finish_reason=gen.finish_reason,
-            usage_=usage(gen.prompt_tokens, len(gen.tokens)),
+            api_version=self.api_version,
         )
         response = web.Response(
             body=json.dumps(payload).encode(),
             content_type="application/json",
-            headers={"x-request-id": gen.request_id},
+            headers={"x-request-id": gens[0].request_id},
         )
-        gen.first_token_ns = gen.last_token_ns = time.perf_counter_ns()
-        self._finish(gen, params, gen.finish_reason)
+        now = time.perf_counter_ns()
+        for gen in gens:
+            gen.first_token_ns = gen.last_token_ns = now
+        self.finish(gens, params, gens[0].finish_reason)
         return response
 
-    async def _stream(
-        self, request: web.Request, kind: str, params: GenerationParams, gen: GenRequest
-    ) -> web.StreamResponse:
+    async def _open_stream(self, request: web.Request, request_id: str) -> web.StreamResponse:
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
-                "x-request-id": gen.request_id,
+                "x-request-id": request_id,
             }
         )
         await response.prepare(request)
-        enc = ChunkEncoder(kind, gen.request_id, int(self.clock.wall()), params.model)
-        role = enc.role() if kind == "chat" else b""
+        return response
+
+    async def _stream_plain(
+        self, request: web.Request, params: GenerationParams, gen: GenRequest
+    ) -> web.StreamResponse:
+        """One free-text choice: precomputed chunk JSON (the emulator's fast path)."""
+        response = await self._open_stream(request, gen.request_id)
+        enc = ChunkEncoder(params.kind, gen.request_id, int(self.clock.wall()), params.model)
+        role = enc.role() if params.kind == "chat" else b""
         tokens = gen.tokens
         total = len(tokens)
         tail = enc.usage(usage(gen.prompt_tokens, total)) if params.include_usage else b""
@@ -372,12 +447,49 @@ class NimEmulator:
                 gen.last_token_ns = now
                 sent = produced
             await response.write_eof(tail)
-        self._finish(gen, params, gen.finish_reason)
+        self.finish([gen], params, gen.finish_reason)
         return response
 
-    def _finish(self, gen: GenRequest, params: GenerationParams, reason: str) -> None:
-        completion = gen.produced
-        end = gen.last_token_ns or time.perf_counter_ns()
+    async def _stream(
+        self, request: web.Request, params: GenerationParams, gens: list[GenRequest]
+    ) -> web.StreamResponse:
+        """Several choices, logprobs, tool calls, stops or echo: general chunks."""
+        response = await self._open_stream(request, gens[0].request_id)
+        chunks = StreamChunks(params, gens[0].request_id, int(self.clock.wall()), self.api_version)
+        for gen in gens:
+            opening = chunks.opening(gen.plan)
+            if opening:
+                await response.write(opening)
+        sent = [0] * len(gens)
+        pending = list(range(len(gens)))
+        while pending:
+            for i in list(pending):
+                gen = gens[i]
+                total = len(gen.tokens)
+                produced = total
+                if total and not self.settings.zero_delay:
+                    produced = await gen.wait_for_tokens(sent[i])
+                if gen.cancelled:
+                    return response
+                gen.produced = max(gen.produced, produced)
+                await response.write(chunks.tokens(gen.plan, sent[i], produced, produced >= total))
+                now = time.perf_counter_ns()
+                gen.first_token_ns = gen.first_token_ns or now
+                gen.last_token_ns = now
+                sent[i] = produced
+                if produced >= total:
+                    pending.remove(i)
+        if params.include_usage:
+            await response.write(chunks.usage(sum(len(g.tokens) for g in gens)))
+        await response.write_eof(ChunkEncoder.done())
+        self.finish(gens, params, gens[0].finish_reason)
+        return response
+
+    def finish(self, gens: list[GenRequest], params: GenerationParams, reason: str) -> None:
+        """Metrics and the server-side record of one request (all its choices)."""
+        gen = gens[0]
+        completion = sum(g.produced for g in gens)
+        end = max((g.last_token_ns or 0) for g in gens) or time.perf_counter_ns()
         first = gen.first_token_ns
         # Like vLLM, the TTFT metric is taken when the engine produced the token.
         produced = gen.first_produced_ns or first
@@ -392,7 +504,7 @@ class NimEmulator:
             gen.request_id,
             gen.arrival_ns,
             first,
-            gen.last_token_ns,
+            end if gen.last_token_ns else None,
             gen.prompt_tokens,
             completion,
             reason,
@@ -402,6 +514,9 @@ class NimEmulator:
             self._record_index.pop(self.records[0].request_id, None)
         self.records.append(record)
         self._record_index[record.request_id] = record
+
+    def _finish(self, gen: GenRequest, params: GenerationParams, reason: str) -> None:
+        self.finish([gen], params, reason)
 
     def record(self, request_id: str) -> RequestRecord | None:
         """The server-side record of a request (by its ``x-request-id``), if still kept."""

@@ -37,6 +37,14 @@ DEFAULT_MAX_RUNNING = 256
 DEFAULT_MAX_WAITING = 1024
 
 ENGINES = ("emulator", "llama-cpp")
+# The NIM release an emulator announces at /v1/version when the image tag does not say:
+# 2.0.12 is a published tag of nvcr.io/nim/meta/llama-3.1-8b-instruct (NIM Metadata API
+# docs' example; NIM 2.0.12 runs vLLM 0.27.1).
+DEFAULT_NIM_RELEASE = "2.0.12"
+_TAG_RE = re.compile(r":(?P<tag>[0-9][^@/]*)(?:@.*)?$")
+# vLLM's default max_num_batched_tokens for the OpenAI server: 8192 on GPUs with ≥ 70 GiB,
+# 2048 on smaller ones (EngineArgs usage-context defaults).
+_BIG_GPU_BYTES = 70 * GIB
 _PRECISIONS = ("int4-awq", "fp8", "bf16", "fp16")
 _IMAGE_RE = re.compile(r"^(?:[^/]+\.[^/]+/)?(?:nim/)?(?P<repo>[^:@]+)")
 
@@ -47,6 +55,47 @@ def model_from_image(image: str) -> str:
     if not match:
         raise ValueError(f"cannot read a model name from image {image!r}")
     return match.group("repo")
+
+
+# vLLM engine arguments a NIM 2.x container takes in NIM_PASSTHROUGH_ARGS that change what
+# the emulator models (the advanced-configuration page: passthrough arguments override the
+# NIM_* variables).
+_PASSTHROUGH = {
+    "--max-num-seqs": "max_running",
+    "--max-num-batched-tokens": "max_batched_tokens",
+    "--max-model-len": "max_model_len",
+}
+
+
+def passthrough_overrides(args: str | None) -> dict[str, int]:
+    """Settings from NIM_PASSTHROUGH_ARGS (``--flag N`` or ``--flag=N``); others ignored."""
+    import shlex
+
+    out: dict[str, int] = {}
+    try:
+        words = shlex.split(args or "")
+    except ValueError:
+        return out
+    for i, word in enumerate(words):
+        flag, _, value = word.partition("=")
+        if flag in _PASSTHROUGH:
+            if not value and i + 1 < len(words):
+                value = words[i + 1]
+            if value.isdigit() and int(value) > 0:
+                out[_PASSTHROUGH[flag]] = int(value)
+    return out
+
+
+def release_from_image(image: str | None) -> str:
+    """The NIM release in an image tag (``...:1.8.0`` → ``1.8.0``); the default otherwise."""
+    match = _TAG_RE.search(image.strip()) if image else None
+    return match.group("tag") if match else DEFAULT_NIM_RELEASE
+
+
+def api_major(release: str) -> int:
+    """1 for a NIM 1.x release, 2 for 2.x and later (unparsable: 2)."""
+    head = release.split(".", 1)[0]
+    return 1 if head == "1" else 2
 
 
 def precision_from_profile(profile: str | None) -> str:
@@ -90,6 +139,8 @@ class NimSettings:
     max_model_len: int = 0  # NIM_MAX_MODEL_LEN; 0 → min(model's context, KV capacity)
     perf_scale: float = 1.0  # multiplies every serving delay (prefill, decode steps)
     remove_cache_on_stop: bool = False  # True when from_env created a private temp cache
+    nim_release: str = DEFAULT_NIM_RELEASE  # /v1/version; its major picks the API (1.x/2.x)
+    max_batched_tokens: int = 0  # vLLM max_num_batched_tokens; 0 → by GPU memory
 
     def __post_init__(self) -> None:
         if self.engine not in ENGINES:
@@ -102,6 +153,14 @@ class NimSettings:
             self.weights_bytes = self.model_spec.weights_for(self.precision)
         if not self.kv_capacity_tokens:
             self.kv_capacity_tokens = self._computed_kv_capacity()
+        if not self.max_batched_tokens:
+            big = self.gpu_spec.memory_bytes >= _BIG_GPU_BYTES
+            self.max_batched_tokens = 8192 if big else 2048
+
+    @property
+    def api_version(self) -> int:
+        """1 for NIM 1.x behaviour (flat errors, nvext, no n > 1), 2 for NIM 2.x (vLLM)."""
+        return api_major(self.nim_release)
 
     @classmethod
     def from_env(
@@ -116,8 +175,9 @@ class NimSettings:
         **overrides: object,
     ) -> NimSettings:
         """Settings from a NIM container environment (NIM_CACHE_PATH, NIM_SERVED_MODEL_NAME,
-        NIM_MODEL_PROFILE, NGC_API_KEY, NIM_SERVER_PORT). Without NIM_CACHE_PATH a private
-        temporary cache is created (and removed when the emulator stops)."""
+        NIM_MODEL_PROFILE, NGC_API_KEY, NIM_SERVER_PORT, NIM_MAX_MODEL_LEN).
+        Without NIM_CACHE_PATH a private temporary cache is created (and removed when the
+        emulator stops). The image tag's major version picks NIM 1.x or 2.x behaviour."""
         if model is None:
             model = model_from_image(image) if image else DEFAULT_MODEL
         cache_env = env.get("NIM_CACHE_PATH")
@@ -141,7 +201,10 @@ class NimSettings:
             "port": int(env.get("NIM_SERVER_PORT") or 8000),
             "max_model_len": int(env.get("NIM_MAX_MODEL_LEN") or 0),
             "remove_cache_on_stop": remove,
+            "nim_release": release_from_image(image),
         }
+        if api_major(str(kwargs["nim_release"])) >= 2:
+            kwargs.update(passthrough_overrides(env.get("NIM_PASSTHROUGH_ARGS")))
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]
 

@@ -87,3 +87,70 @@ def generate_tokens(rng: random.Random, count: int) -> list[str]:
 
 def join_tokens(tokens: Sequence[str]) -> str:
     return "".join(tokens)
+
+
+_PIECE_RE = re.compile(r"\s*(?:\w{1,MAX}|[^\w\s])".replace("MAX", str(MAX_PIECE)))
+
+
+def split_tokens(text: str) -> list[str]:
+    """``text`` as the emulator's token strings: ``"".join(split_tokens(t)) == t`` and
+    ``len(split_tokens(t)) == count_tokens(t)`` for any text with a non-space character
+    (whitespace rides on the next token; trailing whitespace on the last one)."""
+    pieces = _PIECE_RE.findall(text)
+    consumed = sum(len(p) for p in pieces)
+    if consumed < len(text):
+        tail = text[consumed:]
+        if pieces:
+            pieces[-1] += tail
+        else:
+            pieces = [tail]  # whitespace only: one token (count_tokens says 0)
+    return pieces
+
+
+class TokenTable:
+    """Token ids for the emulator's tokenizer (``/tokenize``, ``stop_token_ids``, logprob
+    bytes). Vocabulary words, with and without a leading space and capitalised, and ASCII
+    punctuation have fixed ids; any other piece gets the next free id on first sight (per
+    process), so ``detokenize(tokenize(t)) == t`` for every text seen."""
+
+    FIRST_DYNAMIC = 1000
+
+    def __init__(self, vocab_size: int) -> None:
+        self.vocab_size = vocab_size
+        self._ids: dict[str, int] = {}
+        self._strs: dict[int, str] = {}
+        for code in range(33, 127):
+            char = chr(code)
+            if not char.isalnum() and char != "_":
+                self._bind(char, code)
+        next_id = 200
+        for word in VOCABULARY:
+            for form in (word, " " + word, word[:1].upper() + word[1:], " " + word.title()):
+                if form not in self._ids:
+                    self._bind(form, next_id)
+                    next_id += 1
+        self._next = max(self.FIRST_DYNAMIC, next_id)
+
+    def _bind(self, piece: str, token_id: int) -> None:
+        self._ids[piece] = token_id
+        self._strs[token_id] = piece
+
+    def id_of(self, piece: str) -> int:
+        token_id = self._ids.get(piece)
+        if token_id is None:
+            if self._next >= self.vocab_size or len(self._ids) > 200_000:
+                # Out of room (a flood of unique text): a stable id within the vocabulary.
+                digest = hashlib.sha256(piece.encode()).digest()
+                return self.FIRST_DYNAMIC + int.from_bytes(digest[:4], "big") % (
+                    self.vocab_size - self.FIRST_DYNAMIC
+                )
+            token_id = self._next
+            self._next += 1
+            self._bind(piece, token_id)
+        return token_id
+
+    def ids(self, text: str) -> list[int]:
+        return [self.id_of(p) for p in split_tokens(text)]
+
+    def piece(self, token_id: int) -> str | None:
+        return self._strs.get(token_id)

