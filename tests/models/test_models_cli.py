@@ -111,7 +111,7 @@ def test_hydrate_with_the_charts_command_line_and_a_par(
     assert "NIMBLE_PAR_URL" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
 
     bad = run(*[a if a != "v3" else "v404" for a in chart_args], env={"NIMBLE_PAR_URL": url})
-    assert bad.exit_code == 6
+    assert bad.exit_code == 5
     assert "v404" in bad.stderr and token not in bad.output
     assert "Traceback" not in bad.output
 
@@ -120,7 +120,7 @@ def test_errors_are_one_line(sim_service: Path, bucket: str, tmp_path: Path) -> 
     model = make_model(tmp_path / "src")
     assert run("push", str(model), "--bucket", bucket, "--version", "v1").exit_code == 0
     result = run("promote", "v2", "--bucket", bucket, "--to", "prod")
-    assert result.exit_code == 6
+    assert result.exit_code == 5
     assert result.stderr.strip().splitlines() == [
         f"[nimble][ERROR] llama-tiny version v2 is not in {bucket} (or is incomplete)"
     ]

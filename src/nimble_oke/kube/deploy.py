@@ -66,7 +66,7 @@ def kube_client(kubeconfig: Path, namespace: str = "default") -> Any:
     try:
         config = KubeConfig.from_file(str(kubeconfig))
         return Client(config=config, namespace=namespace, field_manager=FIELD_MANAGER)
-    except (LightkubeConfigError, OSError, ValueError) as exc:
+    except (LightkubeConfigError, OSError, ValueError, KeyError, TypeError) as exc:
         raise KubeError(f"kubeconfig {kubeconfig} is unusable: {exc}") from None
 
 

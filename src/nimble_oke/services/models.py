@@ -67,9 +67,10 @@ PAR_TTL_S = 3600.0
 
 
 class ModelRepoError(NimbleError):
-    """A model repository operation failed (missing version, checksum mismatch, ...)."""
+    """A model repository operation failed (missing version, checksum mismatch, ...): an
+    Object Storage problem, so the cloud API's exit code."""
 
-    exit_code = 6
+    exit_code = 5
 
 
 # --- the connection ---------------------------------------------------------------------

@@ -148,3 +148,41 @@ def test_a_stopped_node_is_not_ready_and_keeps_its_images_and_volume(stack: SimS
         kc.close()
         for client in (ce, vn, compute):
             client.base_client.session.close()
+
+
+def test_an_image_captured_from_a_stopped_node_leaves_it_stopped(stack: SimStack) -> None:
+    """OCI captures a STOPPED instance without starting it: the Node stays NotReady after the
+    capture (a capture of a running one stops it and boots it again), and a capture while
+    the instance is STOPPING is refused as busy."""
+    config, kwargs = stack.oci.oci_config(), client_kwargs(stack.oci)
+    ce = oci.container_engine.ContainerEngineClient(config, **kwargs)
+    vn = oci.core.VirtualNetworkClient(config, **kwargs)
+    compute = oci.core.ComputeClient(config, **kwargs)
+    kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
+    try:
+        node = _gpu_node(stack, ce, vn)
+        wait_for(lambda: _ready(kc, node.name) == "True", timeout=20.0, what="Node Ready")
+        compute.instance_action(node.id, "SOFTSTOP")
+        details = oci.core.models.CreateImageDetails(
+            compartment_id=stack.oci.compartment_id, instance_id=node.id
+        )
+        with pytest.raises(oci.exceptions.ServiceError) as busy:
+            compute.create_image(details)
+        assert (busy.value.status, busy.value.code) == (409, "Conflict")
+        wait_for(
+            lambda: compute.get_instance(node.id).data.lifecycle_state == "STOPPED",
+            timeout=20.0,
+            what="STOPPED",
+        )
+        image_id = compute.create_image(details).data.id
+        wait_for(
+            lambda: compute.get_image(image_id).data.lifecycle_state == "AVAILABLE",
+            timeout=20.0,
+            what="image AVAILABLE",
+        )
+        assert _ready(kc, node.name) == "Unknown"
+        assert compute.get_instance(node.id).data.lifecycle_state == "STOPPED"
+    finally:
+        kc.close()
+        for client in (ce, vn, compute):
+            client.base_client.session.close()

@@ -27,7 +27,7 @@ from nimble_oke.sim.oci.http import (
     sort_and_filter,
     tags,
 )
-from nimble_oke.sim.oci.services import workrequests
+from nimble_oke.sim.oci.services import nodes, workrequests
 from nimble_oke.sim.oci.world import Resource, World
 
 V = "/20160918"
@@ -156,6 +156,8 @@ def _capture_source(ctx: Ctx, instance_id: str | None) -> Resource:
             f"An image is already being created from instance {instance_id}",
             409,
         )
+    if nodes.power_state(node) not in ("RUNNING", "STOPPED"):
+        raise ApiError("Conflict", nodes.BUSY_MESSAGE.format(id=instance_id), 409)
     return node
 
 
@@ -174,6 +176,7 @@ def create_image(ctx: Ctx) -> Reply:
     billable_gb = math.ceil(used_bytes / GIB)
     image_id = world.ids.ocid("image", ctx.region)
     wr = _create_work_request(world, ctx.region, "CreateImage", comp, image_id)
+    was_running = nodes.power_state(node) == "RUNNING"
     wire = {
         "id": image_id,
         "compartmentId": comp,
@@ -208,13 +211,15 @@ def create_image(ctx: Ctx) -> Reply:
             "source_instance": node.id,
             "cluster": node.extra["cluster"],
             "work_request": wr.id,
+            "was_running": was_running,
         },
     )
-    # OCI stops the instance while it copies the boot volume and boots it again afterwards.
-    # A stopped GPU VM keeps billing (assumption: oci.md has no figure for stopped GPU
-    # shapes), so the node's billing is left as it is.
+    # OCI stops a running instance while it copies the boot volume and boots it again
+    # afterwards; a stopped one stays stopped. The node's billing is left as it is (the
+    # capture is not a STOP: calibration.md's stopped-instance rule does not apply).
     node.extra["capturing"] = image_id
-    world.emit("node_stopped", node.extra["cluster"], node.wire["name"])
+    if was_running:
+        world.emit("node_stopped", node.extra["cluster"], node.wire["name"])
     world.later(world.timings.draw(world.rng, "image_capture"), "image_captured", id=image_id)
     reply = ok(wire, world.resources[image_id])
     reply.headers["opc-work-request-id"] = wr.id
@@ -306,7 +311,8 @@ def register_actions(world: World) -> None:
         world.start_billing(image)
         workrequests.finish(world, wr, "CREATED")
         wr.wire["percentComplete"] = 100.0
-        world.emit("node_started", image.extra["cluster"], node.wire["name"])
+        if image.extra.get("was_running", True):
+            world.emit("node_started", image.extra["cluster"], node.wire["name"])
 
     world.actions.update(image_captured=image_captured)
 
