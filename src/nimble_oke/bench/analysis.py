@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from nimble_oke.bench.http1 import decode_body
 from nimble_oke.bench.prompts import WORDS_PER_TOKEN
 from nimble_oke.bench.records import Chunks, ErrorKind
 from nimble_oke.bench.result import BenchResult
@@ -76,8 +77,7 @@ def _content_of(event: dict[str, Any]) -> str:
 def parse_stream(chunks: Chunks) -> ParsedStream:
     """Split the body into SSE events and time-stamp each by the read that completed it."""
     out = ParsedStream()
-    body = chunks.body
-    ends = list(chunks.ends)
+    body, ends = decode_body(chunks)
     times = list(chunks.times_ns)
     pos = 0
     size = len(body)

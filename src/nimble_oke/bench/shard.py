@@ -9,10 +9,12 @@ Launching the Kubernetes Job is done by the caller (services layer), not here.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from nimble_oke.bench.config import BenchConfig
-from nimble_oke.bench.records import UNSET, Chunks, RequestStore
+from nimble_oke.bench.records import UNSET, RequestStore
 from nimble_oke.bench.result import BenchResult, RunHealth
 
 
@@ -76,7 +78,9 @@ def merge(results: list[BenchResult]) -> BenchResult:
             store.chunks[row + k] = (
                 None
                 if c is None
-                else Chunks(type(c.times_ns)("q", (t + delta for t in c.times_ns)), c.ends, c.body)
+                else dataclasses.replace(
+                    c, times_ns=type(c.times_ns)("q", (t + delta for t in c.times_ns))
+                )
             )
         for k, msg in r.store.messages.items():
             store.messages[row + k] = msg
