@@ -125,18 +125,21 @@ def decode_body(chunks: Chunks) -> tuple[bytes, list[int]]:
 def _chunk_segments(raw: bytes, pos: int) -> list[tuple[int, int]]:
     """(start, end) of each chunk's data in ``raw`` (a truncated last chunk included)."""
     out: list[tuple[int, int]] = []
+    find, size = raw.find, len(raw)
     while True:
-        nl = raw.find(b"\r\n", pos)
+        nl = find(b"\r\n", pos)
         if nl < 0:
             return out
+        line = raw[pos:nl]
         try:
-            size = int(raw[pos:nl].split(b";", 1)[0], 16)
+            length = int(line.split(b";", 1)[0] if b";" in line else line, 16)
         except ValueError:
             return out
-        if size == 0:
+        if length == 0:
             return out
-        out.append((nl + 2, min(nl + 2 + size, len(raw))))
-        pos = nl + 2 + size + 2
+        start = nl + 2
+        out.append((start, min(start + length, size)))
+        pos = start + length + 2
 
 
 class Connection(asyncio.Protocol):
