@@ -44,3 +44,15 @@ def test_single_run_report_has_no_lone_point_and_clips_the_outlier() -> None:
     notes = re.findall(r'class="note"[^>]*>([^<]*)<', html)
     assert any("clipped at p99.5" in n and "max 1" in n for n in notes), notes
     assert html.count("<circle") >= 150  # each request a dot
+
+
+def test_docs_define_every_registered_metric() -> None:
+    """docs/benchmarking.md's metric table names every metric of the registry."""
+    from pathlib import Path
+
+    from nimble_oke.bench.metrics import METRICS
+
+    docs = (Path(__file__).parents[2] / "docs" / "benchmarking.md").read_text()
+    table = docs[docs.index("## Metrics (definitions)") : docs.index("## Statistics")]
+    missing = [m.key for m in METRICS if f"`{m.key}`" not in table]
+    assert not missing, missing

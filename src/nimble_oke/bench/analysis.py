@@ -106,9 +106,7 @@ def sse_events(body: bytes) -> list[tuple[bytes, int]]:
 
 
 def _data_of(block: bytes) -> bytes:
-    return b"\n".join(
-        line[5:].lstrip() for line in block.splitlines() if line.startswith(b"data:")
-    )
+    return b"\n".join(line[5:].lstrip() for line in block.splitlines() if line.startswith(b"data:"))
 
 
 def _decode_events(datas: list[bytes]) -> list[Any]:

@@ -351,7 +351,9 @@ METRICS: tuple[Metric, ...] = (
         "Benchmark Duration",
         "sec",
         "run",
-        "last response received − first request sent",
+        "last response received (complete or failed) − first request written (AIPerf 0.13 "
+        "ends at the last content event of a successful request: the same unless the run "
+        "ends with failures)",
         lambda f: f.window_s,
     ),
     Metric(
