@@ -186,26 +186,31 @@ def measure_aiperf(exe: str, tokenizer: str | None, requests: int, tokens: int) 
 def calibrate(tokens: int) -> None:
     """Measurement error against a timed ground-truth server in another process: client
     TTFT mean − the server's own TTFT mean (bench.md's peer comparison: TTFT 50 ms, ITL
-    10 ms, concurrency 64)."""
+    10 ms, concurrency 64), with the connection pool warmed (the default) and without
+    (64 connects at once in the first wave)."""
     proc, url = start_server(tokens, "--ttft-ms", "50", "--itl-ms", "10")
+    print(f"calibration: TTFT 50 ms, ITL 10 ms, concurrency 64, 640 requests ({load()})")
     try:
-        config = BenchConfig(
-            endpoint=url,
-            concurrency=64,
-            requests=640,
-            warmup=64,
-            output_tokens=tokens,
-            input_tokens_mean=16,
-        )
-        s = summarize(run_sync(partial(run_async, config)))
+        for warm in (True, False):
+            config = BenchConfig(
+                endpoint=url,
+                concurrency=64,
+                requests=640,
+                output_tokens=tokens,
+                input_tokens_mean=16,
+                warm_connections=warm,
+            )
+            s = summarize(run_sync(partial(run_async, config)))
+            client = s["time_to_first_token"]["avg"]
+            server = s["server"]["time_to_first_token_mean_ms"]
+            print(
+                f"  {'warm pool' if warm else 'no warm-up'}: client TTFT mean {client:.2f} ms "
+                f"(p99 {s['time_to_first_token']['p99']:.2f}), server {server:.2f} ms → "
+                f"error {client - server:+.2f} ms; ITL p50 "
+                f"{s['inter_token_latency']['p50']:.2f} ms  {s['validity']['status']}"
+            )
     finally:
         stop(proc)
-    client = s["time_to_first_token"]["avg"]
-    server = s["server"]["time_to_first_token_mean_ms"]
-    print(f"calibration: TTFT 50 ms, ITL 10 ms, concurrency 64, 640 requests ({load()})")
-    print(f"  client TTFT mean {client:.2f} ms (p99 {s['time_to_first_token']['p99']:.2f})")
-    print(f"  server TTFT mean {server:.2f} ms  → measurement error {client - server:+.2f} ms")
-    print(f"  client ITL p50 {s['inter_token_latency']['p50']:.2f} ms  {s['validity']['status']}")
 
 
 def main() -> None:

@@ -223,3 +223,42 @@ def test_collector_is_off_and_frozen_only_during_the_measured_phase() -> None:
     measured = [s for s in seen if s[0] == "measured"]
     assert measured and all(not enabled and frozen for _, enabled, frozen in measured)
     assert any(phase == "warm-up" and enabled for phase, enabled, _ in seen)
+
+
+def test_open_loop_catching_up_gives_the_loop_back() -> None:
+    """320 overdue sends at once: the dispatcher yields every MAX_BURST sends, so other
+    work on the loop (reading responses) runs while it catches up."""
+    import contextlib
+    import time
+
+    import numpy as np
+
+    from nimble_oke.bench.engine import open_loop
+
+    async def scenario() -> list[int]:
+        async with TruthServer(TruthSettings(ttft_s=0.001, itl_s=0.0005)) as srv:
+            origin = Origin.from_url(f"{srv.url}/v1/chat/completions")
+            body = b'{"model":"truth/model-a","stream":true,"max_tokens":2,"messages":[]}'
+            load = Load(origin, [request_bytes(origin, {}, body)], RequestStore(320), timeout_s=5)
+            await load.warm(8)
+            seen: list[int] = []
+
+            async def other_work() -> None:
+                while True:
+                    seen.append(load.sent)
+                    await asyncio.sleep(0)
+
+            task = asyncio.create_task(other_work())
+            await open_loop(
+                load, np.zeros(320, dtype=np.int64), time.perf_counter_ns(), None, 10_000
+            )
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await load.drained()
+            load.close()
+            return seen
+
+    seen = arun(scenario())
+    during = {n for n in seen if 0 < n < 320}
+    assert len(during) >= 4, sorted(during)

@@ -45,6 +45,7 @@ PROMPT_POOL = 4096  # duration-bounded runs cycle through this many distinct pro
 SCRAPE_PERIOD_S = 1.0
 OPEN_LOOP_WARM_S = 0.1  # open loop: warm rate x 0.1 s connections (Little's law at 100 ms)
 MIN_OPEN_LOOP_CONNECTIONS = 16
+MAX_BURST = 32  # open loop: overdue sends in a row before the loop is given back
 
 
 def base_url(endpoint: str) -> str:
@@ -248,19 +249,30 @@ async def open_loop(
     deadline_ns: int | None,
     max_in_flight: int,
 ) -> None:
-    """Send at the precomputed intended times, whatever is still in flight."""
+    """Send at the precomputed intended times, whatever is still in flight.
+
+    Behind schedule (the process was descheduled, the loop was busy), overdue requests go
+    out at once — but the loop is given back every :data:`MAX_BURST` sends, so responses
+    keep being read while the dispatcher catches up (a catch-up burst that never yields
+    starves the reads, which puts it further behind: the collapse issue #20 saw)."""
     load.on_complete = None
+    burst = 0
     for index, offset in enumerate(offsets_ns.tolist()):
         intended = start_ns + offset
         if deadline_ns is not None and intended >= deadline_ns:
             break
         delay = intended - perf_ns()
         if delay > 0:
+            burst = 0
             await asyncio.sleep(delay / 1e9)
+        elif burst >= MAX_BURST:
+            burst = 0
+            await asyncio.sleep(0)
         if load.in_flight >= max_in_flight:
             load.in_flight_waits += 1
             await load.below(max_in_flight)
         load.send(index, intended)
+        burst += 1
 
 
 def _payloads(
