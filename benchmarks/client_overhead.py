@@ -148,8 +148,17 @@ def target_tries(url: str, tokens: int, tries: int) -> None:
     print(f"  VALID in {valid} of {tries} tries")
 
 
-def measure_aiperf(exe: str, tokenizer: str | None, requests: int, tokens: int) -> None:
-    """AIPerf's closed loop at concurrency 64 against the zero-delay NIM emulator."""
+def _aiperf_args(exe: str, url: str, requests: int, tokens: int, out: str) -> list[str]:
+    args = [exe, "profile", "--model", "nimble/smollm2-135m-instruct", "--url", url]
+    args += ["--endpoint-type", "chat", "--streaming", "--concurrency", "64"]
+    args += ["--request-count", str(requests), "--output-tokens-mean", str(tokens)]
+    args += ["--synthetic-input-tokens-mean", "16", "--artifact-dir", out]
+    return [*args, "--use-server-token-count", "--ui-type", "none"]
+
+
+def peer_comparison(exe: str, tokenizer: str | None, requests: int, tokens: int) -> None:
+    """nimble and AIPerf, one after the other, closed loop at concurrency 64 against the
+    zero-delay NIM emulator (AIPerf needs the ``object`` field the raw server omits)."""
     emulator = subprocess.Popen(
         [sys.executable, str(HERE / "nim_emulator.py"), "--serve-only"],
         stdout=subprocess.PIPE,
@@ -157,15 +166,23 @@ def measure_aiperf(exe: str, tokenizer: str | None, requests: int, tokens: int) 
     )
     assert emulator.stdout is not None
     url = emulator.stdout.readline().strip()
+    print(f"peers: closed loop, concurrency 64, {requests} requests, zero-delay NIM emulator")
     try:
+        config = BenchConfig(
+            endpoint=url, concurrency=64, requests=requests, output_tokens=tokens,
+            input_tokens_mean=16, scrape_metrics=False,
+        )  # fmt: skip
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        s = summarize(run_sync(partial(run_async, config)))
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        print(
+            f"  nimble ({load()}): {cpu * 1e3 / requests:.3f} ms CPU per request (run and "
+            f"analysis), {requests / wall:,.0f} req/s including set-up; "
+            f"{s['request_throughput']['avg']:,.0f} req/s measured"
+        )
         with tempfile.TemporaryDirectory() as out:
-            args = [exe, "profile", "--model", "nimble/smollm2-135m-instruct", "--url", url]
-            args += ["--endpoint-type", "chat", "--streaming", "--concurrency", "64"]
-            args += ["--request-count", str(requests), "--output-tokens-mean", str(tokens)]
-            args += ["--synthetic-input-tokens-mean", "16", "--artifact-dir", out]
-            args += ["--use-server-token-count", "--ui-type", "none"]
-            if tokenizer:
-                args += ["--tokenizer", tokenizer]
+            args = _aiperf_args(exe, url, requests, tokens, out)
+            args += ["--tokenizer", tokenizer] if tokenizer else []
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             t0 = time.perf_counter()
             done = subprocess.run(args, capture_output=True, timeout=900, check=False)
@@ -174,12 +191,12 @@ def measure_aiperf(exe: str, tokenizer: str | None, requests: int, tokens: int) 
     finally:
         stop(emulator)
     if done.returncode != 0:
-        print(f"aiperf: exit {done.returncode}: {done.stderr.decode()[-300:]}")
+        print(f"  aiperf: exit {done.returncode}: {done.stderr.decode()[-300:]}")
         return
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     print(
-        f"aiperf ({load()}): {cpu * 1e3 / requests:.3f} ms CPU per request (all its processes), "
-        f"{requests / wall:,.0f} req/s including its start-up"
+        f"  aiperf ({load()}): {cpu * 1e3 / requests:.3f} ms CPU per request (all its "
+        f"processes), {requests / wall:,.0f} req/s including its start-up"
     )
 
 
@@ -234,7 +251,7 @@ def main() -> None:
     calibrate(args.tokens)
     exe = args.aiperf or shutil.which("aiperf")
     if exe:
-        measure_aiperf(exe, args.aiperf_tokenizer, min(args.requests, 2000), args.tokens)
+        peer_comparison(exe, args.aiperf_tokenizer, min(args.requests, 2000), args.tokens)
     else:
         print("aiperf: not given (--aiperf PATH) and not on PATH, skipped")
 
