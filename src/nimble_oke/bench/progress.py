@@ -11,14 +11,17 @@ stderr is not a terminal.
 
 from __future__ import annotations
 
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from nimble_oke.bench.engine import Progress
 
+RATE_WINDOW_S = 2.0  # the send rate shown is over the last two seconds
+
 
 def status_line(p: Progress, previous: Progress | None) -> str:
-    """The text of one redraw."""
+    """The text of one redraw; the rate is over the time since ``previous``."""
     if previous is not None and previous.phase == p.phase and p.elapsed_s > previous.elapsed_s:
         rate = (p.sent - previous.sent) / (p.elapsed_s - previous.elapsed_s)
     else:
@@ -41,7 +44,7 @@ class ProgressDisplay:
 
         self.console = console or Console(stderr=True)
         self.live = Live(console=self.console, auto_refresh=False, transient=True)
-        self.previous: Progress | None = None
+        self.history: deque[Progress] = deque()
 
     def __enter__(self) -> ProgressDisplay:
         self.live.start()
@@ -53,5 +56,10 @@ class ProgressDisplay:
     def __call__(self, p: Progress) -> None:
         from rich.text import Text
 
-        self.live.update(Text(status_line(p, self.previous)), refresh=True)
-        self.previous = p
+        history = self.history
+        if history and history[-1].phase != p.phase:
+            history.clear()
+        while history and p.elapsed_s - history[0].elapsed_s > RATE_WINDOW_S:
+            history.popleft()
+        self.live.update(Text(status_line(p, history[0] if history else None)), refresh=True)
+        history.append(p)
