@@ -120,7 +120,7 @@ def open_loop_ladder(url: str, tokens: int) -> None:
             f"  target {rate:>6,.0f}/s  achieved {m.get('achieved_rate') or 0:>7,.0f}/s  "
             f"CPU/request {m.get('client_cpu_ms_per_request') or 0:.3f} ms  "
             f"lag p99 {m['loop_lag_p99_ms']:5.1f} ms  errors {s['errors']['count']}  "
-            f"{v['status']}"
+            f"{v['status']}" + (f"  ({v['reasons'][0]})" if v["reasons"] else "")
         )
         if v["valid"] and s["errors"]["count"] == 0:
             best = rate
