@@ -6,6 +6,10 @@ at a fixed concurrency for a few seconds, and prints the achieved request and to
 The client shares the machine, so the figure is a lower bound of the emulator's ceiling.
 
     .venv/bin/python benchmarks/nim_emulator.py [--concurrency 64] [--seconds 3] [--tokens 16]
+
+``--serve-only`` starts the zero-delay emulator, prints its base URL and serves until
+terminated (``client_overhead.py --aiperf`` drives AIPerf against it: unlike the raw
+zero-delay server, the emulator sends the ``object`` field AIPerf's parser requires).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import asyncio
 import json
 import re
 import resource
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import aiohttp
@@ -101,13 +107,36 @@ async def drive(base: str, concurrency: int, seconds: float, tokens: int) -> dic
     }
 
 
+def serve_only() -> None:
+    """Run the zero-delay emulator until SIGTERM/SIGINT; print its URL first."""
+    proc, port = start_server(zero_delay=True)
+    assert proc.stderr is not None
+    stderr = proc.stderr
+    threading.Thread(target=lambda: [None for _ in stderr], daemon=True).start()  # drain logs
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    print(f"http://127.0.0.1:{port}", flush=True)
+    stopped.wait()
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--tokens", type=int, default=16)
     parser.add_argument("--with-delays", action="store_true", help="keep the A10 performance model")
+    parser.add_argument("--serve-only", action="store_true", help="serve, print the URL, wait")
     args = parser.parse_args()
+    if args.serve_only:
+        serve_only()
+        return
     proc, port = start_server(zero_delay=not args.with_delays)
     try:
         result = asyncio.run(

@@ -50,7 +50,7 @@ def server_url() -> Iterator[str]:
         loop.close()
 
 
-def test_json_output_has_genai_perf_fields(server_url: str) -> None:
+def test_json_output_has_aiperf_fields(server_url: str) -> None:
     result = runner.invoke(
         app,
         [
@@ -71,6 +71,7 @@ def test_json_output_has_genai_perf_fields(server_url: str) -> None:
     )
     data = json.loads(result.stdout)
     # 8 = finished but INVALID (the gate may trip when this shared machine is overloaded)
+    assert data["outcome"]["status"] == "PASSED"
     assert result.exit_code == (0 if data["validity"]["valid"] else 8), result.output
     for key in (
         "time_to_first_token",
@@ -82,14 +83,18 @@ def test_json_output_has_genai_perf_fields(server_url: str) -> None:
         "output_token_throughput",
         "output_token_throughput_per_user",
         "validity",
+        "outcome",
         "goodput",
+        "good_request_count",
+        "slo",
         "server",
         "config",
     ):
         assert key in data
     assert data["config"]["model"] == "truth/model-a"
-    assert data["goodput"]["slo_ms"] == {"ttft": 500.0, "itl": 40.0}
-    assert data["request_count"]["avg"] == 8
+    assert data["slo"]["slo_ms"] == {"ttft": 500.0, "itl": 40.0}
+    assert data["goodput"]["unit"] == "requests/sec"
+    assert data["request_count"] == {"unit": "requests", "avg": 8.0}
 
 
 def test_table_output_and_export(server_url: str, tmp_path: Path) -> None:
@@ -211,7 +216,8 @@ def test_bad_flags_give_one_clear_line(args: list[str], needle: str) -> None:
 def test_unreachable_endpoint_exit_code(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "--endpoint", "http://127.0.0.1:9", "--requests", "1"])
     assert result.exit_code == 7
-    assert "cannot reach" in result.stderr
+    assert "connection refused at 127.0.0.1:9 — is the endpoint running?" in result.stderr
+    assert "Error" not in result.stderr.replace("[ERROR]", "")  # no library class name
 
 
 def test_missing_endpoint() -> None:
@@ -224,3 +230,40 @@ def test_diff_missing_path(tmp_path: Path) -> None:
     result = runner.invoke(app, ["bench", "diff", str(tmp_path / "nope"), str(tmp_path / "nope2")])
     assert result.exit_code == 2
     assert "no such export" in result.stderr
+
+
+def _bad_inputs(tmp: Path) -> list[tuple[Path, str]]:
+    text = tmp / "notes.txt"
+    text.write_text("not json at all\n")
+    binary = tmp / "blob.json"
+    binary.write_bytes(bytes(range(256)) * 4)
+    array = tmp / "array.json"
+    array.write_text("[1, 2, 3]")
+    deep = tmp / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    empty_dir = tmp / "empty"
+    empty_dir.mkdir()
+    bad_lines = tmp / "badlines"
+    bad_lines.mkdir()
+    (bad_lines / "profile_export_aiperf.json").write_text('{"request_throughput": {"avg": 1}}')
+    (bad_lines / "profile_export.jsonl").write_text('{"metrics": {}}\n{oops\n')
+    return [
+        (text, "not a benchmark summary (invalid JSON at line 1)"),
+        (binary, "not text"),
+        (array, "not a benchmark summary (no request_throughput)"),
+        (deep, "not a benchmark summary (invalid JSON"),
+        (empty_dir, "no profile_export_aiperf.json or profile_export_genai_perf.json"),
+        (Path("/dev/zero"), "not a regular file"),
+        (bad_lines, "line 2 is not JSON"),
+    ]
+
+
+def test_diff_of_anything_but_an_export_is_one_clear_line(tmp_path: Path) -> None:
+    """#16: ``bench diff`` of a non-JSON file exited 70 ("this is a bug")."""
+    fixture = Path(__file__).parent / "fixtures" / "aiperf-0.13.0"
+    for bad, needle in _bad_inputs(tmp_path):
+        result = runner.invoke(app, ["bench", "diff", str(bad), str(fixture)])
+        assert result.exit_code == 2, (bad, result.output)
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        assert len(lines) == 1 and needle in lines[0], (bad, lines)
+        assert "Traceback" not in result.output and "bug" not in result.output

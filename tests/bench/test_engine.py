@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 
 from nimble_oke.bench import BenchConfig, analyze, run_async, summarize
+from nimble_oke.bench.engine import closed_loop
+from nimble_oke.bench.http1 import Load, Origin, request_bytes
+from nimble_oke.bench.records import RequestStore
 from nimble_oke.errors import ConfigError, EndpointError
 
 from .conftest import arun
@@ -73,20 +76,17 @@ def test_timeouts_counted_by_type() -> None:
 
 def test_connection_refused_is_data_not_exception() -> None:
     async def scenario() -> None:
-        async with TruthServer(TruthSettings(ttft_s=0.001, itl_s=0.0005)) as srv:
-            config = BenchConfig(endpoint=srv.url, requests=4, output_tokens=2, model="m")
-            # find a free port, then point the measured phase at it after negotiation
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                dead = s.getsockname()[1]
-            from nimble_oke.bench.engine import Runner, new_session
-
-            async with new_session(config) as session:
-                runner = Runner(
-                    session, config, f"http://127.0.0.1:{dead}/v1/chat/completions", [b"{}"], 4
-                )
-                await runner.closed_loop(4, None)
-            assert [int(e) for e in runner.store.error[:4]] == [4, 4, 4, 4]
+        # a free port nobody listens on: every measured request is refused
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            dead = s.getsockname()[1]
+        origin = Origin.from_url(f"http://127.0.0.1:{dead}/v1/chat/completions")
+        load = Load(origin, [request_bytes(origin, {}, b"{}")], RequestStore(4), timeout_s=5)
+        closed_loop(load, 2, 4, None)
+        await load.drained()
+        assert [int(e) for e in load.store.error[:4]] == [4, 4, 4, 4]
+        assert load.failed == 4
+        assert f"connection refused at 127.0.0.1:{dead}" in load.store.messages[0]
 
     arun(scenario())
 

@@ -75,14 +75,13 @@ def test_prompts_follow_the_length_distribution() -> None:
     assert len({p.text for p in prompts}) == 400
 
 
-def test_distribution_has_genai_perf_shape_and_numpy_percentiles() -> None:
+def test_distribution_has_aiperf_shape_and_numpy_percentiles() -> None:
     values = np.arange(1, 101, dtype=float)
     d = distribution(values, "ms")
+    # AIPerf 0.13's JsonMetricResult keys, in its order
     assert list(d) == [
         "unit",
         "avg",
-        "min",
-        "max",
         "p1",
         "p5",
         "p10",
@@ -92,10 +91,17 @@ def test_distribution_has_genai_perf_shape_and_numpy_percentiles() -> None:
         "p90",
         "p95",
         "p99",
+        "min",
+        "max",
         "std",
+        "count",
+        "sum",
     ]
     assert d["p99"] == pytest.approx(np.percentile(values, 99))
-    assert distribution([], "ms")["p50"] is None
+    assert d["std"] == pytest.approx(np.std(values))  # population (ddof=0), as AIPerf
+    assert d["count"] == 100 and d["sum"] == pytest.approx(5050.0)
+    empty = distribution([], "ms")
+    assert empty["p50"] is None and empty["count"] == 0
 
 
 def test_bootstrap_ci_covers_the_estimate() -> None:

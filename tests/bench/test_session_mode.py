@@ -129,7 +129,7 @@ def test_bench_by_session_reports_cost_per_million_tokens_and_records_the_run(
     assert runs[-1]["summary"]["cost"]["usd_per_million_output_tokens"] == pytest.approx(
         cost["usd_per_million_output_tokens"]
     )
-    exported = json.loads((export / "profile_export_genai_perf.json").read_text())
+    exported = json.loads((export / "profile_export_aiperf.json").read_text())
     assert exported["cost"]["usd_per_million_output_tokens"] == pytest.approx(
         cost["usd_per_million_output_tokens"]
     )

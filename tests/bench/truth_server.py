@@ -171,7 +171,9 @@ class TruthServer:
                 choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": None}
             else:
                 choice = {"index": 0, "text": text or "", "finish_reason": None}
-            return b"data: " + json.dumps({"id": "x", "choices": [choice]}).encode() + b"\n\n"
+            obj = "chat.completion.chunk" if chat else "text_completion"
+            chunk = {"id": "x", "object": obj, "choices": [choice]}
+            return b"data: " + json.dumps(chunk).encode() + b"\n\n"
 
         if s.role_chunk and chat:
             await resp.write(event(None, role=True))
@@ -205,7 +207,9 @@ class TruthServer:
             }
             await resp.write(
                 b"data: "
-                + json.dumps({"id": "x", "choices": [], "usage": usage}).encode()
+                + json.dumps(
+                    {"id": "x", "object": "chat.completion.chunk", "choices": [], "usage": usage}
+                ).encode()
                 + b"\n\n"
             )
         await resp.write(b"data: [DONE]\n\n")

@@ -15,6 +15,8 @@ from nimble_oke.bench.cost import usd_per_million_at_throughput, usd_per_million
 from nimble_oke.bench.diff import diff_summaries
 from nimble_oke.bench.engine import run_async
 from nimble_oke.bench.export import write_exports
+from nimble_oke.bench.loader import load_export
+from nimble_oke.bench.metrics import METRICS, Metric
 from nimble_oke.bench.raw import load_raw, save_raw
 from nimble_oke.bench.result import BenchResult
 from nimble_oke.bench.runs import (
@@ -33,15 +35,18 @@ from nimble_oke.bench.summary import summarize
 from nimble_oke.bench.validity import assess
 
 __all__ = [
+    "METRICS",
     "BenchConfig",
     "BenchResult",
     "CapacityResult",
+    "Metric",
     "RequestTable",
     "analyze",
     "assess",
     "diff_summaries",
     "find_capacity",
     "find_capacity_async",
+    "load_export",
     "load_raw",
     "merge",
     "parse_input_tokens",

@@ -17,6 +17,7 @@ from nimble_oke.errors import ConfigError
 Arrival = Literal["constant", "poisson", "gamma"]
 TokenParam = Literal["auto", "max_completion_tokens", "max_tokens"]
 Api = Literal["chat", "completions"]
+Reuse = Literal["pooled", "never"]
 
 ARRIVALS: tuple[str, ...] = ("constant", "poisson", "gamma")
 SLO_METRICS: tuple[str, ...] = ("ttft", "itl", "tpot", "e2e")
@@ -49,6 +50,10 @@ class BenchConfig:
     api_key: str | None = field(default=None, repr=False)
     scrape_metrics: bool = True
     max_in_flight: int = 10_000
+    warm_connections: bool = True
+    connections: int | None = None  # connections opened before the run (None: automatic)
+    connection_reuse: Reuse = "pooled"
+    max_error_rate: float = 0.01  # above this share of failed requests the run FAILS
     session_cost_usd: float | None = None
     worker_index: int = 0
     worker_count: int = 1
@@ -114,6 +119,12 @@ def _validate(c: BenchConfig) -> None:
         raise _fail("--timeout", c.timeout_s, "seconds > 0")
     if c.max_in_flight < 1:
         raise _fail("max_in_flight", c.max_in_flight, "an integer >= 1")
+    if c.connections is not None and c.connections < 0:
+        raise _fail("--connections", c.connections, "an integer >= 0")
+    if c.connection_reuse not in ("pooled", "never"):
+        raise _fail("connection_reuse", c.connection_reuse, "pooled | never")
+    if not 0 <= c.max_error_rate <= 1:
+        raise _fail("--max-error-rate", c.max_error_rate, "a share between 0% and 100%")
     if c.session_cost_usd is not None and c.session_cost_usd < 0:
         raise _fail("session_cost_usd", c.session_cost_usd, "dollars >= 0")
     if not 0 <= c.worker_index < c.worker_count:
@@ -163,6 +174,21 @@ def parse_input_tokens(text: str) -> tuple[int, float]:
     if mean < 1 or sd < 0:
         raise ConfigError(f"--input-tokens {text!r} is invalid: MEAN >= 1 and SD >= 0")
     return mean, sd
+
+
+def parse_error_rate(text: str) -> float:
+    """Parse ``--max-error-rate``: ``"5%"`` or a share ``"0.05"`` (both mean 5 %)."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 1:
+        raise ConfigError(
+            f"--max-error-rate {text!r} is invalid: allowed a percentage like 1% or 5%, "
+            "or a share between 0 and 1"
+        )
+    return value
 
 
 def parse_int_list(flag: str, text: str) -> list[int]:

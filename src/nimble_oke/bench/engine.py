@@ -1,29 +1,37 @@
-"""The load generator: one asyncio process, aiohttp, timestamps only on the hot path.
+"""The load generator: one asyncio process, timestamps only on the hot path.
 
-Per request the hot path does: take ``perf_counter_ns`` before the POST, after the
-response headers, and after each body read (appending the time and the cumulative byte
-offset into ``array('q')`` buffers and the bytes into a ``bytearray``). Reads use
-``iter_any`` (whatever arrived) with a 1 MiB read buffer, so long SSE lines never hit
-aiohttp's 64 KiB line-buffer limit. JSON is never parsed during the run.
+Set-up (model discovery, the request-shape probe, ``/v1/metrics``) uses aiohttp; the
+measured requests go through :mod:`nimble_oke.bench.http1`, a lean HTTP/1.1 client whose
+hot path takes ``perf_counter_ns`` when the request is written and at every socket read,
+and keeps the raw bytes. JSON is never parsed during the run. Around the measured phase:
+
+- the connection pool is opened first (``warm_connections``, on by default: no wave of
+  simultaneous connects at the start of a high-concurrency run, and the connect time is
+  never inside a TTFT);
+- the garbage collector is quiet (:mod:`nimble_oke.bench.quiet_gc`);
+- a 5 ms ticker measures event-loop lag, and a housekeeping task collects the young
+  generations and reports progress (a separate task, so the ticker sees its pauses).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import json
+import math
 import time
-from array import array
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 import numpy as np
 
 from nimble_oke.bench.config import BenchConfig
+from nimble_oke.bench.http1 import Load, Origin, describe_os_error, request_bytes
 from nimble_oke.bench.prompts import make_prompts
-from nimble_oke.bench.records import Chunks, ErrorKind, RequestStore
+from nimble_oke.bench.quiet_gc import QuietGC
+from nimble_oke.bench.records import RequestStore
 from nimble_oke.bench.result import BenchResult, RunHealth
 from nimble_oke.bench.schedule import schedule_length, send_offsets_ns
 from nimble_oke.bench.server_metrics import ServerSnapshot, scrape, server_summary
@@ -32,8 +40,12 @@ from nimble_oke.errors import EndpointError
 perf_ns = time.perf_counter_ns
 READ_BUFSIZE = 1 << 20  # 1 MiB: far above aiohttp's 64 KiB default (bench.md pitfall)
 LOOP_TICK_S = 0.005  # event-loop lag ticker period
+HOUSEKEEPING_S = 0.25  # young-generation GC step and progress report period
 PROMPT_POOL = 4096  # duration-bounded runs cycle through this many distinct prompts
 SCRAPE_PERIOD_S = 1.0
+OPEN_LOOP_WARM_S = 0.1  # open loop: warm rate x 0.1 s connections (Little's law at 100 ms)
+MIN_OPEN_LOOP_CONNECTIONS = 16
+MAX_BURST = 32  # open loop: overdue sends in a row before the loop is given back
 
 
 def base_url(endpoint: str) -> str:
@@ -49,6 +61,24 @@ def _headers(config: BenchConfig) -> dict[str, str]:
     return headers
 
 
+def unreachable(exc: BaseException, url: str) -> str:
+    """What went wrong reaching ``url``, in the user's words (no library class names)."""
+    where = Origin.from_url(url).where
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        text = describe_os_error(exc.os_error, where)[1]
+        hint = " — is the endpoint running?" if "refused" in text else ""
+        return text + hint
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return f"{where} closed the connection without answering"
+    if isinstance(exc, TimeoutError):
+        return f"no answer from {where} in time"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return f"the answer from {where} was cut short"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "not a valid URL"
+    return f"request failed ({str(exc) or 'no detail'})"
+
+
 async def discover_model(session: aiohttp.ClientSession, base: str) -> str:
     """The first model id listed by ``GET /v1/models``."""
     try:
@@ -57,7 +87,7 @@ async def discover_model(session: aiohttp.ClientSession, base: str) -> str:
                 raise EndpointError(f"GET {base}/v1/models answered HTTP {resp.status}")
             data = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        raise EndpointError(f"cannot reach {base}/v1/models: {type(exc).__name__}") from None
+        raise EndpointError(f"cannot reach {base}/v1/models: {unreachable(exc, base)}") from None
     models = data.get("data") if isinstance(data, dict) else None
     if not models or not isinstance(models[0], dict) or "id" not in models[0]:
         raise EndpointError(f"{base}/v1/models lists no model; pass --model")
@@ -116,7 +146,7 @@ async def negotiate(
                 if resp.status not in {400, 422}:
                     break
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise EndpointError(f"cannot reach {url}: {type(exc).__name__}") from None
+            raise EndpointError(f"cannot reach {url}: {unreachable(exc, url)}") from None
     raise EndpointError(f"the server rejected every request shape tried ({last})")
 
 
@@ -145,103 +175,104 @@ class LoopMonitor:
         return np.asarray(self.lags, dtype=np.int64)
 
 
-class Runner:
-    """Sends the requests of one phase (warm-up or measured) and records them."""
+@dataclass(frozen=True)
+class Progress:
+    """What a progress display shows, sampled every :data:`HOUSEKEEPING_S`."""
 
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        config: BenchConfig,
-        url: str,
-        payloads: list[bytes],
-        capacity: int,
-    ) -> None:
-        self.session = session
-        self.config = config
-        self.url = url
-        self.payloads = payloads
-        self.headers = _headers(config)
-        self.store = RequestStore(capacity)
-        self.in_flight_waits = 0
+    phase: str  # "warm-up" or "measured"
+    elapsed_s: float
+    sent: int
+    done: int
+    failed: int
+    in_flight: int
+    planned: int | None  # requests planned (None: bounded by duration only)
+    duration_s: float | None
 
-    async def one(self, index: int, intended_ns: int) -> None:
-        """The hot path: one streamed request, timestamps and raw bytes only."""
-        store = self.store
-        body = self.payloads[index % len(self.payloads)]
-        times: array[int] = array("q")
-        ends: array[int] = array("q")
-        buf = bytearray()
-        store.intended_ns[index] = intended_ns
-        store.send_ns[index] = perf_ns()
-        try:
-            async with self.session.post(self.url, data=body, headers=self.headers) as resp:
-                store.headers_ns[index] = perf_ns()
-                store.status[index] = resp.status
-                async for data in resp.content.iter_any():
-                    times.append(perf_ns())
-                    buf += data
-                    ends.append(len(buf))
-            if resp.status >= 400:
-                kind = ErrorKind.HTTP_5XX if resp.status >= 500 else ErrorKind.HTTP_4XX
-                store.fail(index, kind, f"HTTP {resp.status}: {bytes(buf[:200])!r}")
-        except TimeoutError:
-            store.fail(index, ErrorKind.TIMEOUT, f"no complete answer in {self.config.timeout_s}s")
-        except aiohttp.ClientConnectorError as exc:
-            refused = exc.os_error.errno == errno.ECONNREFUSED
-            kind = ErrorKind.CONNECTION_REFUSED if refused else ErrorKind.CONNECTION_ERROR
-            store.fail(index, kind, type(exc).__name__)
-        except aiohttp.ClientError as exc:
-            store.fail(index, ErrorKind.CONNECTION_ERROR, f"{type(exc).__name__}: {exc}")
-        store.end_ns[index] = perf_ns()
-        store.chunks[index] = Chunks(times, ends, bytes(buf))
 
-    async def closed_loop(self, count: int | None, deadline_ns: int | None) -> None:
-        """``concurrency`` workers, each sending its next request when the previous ends."""
-        next_index = 0
+Observer = Callable[[Progress], None]
 
-        async def worker() -> None:
-            nonlocal next_index
-            while True:
-                now = perf_ns()
-                if (count is not None and next_index >= count) or (
-                    deadline_ns is not None and now >= deadline_ns
-                ):
-                    return
-                index = next_index
-                next_index += 1
-                self.store.reserve(index)
-                await self.one(index, now)
 
-        await asyncio.gather(*(worker() for _ in range(self.config.concurrency)))
+async def _housekeeping(
+    load: Load, gc: QuietGC | None, observer: Observer | None, phase: str, planned: Progress
+) -> None:
+    """Young-generation GC steps and progress reports, off the ticker."""
+    t0 = perf_ns()
+    while True:
+        await asyncio.sleep(HOUSEKEEPING_S)
+        if gc is not None:
+            gc.step()
+        if observer is not None:
+            observer(
+                Progress(
+                    phase,
+                    (perf_ns() - t0) / 1e9,
+                    load.sent,
+                    load.done,
+                    load.failed,
+                    load.in_flight,
+                    planned.planned,
+                    planned.duration_s,
+                )
+            )
 
-    async def open_loop(self, offsets_ns: np.ndarray[Any, Any], deadline_ns: int | None) -> None:
-        """Send at the precomputed intended times, whatever is still in flight."""
-        limit = asyncio.Semaphore(self.config.max_in_flight)
-        tasks: set[asyncio.Task[None]] = set()
-        start = perf_ns()
 
-        async def guarded(index: int, intended: int) -> None:
-            try:
-                await self.one(index, intended)
-            finally:
-                limit.release()
+async def _stop(task: asyncio.Task[Any] | None) -> None:
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
-        for index, offset in enumerate(offsets_ns.tolist()):
-            intended = start + offset
-            if deadline_ns is not None and intended >= deadline_ns:
-                break
-            delay = intended - perf_ns()
-            if delay > 0:
-                await asyncio.sleep(delay / 1e9)
-            if limit.locked():
-                self.in_flight_waits += 1
-            await limit.acquire()
-            self.store.reserve(index)
-            task = asyncio.get_running_loop().create_task(guarded(index, intended))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        while tasks:
-            await asyncio.gather(*list(tasks))
+
+def closed_loop(load: Load, concurrency: int, count: int | None, deadline_ns: int | None) -> None:
+    """Start ``concurrency`` workers; each completion sends that worker's next request."""
+    next_index = 0
+
+    def next_one() -> None:
+        nonlocal next_index
+        if (count is not None and next_index >= count) or (
+            deadline_ns is not None and perf_ns() >= deadline_ns
+        ):
+            return
+        index = next_index
+        next_index += 1
+        load.send(index, perf_ns())
+
+    load.on_complete = next_one
+    for _ in range(concurrency):
+        next_one()
+
+
+async def open_loop(
+    load: Load,
+    offsets_ns: np.ndarray[Any, Any],
+    start_ns: int,
+    deadline_ns: int | None,
+    max_in_flight: int,
+) -> None:
+    """Send at the precomputed intended times, whatever is still in flight.
+
+    Behind schedule (the process was descheduled, the loop was busy), overdue requests go
+    out at once — but the loop is given back every :data:`MAX_BURST` sends, so responses
+    keep being read while the dispatcher catches up (a catch-up burst that never yields
+    starves the reads, which puts it further behind: the collapse issue #20 saw)."""
+    load.on_complete = None
+    burst = 0
+    for index, offset in enumerate(offsets_ns.tolist()):
+        intended = start_ns + offset
+        if deadline_ns is not None and intended >= deadline_ns:
+            break
+        delay = intended - perf_ns()
+        if delay > 0:
+            burst = 0
+            await asyncio.sleep(delay / 1e9)
+        elif burst >= MAX_BURST:
+            burst = 0
+            await asyncio.sleep(0)
+        if load.in_flight >= max_in_flight:
+            load.in_flight_waits += 1
+            await load.below(max_in_flight)
+        load.send(index, intended)
+        burst += 1
 
 
 def _payloads(
@@ -268,79 +299,180 @@ async def _scrape_periodically(
             out.append(snap)
 
 
-async def run_async(
-    config: BenchConfig, session: aiohttp.ClientSession | None = None
-) -> BenchResult:
-    """Run one benchmark (warm-up, then the measured phase) and return its raw result."""
-    if session is None:
-        async with new_session(config) as own:
-            return await run_async(config, own)
+@dataclass
+class Plan:
+    """What set-up decided: where, which model and request shape, how many, when."""
+
+    url: str
+    model: str
+    token_param: str
+    extras: dict[str, Any]
+    requests: list[bytes]  # complete HTTP requests, cycled through
+    count: int  # rows to preallocate
+    offsets: np.ndarray[Any, Any] | None  # open loop: intended send offsets (ns)
+
+
+async def prepare(config: BenchConfig, session: aiohttp.ClientSession) -> Plan:
+    """Discover the model, negotiate the request shape, build every request up front."""
     base = base_url(config.endpoint)
     url = f"{base}/v1/chat/completions" if config.api == "chat" else f"{base}/v1/completions"
     model = config.model or await discover_model(session, base)
     param, extras = await negotiate(session, config, url, model)
-
+    offsets = None
     if config.rate is None:
-        n_sched = config.requests if config.requests is not None else PROMPT_POOL
-        offsets = None
+        count = config.requests if config.requests is not None else PROMPT_POOL
     else:
-        n_sched = schedule_length(config.rate, config.requests, config.duration_s)
-        offsets = send_offsets_ns(
-            config.arrival,
-            config.rate,
-            n_sched,
-            config.seed + config.worker_index,
-            config.gamma_shape,
-        )
-    payloads = _payloads(config, model, param, extras, min(n_sched, PROMPT_POOL))
+        count = schedule_length(config.rate, config.requests, config.duration_s)
+        seed = config.seed + config.worker_index
+        offsets = send_offsets_ns(config.arrival, config.rate, count, seed, config.gamma_shape)
+    origin = Origin.from_url(url)
+    close = config.connection_reuse == "never"
+    bodies = _payloads(config, model, param, extras, min(count, PROMPT_POOL))
+    requests = [request_bytes(origin, _headers(config), b, close=close) for b in bodies]
+    return Plan(url, model, param, extras, requests, count, offsets)
 
-    if config.warmup:
-        warm = Runner(session, config, url, payloads, config.warmup)
-        await warm.closed_loop(config.warmup, None)
 
-    before = await scrape(session, base) if config.scrape_metrics else None
-    during: list[ServerSnapshot] = []
-    scraper = (
-        asyncio.get_running_loop().create_task(_scrape_periodically(session, base, during))
-        if before is not None
-        else None
+def warm_count(config: BenchConfig) -> int:
+    """Connections to open before the run: the concurrency (closed loop), or enough for
+    ``rate × 0.1 s`` in flight (open loop); ``connections`` overrides both."""
+    if not config.warm_connections or config.connection_reuse == "never":
+        return 0
+    if config.connections is not None:
+        return config.connections
+    if config.rate is None:
+        return config.concurrency
+    wanted = max(MIN_OPEN_LOOP_CONNECTIONS, math.ceil(config.rate * OPEN_LOOP_WARM_S))
+    return min(config.max_in_flight, wanted)
+
+
+def _forces_close(session: aiohttp.ClientSession) -> bool:
+    """A session whose connector closes every connection asks for a new connection per
+    request (e.g. to spread load over a Service's replicas): honoured on the hot path."""
+    connector = session.connector
+    return bool(connector is not None and connector.force_close)
+
+
+async def _warm_up(config: BenchConfig, load: Load, plan: Plan, observer: Observer | None) -> None:
+    """``config.warmup`` closed-loop requests on the same pool, excluded from every figure."""
+    load.store = RequestStore(config.warmup)
+    house = asyncio.get_running_loop().create_task(
+        _housekeeping(load, None, observer, "warm-up", _planned(config.warmup, None))
     )
-    runner = Runner(session, config, url, payloads, n_sched)
-    monitor = LoopMonitor()
-    monitor.start()
-    cpu0 = time.process_time()
-    start = perf_ns()
-    wall_offset = time.time_ns() - start
-    deadline = None if config.duration_s is None else start + int(config.duration_s * 1e9)
     try:
-        if offsets is None:
-            await runner.closed_loop(config.requests, deadline)
-        else:
-            await runner.open_loop(offsets, deadline)
+        closed_loop(load, config.concurrency, config.warmup, None)
+        await load.drained()
     finally:
-        stop = perf_ns()
-        cpu = time.process_time() - cpu0
-        lags = await monitor.stop()
-        if scraper is not None:
-            scraper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await scraper
-    after = await scrape(session, base) if before is not None else None
+        await _stop(house)
+    load.sent = load.done = load.failed = 0
+
+
+def _planned(count: int | None, duration_s: float | None) -> Progress:
+    return Progress("", 0.0, 0, 0, 0, 0, count, duration_s)
+
+
+@dataclass
+class Measured:
+    store: RequestStore
+    start_ns: int
+    stop_ns: int
+    wall_offset_ns: int
+    health: RunHealth
+
+
+async def measure(
+    config: BenchConfig, load: Load, plan: Plan, observer: Observer | None
+) -> Measured:
+    """The measured phase, inside a quiet garbage collector, with the loop-lag ticker."""
+    load.store = RequestStore(plan.count)
+    opened_before = load.opened
+    monitor = LoopMonitor()
+    loop = asyncio.get_running_loop()
+    with QuietGC() as quiet:
+        monitor.start()
+        planned = _planned(config.requests, config.duration_s)
+        house = loop.create_task(_housekeeping(load, quiet, observer, "measured", planned))
+        load.start_sweeper()
+        cpu0 = time.process_time()
+        start = perf_ns()
+        wall_offset = time.time_ns() - start
+        deadline = None if config.duration_s is None else start + int(config.duration_s * 1e9)
+        try:
+            if plan.offsets is None:
+                closed_loop(load, config.concurrency, config.requests, deadline)
+            else:
+                await open_loop(load, plan.offsets, start, deadline, config.max_in_flight)
+            await load.drained()
+        finally:
+            stop = perf_ns()
+            cpu = time.process_time() - cpu0
+            lags = await monitor.stop()
+            await _stop(house)
+    health = RunHealth(
+        wall_s=(stop - start) / 1e9,
+        cpu_s=cpu,
+        loop_lag_ns=lags,
+        in_flight_waits=load.in_flight_waits,
+        gc=quiet.stats.as_dict(),
+        connections={"opened_during_run": load.opened - opened_before},
+    )
+    return Measured(load.store.trimmed(), start, stop, wall_offset, health)
+
+
+async def run_async(
+    config: BenchConfig,
+    session: aiohttp.ClientSession | None = None,
+    *,
+    observer: Observer | None = None,
+) -> BenchResult:
+    """Run one benchmark (connection warm-up, warm-up requests, then the measured phase)
+    and return its raw result. ``observer`` receives :class:`Progress` snapshots."""
+    if session is None:
+        async with new_session(config) as own:
+            return await run_async(config, own, observer=observer)
+    plan = await prepare(config, session)
+    fresh = config.connection_reuse == "never" or _forces_close(session)
+    load = Load(
+        Origin.from_url(plan.url),
+        plan.requests,
+        RequestStore(1),
+        timeout_s=config.timeout_s,
+        fresh_connections=fresh,
+    )
+    try:
+        t0 = perf_ns()
+        warmed, warm_error = await load.warm(0 if fresh else warm_count(config))
+        warm_s = (perf_ns() - t0) / 1e9
+        if config.warmup:
+            await _warm_up(config, load, plan, observer)
+        base = base_url(config.endpoint)
+        before = await scrape(session, base) if config.scrape_metrics else None
+        during: list[ServerSnapshot] = []
+        scraper = None
+        if before is not None:
+            scraper = asyncio.get_running_loop().create_task(
+                _scrape_periodically(session, base, during)
+            )
+        try:
+            measured = await measure(config, load, plan, observer)
+        finally:
+            await _stop(scraper)
+        after = await scrape(session, base) if before is not None else None
+    finally:
+        load.close()
+    measured.health.connections.update(
+        {"warmed": warmed, "warm_s": warm_s, "warm_error": warm_error, "reuse": not fresh}
+    )
+    measured.health.connections["stale_retries"] = load.stale_retries
     return BenchResult(
         config=config,
-        model=model,
-        token_param=param,
-        request_extras=extras,
-        store=runner.store.trimmed(),
-        start_ns=start,
-        stop_ns=stop,
-        wall_offset_ns=wall_offset,
-        health=RunHealth(
-            wall_s=(stop - start) / 1e9,
-            cpu_s=cpu,
-            loop_lag_ns=lags,
-            in_flight_waits=runner.in_flight_waits,
-        ),
+        model=plan.model,
+        token_param=plan.token_param,
+        request_extras=plan.extras,
+        store=measured.store,
+        start_ns=measured.start_ns,
+        stop_ns=measured.stop_ns,
+        wall_offset_ns=measured.wall_offset_ns,
+        health=measured.health,
         server=server_summary(before, after, during),
     )
 

@@ -38,6 +38,8 @@ def save_raw(result: BenchResult, path: Path) -> Path:
         "wall_s": result.health.wall_s,
         "cpu_s": result.health.cpu_s,
         "in_flight_waits": result.health.in_flight_waits,
+        "gc": result.health.gc,
+        "connections": result.health.connections,
         "server": result.server,
         "workers": result.workers,
         "messages": {str(k): v for k, v in store.messages.items()},
@@ -49,6 +51,8 @@ def save_raw(result: BenchResult, path: Path) -> Path:
     arrays["chunk_ends"] = np.array([e for c in chunks for e in c.ends], dtype=np.int64)
     arrays["body_sizes"] = np.array([len(c.body) for c in chunks], dtype=np.int64)
     arrays["bodies"] = np.frombuffer(b"".join(c.body for c in chunks), dtype=np.uint8)
+    arrays["body_starts"] = np.array([c.start for c in chunks], dtype=np.int64)
+    arrays["chunked"] = np.array([c.chunked for c in chunks], dtype=np.bool_)
     arrays["loop_lag_ns"] = result.health.loop_lag_ns
     arrays["meta"] = np.array(json.dumps(meta))
     with path.open("wb") as fh:
@@ -70,6 +74,9 @@ def load_raw(path: Path, api_key: str | None = None) -> BenchResult:
         sizes = data["body_sizes"].tolist()
         bodies = data["bodies"].tobytes()
         lags = data["loop_lag_ns"].astype(np.int64)
+        # files written before the lean transport hold de-chunked bodies only
+        starts = data["body_starts"].tolist() if "body_starts" in data else [0] * n
+        chunked = data["chunked"].tolist() if "chunked" in data else [False] * n
     pos = body_pos = 0
     for i in range(n):
         k, size = counts[i], sizes[i]
@@ -78,6 +85,8 @@ def load_raw(path: Path, api_key: str | None = None) -> BenchResult:
                 array("q", times[pos : pos + k]),
                 array("q", ends[pos : pos + k]),
                 bodies[body_pos : body_pos + size],
+                int(starts[i]),
+                bool(chunked[i]),
             )
         pos += k
         body_pos += size
@@ -99,6 +108,8 @@ def load_raw(path: Path, api_key: str | None = None) -> BenchResult:
             cpu_s=meta["cpu_s"],
             loop_lag_ns=lags,
             in_flight_waits=meta["in_flight_waits"],
+            gc=meta.get("gc", {}),
+            connections=meta.get("connections", {}),
         ),
         server=meta["server"],
         workers=meta["workers"],

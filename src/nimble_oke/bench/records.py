@@ -38,13 +38,19 @@ class ErrorKind(IntEnum):
         return self.name.lower()
 
 
-@dataclass
+@dataclass(slots=True)
 class Chunks:
-    """The reads of one response body: arrival times and cumulative end offsets in ``body``."""
+    """The reads of one response: arrival times and cumulative end offsets in ``body``.
+
+    ``body`` is what the socket delivered; the response body proper starts at ``start``
+    (after the HTTP head) and is in chunked transfer encoding when ``chunked`` is set —
+    :func:`nimble_oke.bench.http1.decode_body` removes the framing after the run."""
 
     times_ns: array[int] = field(default_factory=lambda: array("q"))
     ends: array[int] = field(default_factory=lambda: array("q"))
     body: bytes = b""
+    start: int = 0
+    chunked: bool = False
 
 
 class RequestStore:

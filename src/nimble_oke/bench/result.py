@@ -19,6 +19,8 @@ class RunHealth:
     cpu_s: float
     loop_lag_ns: I64 = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     in_flight_waits: int = 0  # open loop: sends delayed because max_in_flight was reached
+    gc: dict[str, Any] = field(default_factory=dict)  # QuietGC's collections and pauses
+    connections: dict[str, Any] = field(default_factory=dict)  # warmed, opened during the run
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 
 from nimble_oke.bench.analysis import analyze
 from nimble_oke.bench.config import BenchConfig
-from nimble_oke.bench.engine import new_session, run_async, run_sync
+from nimble_oke.bench.engine import Observer, new_session, run_async, run_sync
 from nimble_oke.bench.result import BenchResult
 from nimble_oke.bench.slo import DEFAULT_ATTAINMENT, good_mask
 from nimble_oke.bench.stats import variation
@@ -17,13 +17,15 @@ from nimble_oke.bench.validity import assess
 MAX_CAPACITY_STEPS = 8
 
 
-def run(config: BenchConfig) -> BenchResult:
+def run(config: BenchConfig, *, observer: Observer | None = None) -> BenchResult:
     """Run one benchmark synchronously (its own event loop, uvloop where available)."""
-    result: BenchResult = run_sync(lambda: run_async(config))
+    result: BenchResult = run_sync(lambda: run_async(config, observer=observer))
     return result
 
 
-async def sweep_async(config: BenchConfig, levels: list[int]) -> list[BenchResult]:
+async def sweep_async(
+    config: BenchConfig, levels: list[int], *, observer: Observer | None = None
+) -> list[BenchResult]:
     """One run per concurrency level (closed loop), or per rate if ``config.rate`` is set
     (then ``levels`` are requests/s), all on one HTTP session."""
     async with new_session(config) as session:
@@ -34,14 +36,19 @@ async def sweep_async(config: BenchConfig, levels: list[int]) -> list[BenchResul
                 if config.rate is None
                 else config.replace(rate=float(level))
             )
-            results.append(await run_async(step, session))
+            results.append(await run_async(step, session, observer=observer))
         return results
 
 
-async def repeats_async(config: BenchConfig, k: int) -> list[BenchResult]:
+async def repeats_async(
+    config: BenchConfig, k: int, *, observer: Observer | None = None
+) -> list[BenchResult]:
     """The same run ``k`` times with seeds ``seed, seed+1, …`` (between-run variation)."""
     async with new_session(config) as session:
-        return [await run_async(config.replace(seed=config.seed + i), session) for i in range(k)]
+        return [
+            await run_async(config.replace(seed=config.seed + i), session, observer=observer)
+            for i in range(k)
+        ]
 
 
 REPEAT_FIGURES = (
@@ -85,6 +92,8 @@ async def find_capacity_async(
     config: BenchConfig,
     attainment: float = DEFAULT_ATTAINMENT,
     max_steps: int = MAX_CAPACITY_STEPS,
+    *,
+    observer: Observer | None = None,
 ) -> CapacityResult:
     """Double the load (concurrency, or rate when set) until the SLO fails, then bisect
     between the last passing and first failing level; at most ``max_steps`` runs."""
@@ -102,7 +111,7 @@ async def find_capacity_async(
                 if rate_mode
                 else config.replace(concurrency=max(1, round(level)))
             )
-            result = await run_async(step, session)
+            result = await run_async(step, session, observer=observer)
             passed = meets_slo(result, attainment)
             summary = summarize(result)
             out.results.append(result)
@@ -110,7 +119,7 @@ async def find_capacity_async(
                 {
                     "level": level,
                     "meets_slo": passed,
-                    "attainment": summary["goodput"].get("attainment"),
+                    "attainment": summary["slo"].get("attainment"),
                     "valid": summary["validity"]["valid"],
                 }
             )
@@ -138,21 +147,30 @@ async def find_capacity_async(
     return out
 
 
-def sweep(config: BenchConfig, levels: list[int]) -> list[BenchResult]:
+def sweep(
+    config: BenchConfig, levels: list[int], *, observer: Observer | None = None
+) -> list[BenchResult]:
     """Synchronous :func:`sweep_async`."""
-    results: list[BenchResult] = run_sync(lambda: sweep_async(config, levels))
+    results: list[BenchResult] = run_sync(lambda: sweep_async(config, levels, observer=observer))
     return results
 
 
-def repeats(config: BenchConfig, k: int) -> list[BenchResult]:
+def repeats(config: BenchConfig, k: int, *, observer: Observer | None = None) -> list[BenchResult]:
     """Synchronous :func:`repeats_async`."""
-    results: list[BenchResult] = run_sync(lambda: repeats_async(config, k))
+    results: list[BenchResult] = run_sync(lambda: repeats_async(config, k, observer=observer))
     return results
 
 
-def find_capacity(config: BenchConfig, attainment: float = DEFAULT_ATTAINMENT) -> CapacityResult:
+def find_capacity(
+    config: BenchConfig,
+    attainment: float = DEFAULT_ATTAINMENT,
+    *,
+    observer: Observer | None = None,
+) -> CapacityResult:
     """Synchronous :func:`find_capacity_async`."""
-    result: CapacityResult = run_sync(lambda: find_capacity_async(config, attainment))
+    result: CapacityResult = run_sync(
+        lambda: find_capacity_async(config, attainment, observer=observer)
+    )
     return result
 
 

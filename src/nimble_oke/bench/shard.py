@@ -9,10 +9,13 @@ Launching the Kubernetes Job is done by the caller (services layer), not here.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import numpy as np
 
 from nimble_oke.bench.config import BenchConfig
-from nimble_oke.bench.records import UNSET, Chunks, RequestStore
+from nimble_oke.bench.records import UNSET, RequestStore
 from nimble_oke.bench.result import BenchResult, RunHealth
 
 
@@ -76,7 +79,9 @@ def merge(results: list[BenchResult]) -> BenchResult:
             store.chunks[row + k] = (
                 None
                 if c is None
-                else Chunks(type(c.times_ns)("q", (t + delta for t in c.times_ns)), c.ends, c.body)
+                else dataclasses.replace(
+                    c, times_ns=type(c.times_ns)("q", (t + delta for t in c.times_ns))
+                )
             )
         for k, msg in r.store.messages.items():
             store.messages[row + k] = msg
@@ -107,7 +112,35 @@ def merge(results: list[BenchResult]) -> BenchResult:
             cpu_s=sum(r.health.cpu_s for r in results),
             loop_lag_ns=np.concatenate(lags) if lags else np.zeros(0, dtype=np.int64),
             in_flight_waits=sum(r.health.in_flight_waits for r in results),
+            gc=_merged_gc(results),
+            connections=_merged_connections(results),
         ),
         server=base.server,
         workers=sum(r.workers for r in results),
     )
+
+
+def _merged_gc(results: list[BenchResult]) -> dict[str, Any]:
+    stats = [r.health.gc for r in results if r.health.gc]
+    if not stats:
+        return {}
+    return {
+        "collections": sum(s.get("collections", 0) for s in stats),
+        "pause_max_ms": max(s.get("pause_max_ms", 0.0) for s in stats),
+        "pause_total_ms": sum(s.get("pause_total_ms", 0.0) for s in stats),
+        "objects_collected": sum(s.get("objects_collected", 0) for s in stats),
+    }
+
+
+def _merged_connections(results: list[BenchResult]) -> dict[str, Any]:
+    stats = [r.health.connections for r in results if r.health.connections]
+    if not stats:
+        return {}
+    out: dict[str, Any] = {
+        key: sum(s.get(key, 0) for s in stats)
+        for key in ("warmed", "opened_during_run", "stale_retries")
+    }
+    out["reuse"] = all(s.get("reuse", True) for s in stats)
+    out["warm_s"] = max(s.get("warm_s", 0.0) for s in stats)
+    out["warm_error"] = next((s["warm_error"] for s in stats if s.get("warm_error")), None)
+    return out

@@ -1,7 +1,7 @@
-"""Statistics: GenAI-Perf-shaped distributions, bootstrap CIs, steady state, tests.
+"""Statistics: AIPerf-shaped distributions, bootstrap CIs, steady state, tests.
 
 numpy only (no scipy): percentiles use numpy's default linear interpolation, the same as
-GenAI-Perf (``np.percentile``), so figures are directly comparable.
+AIPerf and GenAI-Perf, so figures are directly comparable.
 """
 
 from __future__ import annotations
@@ -26,26 +26,38 @@ def clean(values: Any) -> F64:
     return arr[~np.isnan(arr)]
 
 
-def distribution(values: Any, unit: str) -> dict[str, Any]:
-    """``{"unit", "avg", "min", "max", "p1".."p99", "std"}`` — GenAI-Perf's shape.
+STAT_KEYS: tuple[str, ...] = (
+    "avg",
+    *(f"p{p}" for p in PERCENTILES),
+    "min",
+    "max",
+    "std",
+    "count",
+    "sum",
+)  # AIPerf 0.13's order in profile_export_aiperf.json
 
-    Empty input gives ``None`` values (JSON ``null``) rather than zeros."""
+
+def distribution(values: Any, unit: str) -> dict[str, Any]:
+    """``{"unit", "avg", "p1".."p99", "min", "max", "std", "count", "sum"}`` — AIPerf 0.13's
+    metric object (linear percentiles, population standard deviation).
+
+    Empty input gives ``None`` statistics (JSON ``null``), ``count`` 0 and ``sum`` 0."""
     arr = clean(values)
     out: dict[str, Any] = {"unit": unit}
     if arr.size == 0:
-        out.update({k: None for k in ("avg", "min", "max", *_pkeys(), "std")})
+        out.update({k: None for k in STAT_KEYS})
+        out.update(count=0, sum=0.0)
         return out
-    out["avg"] = float(arr.mean())
-    out["min"] = float(arr.min())
-    out["max"] = float(arr.max())
+    total = float(arr.sum())
+    out["avg"] = total / arr.size
     for p, v in zip(PERCENTILES, np.percentile(arr, PERCENTILES), strict=True):
         out[f"p{p}"] = float(v)
+    out["min"] = float(arr.min())
+    out["max"] = float(arr.max())
     out["std"] = float(arr.std())
+    out["count"] = int(arr.size)
+    out["sum"] = total
     return out
-
-
-def _pkeys() -> list[str]:
-    return [f"p{p}" for p in PERCENTILES]
 
 
 def bootstrap_ci(

@@ -94,6 +94,7 @@ def assess(result: BenchResult) -> dict[str, Any]:
     elif cpu_fraction > CPU_FRACTION_WARN:
         warnings.append(f"client CPU {cpu_fraction:.0%} of one core: close to saturation")
 
+    _client_checks(result, measures, warnings)
     if config.rate is not None:
         _check_rate(table, config.rate, measures, reasons)
         if health.in_flight_waits:
@@ -119,6 +120,26 @@ def assess(result: BenchResult) -> dict[str, Any]:
         "measurements": measures,
         "thresholds": THRESHOLDS,
     }
+
+
+def _client_checks(result: BenchResult, measures: dict[str, Any], warnings: list[str]) -> None:
+    """The collector's pauses and the connections opened while measuring."""
+    gc = result.health.gc
+    conns = result.health.connections
+    if gc:
+        measures["gc_collections"] = gc.get("collections", 0)
+        measures["gc_pause_max_ms"] = gc.get("pause_max_ms", 0.0)
+        if gc.get("pause_max_ms", 0.0) > LOOP_LAG_P99_MAX_MS:
+            warnings.append(f"a garbage collection paused the client {gc['pause_max_ms']:.0f} ms")
+    if conns:
+        measures["connections_warmed"] = conns.get("warmed", 0)
+        opened = conns.get("opened_during_run", 0)
+        measures["connections_opened_during_run"] = opened
+        if opened and conns.get("reuse", True) and result.config.rate is not None:
+            warnings.append(
+                f"{opened} connections were opened during the measured phase (their connect "
+                "time is send lag): more in flight than the warm pool; raise --connections"
+            )
 
 
 def _check_rate(

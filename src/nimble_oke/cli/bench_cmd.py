@@ -9,13 +9,22 @@ Not registered here. ``bench`` works both as a plain command and as the callback
     app.add_typer(bench_app, name="bench")
     bench_app.command("worker", hidden=True)(bench_worker)  # in-cluster shard (tools image)
 
+The options are declared once as ``Annotated`` aliases and gathered into one
+:class:`BenchFlags` object; the command body only checks the combination, builds the
+:class:`~nimble_oke.bench.config.BenchConfig`, runs, renders and picks the exit code.
 ``--session NAME`` takes the endpoint from the state store, adds the session's cost per
 million output tokens and records the run; ``--in-cluster --workers N`` (with
 ``--session``) runs the load generator as Jobs next to the session's Service.
+
+Exit codes: 0 a PASSED and VALID run; :data:`FAILED_RUN_EXIT` (9) when more requests
+failed than ``--max-error-rate`` allows (the server did not answer — checked first);
+:data:`INVALID_RUN_EXIT` (8) when the validity gate says the client did not keep up.
 """
 
 from __future__ import annotations
 
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -24,13 +33,328 @@ import typer
 from nimble_oke.cli.common import check_output_format, handle_errors, print_json
 
 INVALID_RUN_EXIT = 8  # the run finished but the validity gate marked it INVALID
+FAILED_RUN_EXIT = 9  # more requests failed than --max-error-rate allows (outcome FAILED)
 
 if TYPE_CHECKING:
     from nimble_oke.bench.config import BenchConfig
 
+Endpoint = Annotated[
+    str | None, typer.Option("--endpoint", help="Base URL, e.g. http://127.0.0.1:8000")
+]
+Session = Annotated[
+    str | None,
+    typer.Option("--session", help="Benchmark this session's endpoint (instead of --endpoint)."),
+]
+InCluster = Annotated[
+    bool,
+    typer.Option("--in-cluster", help="With --session: run the load as Jobs next to the service."),
+]
+Workers = Annotated[
+    int, typer.Option("--workers", help="--in-cluster: worker pods sharing the load.")
+]
+Model = Annotated[
+    str | None, typer.Option("--model", help="Model name (default: the first listed).")
+]
+Concurrency = Annotated[
+    int | None, typer.Option("--concurrency", help="Closed loop: requests in flight.")
+]
+Rate = Annotated[float | None, typer.Option("--rate", help="Open loop: requests per second.")]
+Arrival = Annotated[
+    str, typer.Option("--arrival", help="Open-loop arrivals: constant, poisson or gamma.")
+]
+Requests = Annotated[int | None, typer.Option("--requests", help="Requests to send (default 100).")]
+Duration = Annotated[float | None, typer.Option("--duration", help="Stop sending after S seconds.")]
+Warmup = Annotated[int, typer.Option("--warmup", help="Warm-up requests, excluded.")]
+InputTokens = Annotated[
+    str, typer.Option("--input-tokens", help="Input length in tokens: MEAN[,SD].")
+]
+OutputTokens = Annotated[int, typer.Option("--output-tokens", help="Output tokens per request.")]
+Slo = Annotated[
+    str | None, typer.Option("--slo", help="SLOs for goodput, e.g. ttft=200ms,itl=40ms.")
+]
+FindCapacity = Annotated[
+    bool, typer.Option("--find-capacity", help="Search the highest load meeting --slo.")
+]
+Sweep = Annotated[
+    str | None, typer.Option("--sweep", help="Concurrencies (or rates) to run, e.g. 1,4,16.")
+]
+Repeats = Annotated[int, typer.Option("--repeats", help="Repeat the run K times.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed for prompts and arrivals.")]
+Output = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
+Export = Annotated[
+    Path | None,
+    typer.Option("--export", help="Write AIPerf-format JSON/CSV/JSONL and an HTML report here."),
+]
+Api = Annotated[str, typer.Option("--api", help="chat or completions.")]
+Timeout = Annotated[float, typer.Option("--timeout", help="Per-request timeout (s).")]
+SessionCost = Annotated[
+    float | None,
+    typer.Option("--session-cost", help="Session cost in USD for $ per 1M output tokens."),
+]
+ApiKey = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key", envvar="NIMBLE_BENCH_API_KEY", help="Bearer token (env preferred).",
+        show_default=False,
+    ),
+]  # fmt: skip
+MaxErrorRate = Annotated[
+    str,
+    typer.Option("--max-error-rate", help="FAIL the run above this share of failed requests."),
+]
+Connections = Annotated[
+    int | None,
+    typer.Option("--connections", help="Connections opened before the run (default: automatic)."),
+]
+WarmConnections = Annotated[
+    bool,
+    typer.Option(
+        "--warm-connections/--no-warm-connections",
+        help="Open the connection pool before the measured phase.",
+    ),
+]
 
+
+@dataclass(frozen=True)
+class BenchFlags:
+    """Every ``nimble bench`` option, as typed on the command line."""
+
+    endpoint: str | None
+    session: str | None
+    in_cluster: bool
+    workers: int
+    model: str | None
+    concurrency: int | None
+    rate: float | None
+    arrival: str
+    requests: int | None
+    duration: float | None
+    warmup: int
+    input_tokens: str
+    output_tokens: int
+    slo: str | None
+    find_capacity: bool
+    sweep: str | None
+    repeats: int
+    seed: int
+    output: str
+    export: Path | None
+    api: str
+    timeout: float
+    session_cost: float | None
+    api_key: str | None
+    max_error_rate: str
+    connections: int | None
+    warm_connections: bool
+
+
+@handle_errors
+def bench(
+    ctx: typer.Context,
+    endpoint: Endpoint = None,
+    session: Session = None,
+    in_cluster: InCluster = False,
+    workers: Workers = 1,
+    model: Model = None,
+    concurrency: Concurrency = None,
+    rate: Rate = None,
+    arrival: Arrival = "poisson",
+    requests: Requests = None,
+    duration: Duration = None,
+    warmup: Warmup = 0,
+    input_tokens: InputTokens = "128",
+    output_tokens: OutputTokens = 64,
+    slo: Slo = None,
+    find_capacity: FindCapacity = False,
+    sweep: Sweep = None,
+    repeats: Repeats = 1,
+    seed: Seed = 0,
+    output: Output = "table",
+    export: Export = None,
+    api: Api = "chat",
+    timeout: Timeout = 300.0,
+    session_cost: SessionCost = None,
+    api_key: ApiKey = None,
+    max_error_rate: MaxErrorRate = "1%",
+    connections: Connections = None,
+    warm_connections: WarmConnections = True,
+) -> None:
+    """Benchmark an OpenAI-compatible endpoint (TTFT, ITL, throughput, goodput, validity)."""
+    if ctx.invoked_subcommand is not None:
+        return  # e.g. ``nimble bench diff A B``: the subcommand does the work
+    options = dict(locals())
+    del options["ctx"]
+    raise typer.Exit(run_command(BenchFlags(**options)))
+
+
+def run_command(flags: BenchFlags) -> int:
+    """Check, run, record, render; returns the exit code."""
+    endpoint = _check_flags(flags)
+    config = build_config(flags, endpoint)
+    rate_usd = session_cost_rate(flags.session) if flags.session is not None else None
+    results, summaries, payload, extra = _execute(flags, config, rate_usd)
+    paths = {}
+    if flags.export is not None:
+        from nimble_oke.bench.export import write_exports
+
+        paths = write_exports(flags.export, results, summaries, extra)
+    if flags.session is not None:
+        _record_runs(flags.session, summaries, flags.export)
+    if flags.output == "json":
+        print_json(payload)
+    else:
+        _render(summaries, extra, config, paths)
+    return exit_code(summaries)
+
+
+def exit_code(summaries: list[dict[str, Any]]) -> int:
+    """FAILED (errors) before INVALID (client saturation) before success."""
+    if any(not s["outcome"]["passed"] for s in summaries):
+        return FAILED_RUN_EXIT
+    if any(not s["validity"]["valid"] for s in summaries):
+        return INVALID_RUN_EXIT
+    return 0
+
+
+def _check_flags(flags: BenchFlags) -> str:
+    """The combination rules; returns the endpoint to measure."""
+    from nimble_oke.errors import ConfigError
+
+    if flags.endpoint is not None and flags.session is not None:
+        raise ConfigError("--endpoint and --session are exclusive: pick one")
+    if flags.in_cluster and flags.session is None:
+        raise ConfigError("--in-cluster needs --session NAME (the cluster to run in)")
+    if not flags.in_cluster and flags.workers != 1:
+        raise ConfigError("--workers needs --in-cluster")
+    modes = [flags.find_capacity, flags.sweep is not None, flags.repeats > 1]
+    if flags.in_cluster and any(modes):
+        raise ConfigError(
+            "--in-cluster runs one load level: no --sweep, --repeats, --find-capacity"
+        )
+    endpoint = session_endpoint(flags.session) if flags.session is not None else flags.endpoint
+    if endpoint is None:
+        raise ConfigError(
+            "--endpoint is required (or --session NAME), e.g. --endpoint http://127.0.0.1:8000"
+        )
+    check_output_format(flags.output)
+    if flags.repeats < 1:
+        raise ConfigError(f"--repeats {flags.repeats}: allowed an integer >= 1")
+    if sum(modes) > 1:
+        raise ConfigError("--find-capacity, --sweep and --repeats are exclusive: pick one")
+    if flags.session is not None and flags.session_cost is not None:
+        raise ConfigError("--session-cost is for --endpoint runs: a session's cost is known")
+    return endpoint
+
+
+def build_config(flags: BenchFlags, endpoint: str) -> BenchConfig:
+    """The :class:`BenchConfig` the flags ask for (each bad value names its flag)."""
+    from nimble_oke.bench.config import (
+        BenchConfig,
+        parse_error_rate,
+        parse_input_tokens,
+        parse_slo,
+    )
+    from nimble_oke.errors import ConfigError
+
+    if flags.rate is not None and flags.concurrency is not None:
+        raise ConfigError("--concurrency and --rate are exclusive: closed loop or open loop")
+    if flags.arrival not in ("constant", "poisson", "gamma"):
+        raise ConfigError(
+            f"--arrival {flags.arrival!r}: allowed values are constant, poisson, gamma"
+        )
+    if flags.api not in ("chat", "completions"):
+        raise ConfigError(f"--api {flags.api!r}: allowed values are chat, completions")
+    mean, sd = parse_input_tokens(flags.input_tokens)
+    slo_ms = parse_slo(flags.slo) if flags.slo else {}
+    if flags.find_capacity and not slo_ms:
+        raise ConfigError("--find-capacity needs --slo, e.g. --slo ttft=200ms,itl=40ms")
+    bounded = flags.requests is not None or flags.duration is not None
+    return BenchConfig(
+        endpoint=endpoint,
+        model=flags.model,
+        api=flags.api,  # type: ignore[arg-type]
+        concurrency=flags.concurrency if flags.concurrency is not None else 1,
+        rate=flags.rate,
+        arrival=flags.arrival,  # type: ignore[arg-type]
+        requests=flags.requests if bounded else 100,
+        duration_s=flags.duration,
+        warmup=flags.warmup,
+        input_tokens_mean=mean,
+        input_tokens_sd=sd,
+        output_tokens=flags.output_tokens,
+        slo_ms=slo_ms,
+        seed=flags.seed,
+        timeout_s=flags.timeout,
+        session_cost_usd=flags.session_cost,
+        api_key=flags.api_key,
+        max_error_rate=parse_error_rate(flags.max_error_rate),
+        connections=flags.connections,
+        warm_connections=flags.warm_connections,
+    )
+
+
+def _observer(flags: BenchFlags) -> Any:
+    """A live progress display on a terminal; nothing with ``--output json`` or a pipe."""
+    import contextlib
+
+    if flags.output != "table" or not sys.stderr.isatty():
+        return contextlib.nullcontext(None)
+    from nimble_oke.bench.progress import ProgressDisplay
+
+    return ProgressDisplay()
+
+
+def _execute(
+    flags: BenchFlags, config: BenchConfig, rate_usd: tuple[float, float] | None
+) -> tuple[list[Any], list[dict[str, Any]], Any, dict[str, Any]]:
+    """Run what the flags ask for: (results, summaries, JSON payload, extra export keys)."""
+    from nimble_oke.bench import runs
+    from nimble_oke.bench.config import parse_int_list
+
+    with _observer(flags) as show:
+        extra: dict[str, Any] = {}
+        if flags.in_cluster:
+            assert flags.session is not None
+            merged, placement = _run_in_cluster(flags.session, config, flags.workers)
+            summary = summarize_for_session(merged, flags.session, rate_usd)
+            summary["in_cluster"] = placement
+            return [merged], [summary], summary, extra
+        if flags.find_capacity:
+            cap = runs.find_capacity(config, observer=show)
+            results = cap.results
+            extra = {"capacity": {"mode": cap.mode, "value": cap.capacity, "steps": cap.steps}}
+        elif flags.sweep is not None:
+            levels = parse_int_list("--sweep", flags.sweep)
+            results = runs.sweep(config, levels, observer=show)
+        elif flags.repeats > 1:
+            results = runs.repeats(config, flags.repeats, observer=show)
+        else:
+            results = [runs.run(config, observer=show)]
+    summaries = [summarize_for_session(r, flags.session, rate_usd) for r in results]
+    if flags.repeats > 1:
+        extra = {"repeat_variation": runs.repeat_variation(summaries)}
+    if len(summaries) == 1 and not extra:
+        return results, summaries, summaries[0], extra
+    key = "sweep" if flags.sweep is not None else "runs"
+    return results, summaries, {**extra, key: summaries}, extra
+
+
+def _record_runs(session: str, summaries: list[dict[str, Any]], export: Path | None) -> None:
+    from nimble_oke.state.store import StateStore
+
+    with StateStore() as store:
+        for s in summaries:
+            store.add_bench_run(session, s, str(export) if export is not None else None)
+
+
+# --- rendering ----------------------------------------------------------------------------
 def _ms(v: Any) -> str:
     return "–" if v is None else f"{v:,.1f} ms"
+
+
+def _status(text: str) -> str:
+    good = text in ("VALID", "PASSED")
+    return typer.style(text, fg="green" if good else "red", bold=not good)
 
 
 def _line(summary: dict[str, Any]) -> str:
@@ -45,54 +369,98 @@ def _line(summary: dict[str, Any]) -> str:
         f"  {load:<24} TTFT p50 {_ms(summary['time_to_first_token']['p50'])} · "
         f"ITL p50 {_ms(summary['inter_token_latency']['p50'])} · "
         f"{summary['output_token_throughput']['avg']:,.0f} tok/s · "
-        f"{e['count']} errors · {summary['validity']['status'].lower()}"
+        f"{e['count']} errors · {_status(summary['outcome']['status'])} · "
+        f"{_status(summary['validity']['status'])}"
     )
+
+
+def _render(
+    summaries: list[dict[str, Any]],
+    extra: dict[str, Any],
+    config: BenchConfig,
+    paths: dict[str, Path],
+) -> None:
+    if len(summaries) == 1:
+        render_summary(summaries[0])
+    else:
+        typer.echo(f"nimble bench — {summaries[-1]['config']['model']} @ {config.endpoint}")
+        for s in summaries:
+            typer.echo(_line(s))
+        if "capacity" in extra:
+            c = extra["capacity"]
+            typer.echo(f"  capacity     {c['mode']} {c['value']} meets {config.slo_ms} (ms)")
+        for key, v in extra.get("repeat_variation", {}).items():
+            if isinstance(v, dict) and v.get("mean") is not None:
+                cv = "–" if v["cv"] is None else f"{v['cv']:.1%}"
+                typer.echo(f"  {key:<32} mean {v['mean']:,.2f} sd {v['sd']:,.2f} CV {cv}")
+    for name, path in paths.items():
+        typer.echo(f"  export {name:<6} {path}")
 
 
 def render_summary(summary: dict[str, Any]) -> None:
     """Human-readable run summary on stdout."""
+    from nimble_oke.bench.metrics import DISTRIBUTIONS
+
     cfg = summary["config"]
-    v = summary["validity"]
+    o, v = summary["outcome"], summary["validity"]
     typer.echo(f"nimble bench — {cfg['model']} @ {cfg['endpoint']}")
-    typer.echo(f"  validity     {v['status']}")
+    typer.echo(f"  outcome      {_status(o['status'])}")
+    for reason in o["reasons"]:
+        typer.echo(f"    ✗ {reason}")
+    typer.echo(f"  validity     {_status(v['status'])}")
     for reason in v["reasons"]:
         typer.echo(f"    ✗ {reason}")
     for warning in v["warnings"] + summary["warnings"]:
         typer.echo(f"    ! {warning}")
-    for label, key in (
-        ("TTFT", "time_to_first_token"),
-        ("ITL", "inter_token_latency"),
-        ("TPOT", "time_per_output_token"),
-        ("latency", "request_latency"),
-        ("TTFT*", "time_to_first_token_from_intended_send"),
-    ):
-        d = summary[key]
-        typer.echo(
-            f"  {label:<12} p50 {_ms(d['p50'])}  p90 {_ms(d['p90'])}  p99 {_ms(d['p99'])}  "
-            f"avg {_ms(d['avg'])}"
-        )
+    for metric in DISTRIBUTIONS:
+        if metric.short is not None:
+            d = summary[metric.key]
+            typer.echo(
+                f"  {metric.short:<12} p50 {_ms(d['p50'])}  p90 {_ms(d['p90'])}  "
+                f"p99 {_ms(d['p99'])}  avg {_ms(d['avg'])}"
+            )
     typer.echo("  (TTFT* = from the intended send time: includes any client-side send lag)")
+    _render_totals(summary)
+
+
+def _render_totals(summary: dict[str, Any]) -> None:
     e = summary["errors"]
     by_type = ", ".join(f"{k} {n}" for k, n in e["by_type"].items())
     typer.echo(
         f"  throughput   {summary['output_token_throughput']['avg']:,.1f} tok/s · "
         f"{summary['request_throughput']['avg']:,.2f} req/s · "
-        f"{summary['request_count']['avg']} ok · errors {e['count']} ({e['rate']:.1%})"
+        f"{summary['request_count']['avg']:.0f} ok · errors {e['count']} ({e['rate']:.1%})"
         + (f": {by_type}" if by_type else "")
     )
-    g = summary["goodput"]
-    if g.get("request_goodput"):
+    slo = summary["slo"]
+    if slo.get("slo_ms"):
         typer.echo(
-            f"  goodput      {g['request_goodput']['avg']:,.2f} req/s · "
-            f"{g['token_goodput']['avg']:,.1f} tok/s · {g['attainment']:.0%} of requests "
-            f"met {g['slo_ms']}"
+            f"  goodput      {summary['goodput']['avg']:,.2f} req/s · "
+            f"{slo['token_goodput']['avg']:,.1f} tok/s · {slo['attainment']:.0%} of requests "
+            f"met {slo['slo_ms']}"
         )
     s = summary["server"]
     if s.get("available"):
+        kv = s.get("kv_cache_usage_max")
         typer.echo(
             f"  server       TTFT mean {_ms(s['time_to_first_token_mean_ms'])} · "
-            f"queue max {s['num_requests_waiting_max']} · KV max {s['kv_cache_usage_max']}"
+            f"queue max {_count(s['num_requests_waiting_max'])} · "
+            f"KV max {'–' if kv is None else f'{kv:.1%}'}"
         )
+    conns = summary.get("client", {}).get("connections") or {}
+    if conns.get("reuse"):
+        typer.echo(
+            f"  connections  {conns.get('warmed', 0)} opened before the run · "
+            f"{conns.get('opened_during_run', 0)} during it"
+        )
+    _render_cost(summary)
+
+
+def _count(v: Any) -> str:
+    return "–" if v is None else f"{v:,.0f}"
+
+
+def _render_cost(summary: dict[str, Any]) -> None:
     c = summary["cost"]
     if c.get("usd_per_million_output_tokens") is not None:
         basis = (
@@ -112,6 +480,7 @@ def render_summary(summary: dict[str, Any]) -> None:
         )
 
 
+# --- sessions and the cluster -----------------------------------------------------------------
 def session_endpoint(name: str) -> str:
     """The endpoint ``nimble up`` recorded for session ``name`` (a clear error otherwise)."""
     from nimble_oke.errors import ConfigError, StateError
@@ -192,223 +561,7 @@ def _run_in_cluster(session: str, config: BenchConfig, workers: int) -> tuple[An
     return run.result, run.as_dict()
 
 
-def _config(**kw: Any) -> BenchConfig:
-    from nimble_oke.bench.config import BenchConfig, parse_input_tokens, parse_slo
-    from nimble_oke.errors import ConfigError
-
-    mean, sd = parse_input_tokens(kw.pop("input_tokens"))
-    slo_text = kw.pop("slo")
-    if kw["rate"] is not None and kw["concurrency_given"]:
-        raise ConfigError("--concurrency and --rate are exclusive: closed loop or open loop")
-    kw.pop("concurrency_given")
-    if kw["arrival"] not in ("constant", "poisson", "gamma"):
-        raise ConfigError(
-            f"--arrival {kw['arrival']!r}: allowed values are constant, poisson, gamma"
-        )
-    if kw["api"] not in ("chat", "completions"):
-        raise ConfigError(f"--api {kw['api']!r}: allowed values are chat, completions")
-    return BenchConfig(
-        input_tokens_mean=mean,
-        input_tokens_sd=sd,
-        slo_ms=parse_slo(slo_text) if slo_text else {},
-        **kw,
-    )
-
-
-@handle_errors
-def bench(
-    ctx: typer.Context,
-    endpoint: Annotated[
-        str | None, typer.Option("--endpoint", help="Base URL, e.g. http://127.0.0.1:8000")
-    ] = None,
-    session: Annotated[
-        str | None,
-        typer.Option(
-            "--session", help="Benchmark this session's endpoint (instead of --endpoint)."
-        ),
-    ] = None,
-    in_cluster: Annotated[
-        bool,
-        typer.Option(
-            "--in-cluster", help="With --session: run the load as Jobs next to the service."
-        ),
-    ] = False,
-    workers: Annotated[
-        int, typer.Option("--workers", help="--in-cluster: worker pods sharing the load.")
-    ] = 1,
-    model: Annotated[
-        str | None, typer.Option("--model", help="Model name (default: the first listed).")
-    ] = None,
-    concurrency: Annotated[
-        int | None, typer.Option("--concurrency", help="Closed loop: requests in flight.")
-    ] = None,
-    rate: Annotated[
-        float | None, typer.Option("--rate", help="Open loop: requests per second.")
-    ] = None,
-    arrival: Annotated[
-        str, typer.Option("--arrival", help="Open-loop arrivals: constant, poisson or gamma.")
-    ] = "poisson",
-    requests: Annotated[
-        int | None, typer.Option("--requests", help="Requests to send (default 100).")
-    ] = None,
-    duration: Annotated[
-        float | None, typer.Option("--duration", help="Stop sending after S seconds.")
-    ] = None,
-    warmup: Annotated[int, typer.Option("--warmup", help="Warm-up requests, excluded.")] = 0,
-    input_tokens: Annotated[
-        str, typer.Option("--input-tokens", help="Input length in tokens: MEAN[,SD].")
-    ] = "128",
-    output_tokens: Annotated[
-        int, typer.Option("--output-tokens", help="Output tokens per request.")
-    ] = 64,
-    slo: Annotated[
-        str | None, typer.Option("--slo", help="SLOs for goodput, e.g. ttft=200ms,itl=40ms.")
-    ] = None,
-    find_capacity: Annotated[
-        bool, typer.Option("--find-capacity", help="Search the highest load meeting --slo.")
-    ] = False,
-    sweep: Annotated[
-        str | None, typer.Option("--sweep", help="Concurrencies (or rates) to run, e.g. 1,4,16.")
-    ] = None,
-    repeats: Annotated[int, typer.Option("--repeats", help="Repeat the run K times.")] = 1,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for prompts and arrivals.")] = 0,
-    output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
-    export: Annotated[
-        Path | None, typer.Option("--export", help="Write GenAI-Perf JSON/CSV, JSONL, HTML here.")
-    ] = None,
-    api: Annotated[str, typer.Option("--api", help="chat or completions.")] = "chat",
-    timeout: Annotated[float, typer.Option("--timeout", help="Per-request timeout (s).")] = 300.0,
-    session_cost: Annotated[
-        float | None,
-        typer.Option("--session-cost", help="Session cost in USD for $ per 1M output tokens."),
-    ] = None,
-    api_key: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key",
-            envvar="NIMBLE_BENCH_API_KEY",
-            help="Bearer token (env preferred).",
-            show_default=False,
-        ),
-    ] = None,
-) -> None:
-    """Benchmark an OpenAI-compatible endpoint (TTFT, ITL, throughput, goodput, validity)."""
-    from nimble_oke.bench import runs
-    from nimble_oke.bench.config import parse_int_list
-    from nimble_oke.bench.engine import run_sync
-    from nimble_oke.bench.export import write_exports
-    from nimble_oke.errors import ConfigError
-
-    if ctx.invoked_subcommand is not None:
-        return  # e.g. ``nimble bench diff A B``: the subcommand does the work
-    if endpoint is not None and session is not None:
-        raise ConfigError("--endpoint and --session are exclusive: pick one")
-    if in_cluster and session is None:
-        raise ConfigError("--in-cluster needs --session NAME (the cluster to run in)")
-    if not in_cluster and workers != 1:
-        raise ConfigError("--workers needs --in-cluster")
-    if in_cluster and (find_capacity or sweep is not None or repeats > 1):
-        raise ConfigError(
-            "--in-cluster runs one load level: no --sweep, --repeats, --find-capacity"
-        )
-    if session is not None:
-        endpoint = session_endpoint(session)
-    if endpoint is None:
-        raise ConfigError(
-            "--endpoint is required (or --session NAME), e.g. --endpoint http://127.0.0.1:8000"
-        )
-    check_output_format(output)
-    if repeats < 1:
-        raise ConfigError(f"--repeats {repeats}: allowed an integer >= 1")
-    if sum([find_capacity, sweep is not None, repeats > 1]) > 1:
-        raise ConfigError("--find-capacity, --sweep and --repeats are exclusive: pick one")
-    config = _config(
-        endpoint=endpoint,
-        model=model,
-        concurrency=concurrency if concurrency is not None else 1,
-        concurrency_given=concurrency is not None,
-        rate=rate,
-        arrival=arrival,
-        requests=requests if requests is not None or duration is not None else 100,
-        duration_s=duration,
-        warmup=warmup,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        slo=slo,
-        seed=seed,
-        api=api,
-        timeout_s=timeout,
-        session_cost_usd=session_cost,
-        api_key=api_key,
-    )
-    if find_capacity and not config.slo_ms:
-        raise ConfigError("--find-capacity needs --slo, e.g. --slo ttft=200ms,itl=40ms")
-    if session is not None and session_cost is not None:
-        raise ConfigError("--session-cost is for --endpoint runs: a session's cost is known")
-    rate_usd = session_cost_rate(session) if session is not None else None
-
-    def summarize(result: Any) -> dict[str, Any]:
-        return summarize_for_session(result, session, rate_usd)
-
-    extra: dict[str, Any] = {}
-    if find_capacity:
-        cap = runs.find_capacity(config)
-        results = cap.results
-        summaries = [summarize(r) for r in results]
-        extra = {"capacity": {"mode": cap.mode, "value": cap.capacity, "steps": cap.steps}}
-        payload: dict[str, Any] = {**extra, "runs": summaries}
-    elif sweep is not None:
-        levels = parse_int_list("--sweep", sweep)
-        results = run_sync(lambda: runs.sweep_async(config, levels))
-        summaries = [summarize(r) for r in results]
-        payload = {"sweep": summaries}
-    elif repeats > 1:
-        results = runs.repeats(config, repeats)
-        summaries = [summarize(r) for r in results]
-        extra = {"repeat_variation": runs.repeat_variation(summaries)}
-        payload = {**extra, "runs": summaries}
-    elif in_cluster:
-        assert session is not None
-        merged, placement = _run_in_cluster(session, config, workers)
-        results = [merged]
-        summaries = [summarize(merged)]
-        summaries[0]["in_cluster"] = placement
-        payload = summaries[0]
-    else:
-        results = [runs.run(config)]
-        summaries = [summarize(results[0])]
-        payload = summaries[0]
-
-    paths = write_exports(export, results, summaries, extra) if export is not None else {}
-    if session is not None:
-        from nimble_oke.state.store import StateStore
-
-        with StateStore() as store:
-            for s in summaries:
-                store.add_bench_run(session, s, str(export) if export is not None else None)
-    if output == "json":
-        print_json(payload)
-    else:
-        if len(summaries) == 1:
-            render_summary(summaries[0])
-        else:
-            typer.echo(f"nimble bench — {summaries[-1]['config']['model']} @ {endpoint}")
-            for s in summaries:
-                typer.echo(_line(s))
-            if "capacity" in extra:
-                c = extra["capacity"]
-                typer.echo(f"  capacity     {c['mode']} {c['value']} meets {config.slo_ms} (ms)")
-            if "repeat_variation" in extra:
-                for key, v in extra["repeat_variation"].items():
-                    if isinstance(v, dict) and v.get("mean") is not None:
-                        cv = "–" if v["cv"] is None else f"{v['cv']:.1%}"
-                        typer.echo(f"  {key:<32} mean {v['mean']:,.2f} sd {v['sd']:,.2f} CV {cv}")
-        for name, path in paths.items():
-            typer.echo(f"  export {name:<6} {path}")
-    if any(not s["validity"]["valid"] for s in summaries):
-        raise typer.Exit(INVALID_RUN_EXIT)
-
-
+# --- worker and diff ----------------------------------------------------------------------------
 @handle_errors
 def bench_worker(
     endpoint: Annotated[str, typer.Option("--endpoint", help="In-cluster service URL.")],
@@ -433,14 +586,11 @@ def bench_diff(
     b: Annotated[Path, typer.Argument(help="Candidate: export directory or JSON summary.")],
     output: Annotated[str, typer.Option("--output", "-o", help="table or json.")] = "table",
 ) -> None:
-    """Compare two benchmark runs, with significance tests on per-request values."""
+    """Compare two benchmark runs, with significance tests on per-request values (nimble's
+    exports, older ones, or AIPerf 0.13's)."""
     from nimble_oke.bench.diff import diff_summaries
-    from nimble_oke.errors import ConfigError
 
     check_output_format(output)
-    for path in (a, b):
-        if not path.exists():
-            raise ConfigError(f"{path}: no such export directory or JSON file")
     result = diff_summaries(a, b)
     if output == "json":
         print_json(result)
@@ -448,18 +598,25 @@ def bench_diff(
     typer.echo(f"nimble bench diff — {a} → {b}")
     for key, m in result["metrics"].items():
         if "a_p50" in m:
-            sig = ""
-            if "significant" in m:
-                lo, hi = m["p50_delta_ci95"]
-                sig = (
-                    f"  Δp50 {m['p50_delta_ms']:+.2f} ms [{lo:+.2f}, {hi:+.2f}] "
-                    f"p={m['mann_whitney_p']:.3g} "
-                    + ("SIGNIFICANT" if m["significant"] else "not significant")
-                )
-            typer.echo(f"  {key:<24} p50 {_ms(m['a_p50'])} → {_ms(m['b_p50'])}{sig}")
+            typer.echo(f"  {key:<30} p50 {_ms(m['a_p50'])} → {_ms(m['b_p50'])}{_significance(m)}")
         else:
             rel = m["relative_change"]
             typer.echo(
-                f"  {key:<24} {m['a']:,.2f} → {m['b']:,.2f}"
+                f"  {key:<30} {_num(m['a'])} → {_num(m['b'])}"
                 + ("" if rel is None else f" ({rel:+.1%})")
             )
+
+
+def _num(v: Any) -> str:
+    return "–" if v is None else f"{v:,.2f}"
+
+
+def _significance(m: dict[str, Any]) -> str:
+    if "significant" not in m:
+        return ""
+    lo, hi = m["p50_delta_ci95"]
+    verdict = "SIGNIFICANT" if m["significant"] else "not significant"
+    return (
+        f"  Δp50 {m['p50_delta_ms']:+.2f} ms [{lo:+.2f}, {hi:+.2f}] "
+        f"p={m['mann_whitney_p']:.3g} {verdict}"
+    )
