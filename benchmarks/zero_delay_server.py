@@ -37,14 +37,16 @@ HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
     b"Transfer-Encoding: chunked\r\nConnection: keep-alive\r\n\r\n"
 )
-ROLE = _event({"id": "z", "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
-TOKEN = _event({"id": "z", "choices": [{"index": 0, "delta": {"content": " tok"}}]})
+# every chunk names its object, as OpenAI and vLLM do (AIPerf's parser requires it)
+CHUNK = {"id": "z", "object": "chat.completion.chunk", "created": 0, "model": MODEL}
+ROLE = _event({**CHUNK, "choices": [{"index": 0, "delta": {"role": "assistant"}}]})
+TOKEN = _event({**CHUNK, "choices": [{"index": 0, "delta": {"content": " tok"}}]})
 DONE = _chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n"
 
 
 def _usage(tokens: int) -> bytes:
     usage = {"prompt_tokens": 16, "completion_tokens": tokens, "total_tokens": 16 + tokens}
-    return _event({"id": "z", "choices": [], "usage": usage})
+    return _event({**CHUNK, "choices": [], "usage": usage})
 
 
 def sse_response(tokens: int) -> bytes:

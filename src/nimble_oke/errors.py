@@ -2,7 +2,7 @@
 
 The CLI turns a :class:`NimbleError` into one clear line on stderr and the exit code of its
 kind (the README's table: 2 config/catalog, 3 budget, 4 state, 5 cloud API, 6 Kubernetes,
-7 endpoint, 8 benchmark INVALID, 70 internal bug); any other exception is a bug and shows
+7 endpoint, 8 benchmark INVALID, 9 benchmark FAILED, 70 internal bug); any other exception is a bug and shows
 a traceback only with ``--debug``.
 
 Code that catches an error and reports it later (``up`` returns an ``UpResult`` instead of
@@ -28,6 +28,7 @@ EXIT_CODES: Mapping[str, int] = {
     "kubernetes": 6,
     "endpoint": 7,
     "benchmark-invalid": 8,
+    "benchmark-failed": 9,
     "internal": INTERNAL_ERROR_EXIT,
     "interrupted": INTERRUPTED_EXIT,
 }
@@ -128,6 +129,13 @@ class BenchmarkInvalidError(NimbleError):
 
     exit_code = 8
     kind: ClassVar[str] = "benchmark-invalid"
+
+
+class BenchmarkFailedError(NimbleError):
+    """A benchmark run finished but more of its requests failed than it allows (FAILED)."""
+
+    exit_code = 9
+    kind: ClassVar[str] = "benchmark-failed"
 
 
 def error_kind(exc: BaseException) -> str:

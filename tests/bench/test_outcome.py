@@ -126,6 +126,10 @@ def test_cli_half_failing_exits_9_in_table_and_json(half_failing_url: str) -> No
     assert "10 of 20 requests failed (50.0% > --max-error-rate 1.0%): http_5xx 10" in table.stdout
     as_json = runner.invoke(app, [*args, "--output", "json"])
     assert as_json.exit_code == 9
+    assert as_json.stderr.splitlines() == [
+        "[nimble][ERROR] benchmark FAILED: 10 of 20 requests failed (50.0% > "
+        "--max-error-rate 1.0%): http_5xx 10"
+    ]
     data = json.loads(as_json.stdout)
     assert data["outcome"]["status"] == "FAILED" and data["errors"]["by_type"] == {"http_5xx": 10}
     allowed = runner.invoke(app, [*args, "--max-error-rate", "60%", "--output", "json"])

@@ -66,6 +66,7 @@ def test_the_readme_table_is_the_code() -> None:
         "Kubernetes": ("kubernetes",),
         "endpoint": ("endpoint",),
         "benchmark INVALID": ("benchmark-invalid",),
+        "benchmark FAILED": ("benchmark-failed",),
         "internal bug": ("internal",),
     }
     assert set(documented) == set(kinds)
@@ -280,6 +281,9 @@ def test_8_benchmark_invalid(tmp_path: Path, nim_emulator: str) -> None:
     )
     assert done.returncode == 8, done.stdout[-500:] + done.stderr
     assert json.loads(done.stdout)["validity"]["status"] == "INVALID"
+    assert [line.split(":")[0] for line in error_lines(done.stderr)] == [
+        "[nimble][ERROR] benchmark INVALID"
+    ]
 
 
 def test_70_internal_bug(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -70,7 +70,7 @@ def _register_commands() -> None:
     app.command("rollback")(rollback_cmd)
     app.command("smoke")(smoke)
     bench_app = typer.Typer(
-        help="Benchmark an OpenAI-compatible endpoint (GenAI-Perf-compatible exports).",
+        help="Benchmark an OpenAI-compatible endpoint (AIPerf-compatible exports).",
         invoke_without_command=True,
     )
     bench_app.callback(invoke_without_command=True)(bench)

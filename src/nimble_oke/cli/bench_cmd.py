@@ -30,10 +30,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from nimble_oke.cli.common import check_output_format, handle_errors, print_json
+from nimble_oke.cli.common import check_output_format, err, handle_errors, print_json
+from nimble_oke.errors import EXIT_CODES
 
-INVALID_RUN_EXIT = 8  # the run finished but the validity gate marked it INVALID
-FAILED_RUN_EXIT = 9  # more requests failed than --max-error-rate allows (outcome FAILED)
+# the run finished but the validity gate marked it INVALID
+INVALID_RUN_EXIT = EXIT_CODES["benchmark-invalid"]
+# more requests failed than --max-error-rate allows (outcome FAILED)
+FAILED_RUN_EXIT = EXIT_CODES["benchmark-failed"]
 
 if TYPE_CHECKING:
     from nimble_oke.bench.config import BenchConfig
@@ -208,10 +211,15 @@ def run_command(flags: BenchFlags) -> int:
 
 
 def exit_code(summaries: list[dict[str, Any]]) -> int:
-    """FAILED (errors) before INVALID (client saturation) before success."""
-    if any(not s["outcome"]["passed"] for s in summaries):
+    """FAILED (errors) before INVALID (client saturation) before success; a failing run
+    also says why in one line on stderr (the results stay on stdout)."""
+    failed = [r for s in summaries if not s["outcome"]["passed"] for r in s["outcome"]["reasons"]]
+    if failed:
+        err(f"benchmark FAILED: {'; '.join(dict.fromkeys(failed))}")
         return FAILED_RUN_EXIT
     if any(not s["validity"]["valid"] for s in summaries):
+        invalid = [r for s in summaries for r in s["validity"]["reasons"]]
+        err(f"benchmark INVALID: {'; '.join(dict.fromkeys(invalid))}")
         return INVALID_RUN_EXIT
     return 0
 
