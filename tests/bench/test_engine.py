@@ -28,7 +28,24 @@ def test_model_defaults_to_first_listed_and_fallback_to_max_tokens() -> None:
             assert set(srv.truth.params_seen) == {"max_tokens"}
             assert summarize(result)["errors"]["count"] == 0
             assert srv.truth.bodies[0]["stream_options"] == {"include_usage": True}
+            # vLLM's sampling parameters (NIM 2.x ignores nvext)
+            assert srv.truth.bodies[0]["ignore_eos"] is True
+            assert srv.truth.bodies[0]["min_tokens"] == 4
+            assert "nvext" not in srv.truth.bodies[0]
+
+    arun(scenario())
+
+
+def test_nvext_when_the_server_refuses_top_level_ignore_eos() -> None:
+    """A NIM 1.x-like server that refuses vLLM's top-level fields gets them under nvext."""
+
+    async def scenario() -> None:
+        settings = TruthSettings(ttft_s=0.001, itl_s=0.0005, reject_top_level_sampling=True)
+        async with TruthServer(settings) as srv:
+            result = await run_async(BenchConfig(endpoint=srv.url, requests=3, output_tokens=4))
+            assert summarize(result)["errors"]["count"] == 0
             assert srv.truth.bodies[0]["nvext"] == {"ignore_eos": True, "min_tokens": 4}
+            assert "ignore_eos" not in srv.truth.bodies[0]
 
     arun(scenario())
 

@@ -26,6 +26,7 @@ class TruthSettings:
     tokens_per_chunk: int = 1
     role_chunk: bool = True
     reject_max_completion_tokens: bool = False
+    reject_top_level_sampling: bool = False  # a NIM 1.x-like server: only nvext carries them
     fail_every: int = 0  # every n-th completion request answers fail_status
     fail_status: int = 500
     hang_every: int = 0  # every n-th request never answers (client timeout)
@@ -121,6 +122,11 @@ class TruthServer:
         if "max_completion_tokens" in body and s.reject_max_completion_tokens:
             return web.json_response(
                 {"error": {"message": "max_completion_tokens is not supported", "code": 400}},
+                status=400,
+            )
+        if s.reject_top_level_sampling and {"ignore_eos", "min_tokens"} & set(body):
+            return web.json_response(
+                {"error": {"message": "extra fields not permitted: ignore_eos", "code": 400}},
                 status=400,
             )
         if (

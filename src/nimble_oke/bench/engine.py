@@ -115,11 +115,14 @@ def _candidate_shapes(config: BenchConfig) -> list[tuple[str, dict[str, Any]]]:
         else [config.token_param]
     )
     usage: dict[str, Any] = {"stream_options": {"include_usage": True}}
-    nvext: dict[str, Any] = {}
+    forced: list[dict[str, Any]] = []
     if config.ignore_eos:
-        nvext = {"nvext": {"ignore_eos": True, "min_tokens": config.output_tokens}}
+        # vLLM's sampling parameters (NIM 2.x: `nvext` is gone and silently ignored), then
+        # NIM 1.x's `nvext` for a server that refuses the top-level ones
+        length = {"ignore_eos": True, "min_tokens": config.output_tokens}
+        forced = [{**usage, **length}, {**usage, "nvext": length}]
     shapes: list[tuple[str, dict[str, Any]]] = []
-    for extra in ({**usage, **nvext}, usage, {}):
+    for extra in (*forced, usage, {}):
         for param in params:
             if (param, extra) not in shapes:
                 shapes.append((param, extra))
@@ -130,12 +133,16 @@ async def negotiate(
     session: aiohttp.ClientSession, config: BenchConfig, url: str, model: str
 ) -> tuple[str, dict[str, Any]]:
     """Find a request shape the server accepts (``max_completion_tokens`` → ``max_tokens``
-    fallback on HTTP 400, then without nvext, then without ``stream_options``)."""
+    fallback on HTTP 400, then NIM 1.x's nvext instead of vLLM's top-level ignore_eos and
+    min_tokens, then neither, then without ``stream_options``)."""
     last = ""
     for param, extras in _candidate_shapes(config):
         probe = dict(extras)
-        if "nvext" in probe:  # a one-token probe: min_tokens must not exceed max tokens
+        # a one-token probe: min_tokens must not exceed max tokens
+        if "nvext" in probe:
             probe["nvext"] = {**probe["nvext"], "min_tokens": 1}
+        if "min_tokens" in probe:
+            probe["min_tokens"] = 1
         body = build_payload(config.replace(output_tokens=1), model, "ping", param, probe)
         try:
             async with session.post(url, data=body, headers=_headers(config)) as resp:
