@@ -93,27 +93,49 @@ def oke_node_labels(
 
 
 class ControllerLoop:
-    """Runs every controller when something changed, and at least every 100 ms (real)."""
+    """Runs every controller when something changed, and at least every 100 ms (real).
 
-    def __init__(self, reconcilers: list[Callable[[], None]]) -> None:
+    A wake-up and the pass it causes are work the simulated clock waits for: it does not
+    jump between a change and the controllers' reaction to it."""
+
+    def __init__(self, reconcilers: list[Callable[[], None]], clock: SimClock) -> None:
         self.reconcilers = reconcilers
+        self.clock = clock
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._pending = False  # a wake-up the next pass will serve (counted busy)
 
     def wake(self, *_: object) -> None:
+        if not self._pending and not self._stop.is_set():
+            self._pending = True
+            self.clock.enter_busy()
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            self._wake.clear()
-            await asyncio.sleep(0.005)  # let a burst of writes settle
-            for reconcile in self.reconcilers:
-                try:
-                    reconcile()
-                except Exception:
-                    log.exception("controller %s failed", getattr(reconcile, "__qualname__", ""))
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                self._wake.clear()
+                await asyncio.sleep(0.005)  # let a burst of writes settle
+                with self.clock.busy():
+                    served, self._pending = self._pending, False
+                    try:
+                        self._pass()
+                    finally:
+                        if served:
+                            self.clock.exit_busy()
+        finally:
+            if self._pending:
+                self._pending = False
+                self.clock.exit_busy()
+
+    def _pass(self) -> None:
+        for reconcile in self.reconcilers:
+            try:
+                reconcile()
+            except Exception:
+                log.exception("controller %s failed", getattr(reconcile, "__qualname__", ""))
 
     def stop(self) -> None:
         self._stop.set()
@@ -137,7 +159,10 @@ class KubeSimulator:
         lb_bind_service_port: bool = False,
         gpu_device_plugin: bool = False,
         token: str = "nimble-sim-token",  # noqa: S107 - a fake bearer token for the sim
+        volumes_root: Path | None = None,
     ) -> None:
+        """``volumes_root``: where volume data lives (default ``state_dir/volumes``); several
+        clusters of one simulated cloud share it, since a volume outlives its cluster."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SimClock()
@@ -153,6 +178,7 @@ class KubeSimulator:
         self._nim_overrides = dict(nim_overrides or {})
         self._lb_bind_service_port = lb_bind_service_port
         self._gpu_device_plugin = gpu_device_plugin
+        self._volumes_root = volumes_root
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -188,6 +214,7 @@ class KubeSimulator:
             lb_provision_seconds=self._lb_seconds,
             nim_overrides=self._nim_overrides,
             lb_bind_service_port=self._lb_bind_service_port,
+            volumes_root=self._volumes_root,
         )
         self.cluster = cluster
         self._server = ApiServer(api, cluster.logs, self.require_token)
@@ -204,12 +231,16 @@ class KubeSimulator:
                 self._services.reconcile,
                 self._kubelet.reconcile,
                 self._hpa.reconcile,
-            ]
+            ],
+            self.clock,
         )
+        self.clock.watch_loop(self._loop)
         cluster.wake = self._loop_ctl.wake
         store.on_change(self._loop_ctl.wake)
         self._bootstrap()
-        self._runner = web.AppRunner(self._server.app(), access_log=None, handle_signals=False)
+        app = self._server.app()
+        app.middlewares.insert(0, _busy_middleware(self.clock))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
@@ -225,6 +256,8 @@ class KubeSimulator:
         self._loop_ctl.stop()
         if self._controllers is not None:
             await self._controllers
+        if self.cluster is not None:
+            self.cluster.cancel_timers()
         await self._hpa.close()
         await self._kubelet.close()
         await self._volumes.close()
@@ -533,6 +566,27 @@ class KubeSimulator:
     def _api(self) -> Api:
         assert self.cluster is not None
         return self.cluster.api
+
+
+def _long_lived(request: web.Request) -> bool:
+    """Watches, log follows and streams stay open for as long as the client wants: they are
+    not work the simulated clock waits for."""
+    query = request.query
+    streaming = any(query.get(k, "").lower() in ("1", "true") for k in ("watch", "follow"))
+    return streaming or request.path.rsplit("/", 1)[-1] in ("portforward", "exec", "attach")
+
+
+def _busy_middleware(clock: SimClock) -> Any:
+    @web.middleware
+    async def busy(request: web.Request, handler: Any) -> web.StreamResponse:
+        if _long_lived(request):
+            response: web.StreamResponse = await handler(request)
+            return response
+        with clock.busy():
+            response = await handler(request)
+            return response
+
+    return busy
 
 
 READY_REASON = ("KubeletReady", "kubelet is posting ready status")
