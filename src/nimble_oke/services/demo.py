@@ -81,7 +81,9 @@ def run_demo(
             ):
                 sim_started = stack.clock.now()
                 result = up(cfg, plan, target, store, say=indent, bench=bench)
+                ready_s = None
                 if result.ok and result.ready_at and result.started_at:
+                    ready_s = result.ready_at - result.started_at
                     indent(
                         f"simulated   ready after {_minutes(result.ready_at - result.started_at)} "
                         f"of cloud time (plan: {_minutes(plan.time_to_ready_s)})"
@@ -139,6 +141,8 @@ def run_demo(
             "simulator_billed_usd_before_down": round(billing_before_down, 4),
             "spent_usd": 0.0,
         },
+        "ready_s": None if ready_s is None else round(ready_s, 1),
+        "plan_ready_s": round(plan.time_to_ready_s, 1),
         "leaked_resources": leaked,
         "leftovers": leftovers,
         "error": result.error,

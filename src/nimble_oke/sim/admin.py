@@ -167,6 +167,8 @@ class AdminServer:
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
+            self.stack.clock.wake_all()  # answer the long-polls before the loop ends
+            time.sleep(0.05)
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(10)
 

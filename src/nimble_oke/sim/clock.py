@@ -386,6 +386,13 @@ class SimClock:
                 self._changed_locked()
         return True
 
+    def wake_all(self) -> None:
+        """End every participant's sleep now (the simulator is stopping)."""
+        with self._lock:
+            wakes = [p.wake for p in self._participants.values() if p.wake is not None]
+        for wake in wakes:
+            wake()
+
     def notify(self, topic: str) -> None:
         """Something changed in ``topic`` (e.g. ``"oci"``: a lifecycle event ran): wake the
         participants sleeping on it."""

@@ -335,6 +335,7 @@ class SimStack:
                 require_token=self._token_check(cluster_id, admin_token),
                 token=admin_token,
                 volumes_root=self.state_dir / "volumes",
+                tls=True,  # its own CA, in the kubeconfig CreateKubeconfig returns
                 **self._kube_options,
             )
             kube.start()
@@ -350,7 +351,7 @@ class SimStack:
                 TOOLS_PREFIX, lambda ctx: ToolsContainer(ctx, runner), size_bytes=150_000_000
             )
             self._clusters[cluster_id] = api
-        self.oci.register_cluster_api(cluster_id, kube.url)
+        self.oci.register_cluster_api(cluster_id, kube.url, kube.ca_data)
         return api
 
     def close_cluster_api(self, cluster_id: str) -> None:

@@ -10,9 +10,11 @@ Inside an existing event loop use ``await kube.astart()`` / ``await kube.astop()
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
@@ -160,9 +162,12 @@ class KubeSimulator:
         gpu_device_plugin: bool = False,
         token: str = "nimble-sim-token",  # noqa: S107 - a fake bearer token for the sim
         volumes_root: Path | None = None,
+        tls: bool = False,
     ) -> None:
         """``volumes_root``: where volume data lives (default ``state_dir/volumes``); several
-        clusters of one simulated cloud share it, since a volume outlives its cluster."""
+        clusters of one simulated cloud share it, since a volume outlives its cluster.
+        ``tls``: serve HTTPS with a certificate from the cluster's own CA (as an OKE
+        control plane does); its kubeconfig carries the CA."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SimClock()
@@ -179,6 +184,8 @@ class KubeSimulator:
         self._lb_bind_service_port = lb_bind_service_port
         self._gpu_device_plugin = gpu_device_plugin
         self._volumes_root = volumes_root
+        self._tls = tls
+        self.ca_pem: bytes | None = None  # the cluster CA's certificate (PEM), with tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -192,7 +199,12 @@ class KubeSimulator:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_data(self) -> str | None:
+        """The cluster CA as kubeconfig's ``certificate-authority-data`` (base64 PEM)."""
+        return base64.b64encode(self.ca_pem).decode() if self.ca_pem else None
 
     async def astart(self) -> KubeSimulator:
         """Start on the running event loop (for ``serve`` and async callers)."""
@@ -242,7 +254,7 @@ class KubeSimulator:
         app.middlewares.insert(0, _busy_middleware(self.clock))
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context())
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1])
@@ -250,6 +262,25 @@ class KubeSimulator:
         cluster.api_address = self._server.host_port
         self._controllers = asyncio.create_task(self._loop_ctl.run())
         return self
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """With ``tls``: a fresh cluster CA and a serving certificate for 127.0.0.1 signed
+        by it (kept under ``state_dir/pki``, mode 0600)."""
+        if not self._tls:
+            return None
+        from nimble_oke.sim.pki import cluster_certificates
+
+        ca_pem, cert_pem, key_pem = cluster_certificates(self.host)
+        pki = self.state_dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        cert_file, key_file = pki / "apiserver.crt", pki / "apiserver.key"
+        cert_file.write_bytes(cert_pem)
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.ca_pem = ca_pem
+        return context
 
     async def astop(self) -> None:
         self._server.stopping.set()
@@ -263,6 +294,13 @@ class KubeSimulator:
         await self._volumes.close()
         await self._services.close()
         if self._runner is not None:
+            server = self._runner.server
+            if self._tls and server is not None:
+                # A TLS connection's close waits for the client's close_notify, which an
+                # idle client never sends: the API server is going away, end them now.
+                for handler in server.connections:
+                    if handler.transport is not None:
+                        handler.transport.abort()
             await self._runner.cleanup()
             self._runner = None
 
@@ -348,10 +386,13 @@ class KubeSimulator:
 
     # --- client configuration -----------------------------------------------------------------
     def kubeconfig(self, namespace: str = "default", name: str = "nimble-sim") -> Obj:
+        cluster: Obj = {"server": self.url}
+        if self.ca_data:
+            cluster["certificate-authority-data"] = self.ca_data
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": self.url}}],
+            "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": name, "user": {"token": self.token}}],
             "contexts": [
                 {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
