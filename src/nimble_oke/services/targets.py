@@ -10,12 +10,12 @@
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,9 +151,7 @@ class SimClockClient:
             raise ValueError(f"the simulator admin API must be on 127.0.0.1, got {self.admin_url}")
         self._port = int(self.admin_url.rsplit(":", 1)[1])
         self._snap = self._request("GET", "/admin/clock")
-        self.ident: str | None = None
-        self._beating: threading.Thread | None = None
-        self._stop = threading.Event()
+        self._heart: _Heartbeat | None = None
 
     @property
     def mode(self) -> str:
@@ -169,24 +167,7 @@ class SimClockClient:
     def _request(
         self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10
     ) -> dict[str, Any]:
-        import http.client
-
-        conn = http.client.HTTPConnection("127.0.0.1", self._port, timeout=timeout)
-        try:
-            data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data, headers={"content-type": "application/json"})
-            resp = conn.getresponse()
-            payload = resp.read()
-        except http.client.HTTPException as exc:
-            raise OSError(f"simulator admin API: {exc}") from exc
-        finally:
-            conn.close()
-        answer: dict[str, Any] = json.loads(payload or b"{}")
-        if resp.status == 404:
-            raise LookupError(str(answer.get("error", "not found")))
-        if resp.status >= 400:
-            raise ValueError(str(answer.get("error", f"HTTP {resp.status}")))
-        return answer
+        return _admin_request(self._port, method, path, body, timeout)
 
     def now(self) -> float:
         self._snap = self._request("GET", "/admin/clock")
@@ -199,53 +180,28 @@ class SimClockClient:
 
     # --- participation ------------------------------------------------------------------------
     def join(self) -> None:
-        """Take part in simulated time (idempotent)."""
-        if self.ident is not None:
+        """Take part in simulated time (idempotent). The heartbeat stops, and this process
+        leaves, when this client is dropped or the process exits."""
+        if self._heart is not None and self._heart.alive():
             return
         thread = threading.current_thread()
         answer = self._request("POST", "/admin/participants", {"thread": thread.name})
-        self.ident = str(answer["id"])
-        self._stop.clear()
-        self._beating = threading.Thread(
-            target=self._beat_loop,
-            args=(self.ident, threading.get_native_id()),
-            name="sim-clock-beat",
-            daemon=True,
-        )
-        self._beating.start()
-        atexit.register(self.leave)
+        self._heart = _Heartbeat(self._port, str(answer["id"]), threading.get_native_id())
+        weakref.finalize(self, self._heart.stop)
+
+    @property
+    def ident(self) -> str | None:
+        return self._heart.ident if self._heart is not None and self._heart.alive() else None
 
     def leave(self) -> None:
-        ident, self.ident = self.ident, None
-        self._stop.set()
-        if ident is not None:
-            with contextlib.suppress(Exception):
-                self._request("DELETE", f"/admin/participants/{ident}", timeout=2)
-
-    def _beat_loop(self, ident: str, tid: int) -> None:
-        failures = 0
-        last = _cpu_ns(tid)
-        while not self._stop.wait(BEAT_S):
-            current = _cpu_ns(tid)
-            busy: bool | None = None
-            if current is not None and last is not None:
-                busy = current - last > BUSY_FRACTION * BEAT_S * 1e9
-            last = current
-            try:
-                self._request("POST", f"/admin/participants/{ident}/beat", {"busy": busy}, 2)
-                failures = 0
-            except LookupError:
-                return  # forgotten (the simulator restarted): sleeps fall back
-            except (OSError, ValueError):
-                failures += 1
-                if failures >= 20:  # the simulator is gone
-                    return
+        if self._heart is not None:
+            self._heart.stop()
 
     def sleep(self, sim_seconds: float, wake_on: tuple[str, ...] = ()) -> None:
         """Sleep ``sim_seconds`` of simulated time (or until one of ``wake_on`` changes,
         e.g. ``"oci"``: any lifecycle event in the simulated cloud)."""
         sim_seconds = max(0.0, float(sim_seconds))
-        if self.ident is not None and self._beating is not None and self._beating.is_alive():
+        if self.ident is not None:
             body = {"seconds": sim_seconds, "wake_on": list(wake_on)}
             try:
                 self._snap = self._request(
@@ -255,6 +211,74 @@ class SimClockClient:
             except (LookupError, OSError, ValueError):
                 pass  # not a participant (any more): a short real sleep instead
         time.sleep(min(sim_seconds / float(self._snap.get("scale", 1.0)), 0.05))
+
+
+class _Heartbeat:
+    """A participant's heartbeat: a daemon thread beating every :data:`BEAT_S` with
+    whether thread ``tid`` computed meanwhile. Holds no reference to its client, so a
+    dropped client stops it (``weakref.finalize``), as does the process's exit."""
+
+    def __init__(self, port: int, ident: str, tid: int) -> None:
+        self.port, self.ident, self.tid = port, ident, tid
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="sim-clock-beat", daemon=True)
+        self._thread.start()
+
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stop.is_set()
+
+    def stop(self) -> None:
+        """Stop beating and leave (the simulator forgets this participant at once)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        with contextlib.suppress(Exception):
+            _admin_request(self.port, "DELETE", f"/admin/participants/{self.ident}", None, 2)
+
+    def _run(self) -> None:
+        failures = 0
+        last = _cpu_ns(self.tid)
+        while not self._stop.wait(BEAT_S):
+            current = _cpu_ns(self.tid)
+            busy: bool | None = None
+            if current is not None and last is not None:
+                busy = current - last > BUSY_FRACTION * BEAT_S * 1e9
+            last = current
+            path = f"/admin/participants/{self.ident}/beat"
+            try:
+                _admin_request(self.port, "POST", path, {"busy": busy}, 2)
+                failures = 0
+            except LookupError:
+                break  # forgotten (the simulator restarted): sleeps fall back
+            except (OSError, ValueError):
+                failures += 1
+                if failures >= 20:  # the simulator is gone
+                    break
+        self._stop.set()
+
+
+def _admin_request(
+    port: int, method: str, path: str, body: dict[str, Any] | None, timeout: float
+) -> dict[str, Any]:
+    """One call to the simulator's admin API on 127.0.0.1 (a connection per call)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = json.dumps(body).encode() if body is not None else None
+        conn.request(method, path, body=data, headers={"content-type": "application/json"})
+        resp = conn.getresponse()
+        payload = resp.read()
+    except http.client.HTTPException as exc:
+        raise OSError(f"simulator admin API: {exc}") from exc
+    finally:
+        conn.close()
+    answer: dict[str, Any] = json.loads(payload or b"{}")
+    if resp.status == 404:
+        raise LookupError(str(answer.get("error", "not found")))
+    if resp.status >= 400:
+        raise ValueError(str(answer.get("error", f"HTTP {resp.status}")))
+    return answer
 
 
 def _cpu_ns(tid: int) -> int | None:

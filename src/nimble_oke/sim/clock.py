@@ -102,6 +102,7 @@ class _Participant:
     asleep_until: float | None = None  # simulated; None while awake
     topics: frozenset[str] = frozenset()
     wake: Callable[[], None] | None = None
+    seen: dict[str, int] = field(default_factory=dict)  # topic changes it has been awake for
 
 
 class SimClock:
@@ -133,6 +134,7 @@ class SimClock:
         self._epoch_no = 0
         self._loops: set[asyncio.AbstractEventLoop] = set()
         self._participants: dict[str, _Participant] = {}
+        self._topic_changes: dict[str, int] = {}
         self._ids = itertools.count(1)
         self._advance_to: float | None = None
         self._advance_lock = threading.Lock()
@@ -314,7 +316,9 @@ class SimClock:
         """Register a participant; returns its id (heartbeat it with :meth:`beat`)."""
         with self._lock:
             ident = f"p{next(self._ids)}"
-            self._participants[ident] = _Participant(ident, thread_name, time.monotonic())
+            self._participants[ident] = _Participant(
+                ident, thread_name, time.monotonic(), seen=dict(self._topic_changes)
+            )
             self._changed_locked()
             self._ensure_driver_locked()
             return ident
@@ -370,7 +374,10 @@ class SimClock:
             p = self._participants.get(ident)
             if p is None:
                 return False
-            if self._now_locked() >= sim_time:
+            missed = any(self._topic_changes.get(t, 0) > p.seen.get(t, 0) for t in topics)
+            if missed or self._now_locked() >= sim_time:
+                # something it sleeps on changed while it was awake: look again first
+                p.seen = dict(self._topic_changes)
                 return True
             timer = Timer(sim_time, next(self._seq), WAKE, wake, self)
             p.asleep_until, p.topics, p.wake = sim_time, topics, wake
@@ -381,6 +388,7 @@ class SimClock:
             timer.cancel()
             with self._lock:
                 p.asleep_until, p.topics, p.wake = None, frozenset(), None
+                p.seen = dict(self._topic_changes)
                 p.idle_since = None  # awake, and presumed busy until a beat says otherwise
                 p.last_beat = max(p.last_beat, time.monotonic())
                 self._changed_locked()
@@ -394,9 +402,11 @@ class SimClock:
             wake()
 
     def notify(self, topic: str) -> None:
-        """Something changed in ``topic`` (e.g. ``"oci"``: a lifecycle event ran): wake the
-        participants sleeping on it."""
+        """Something changed in ``topic`` (e.g. ``"oci"``: a lifecycle event ran or a
+        resource was changed through the API): wake the participants sleeping on it; one
+        awake now finds its next sleep on ``topic`` ended at once (no lost wake-up)."""
         with self._lock:
+            self._topic_changes[topic] = self._topic_changes.get(topic, 0) + 1
             wakes = [
                 p.wake
                 for p in self._participants.values()
