@@ -73,6 +73,7 @@ BEAT_EXPIRY_S = 1.5  # a participant whose heartbeat stops this long is dropped
 BARRIER_HOPS = 3  # loop iterations a barrier waits through (a woken task runs in the next)
 BARRIER_TIMEOUT_S = 1.0
 HINT_POLL_S = 0.02  # the longest real wait real_seconds() advises on the event clock
+HINT_HOLD_S = 0.03  # ... and how long the clock then stays at the moment it was asked about
 ADVANCE_PATIENCE_S = 30.0  # real seconds an advance waits for quiescence at one stop
 IDLE_DRIVER_EXIT_S = 5.0  # the driver thread ends after this long with nothing to do
 
@@ -263,12 +264,15 @@ class SimClock:
         await self.wait_until(self.now() + max(0.0, sim_seconds), kind=kind)
 
     def pending(self) -> dict[str, int]:
-        """Live timers by kind (for tests and the admin API)."""
+        """Live timers by kind, work in progress (``busy``) and jumps so far (for tests and
+        the admin API)."""
         with self._lock:
             out = dict.fromkeys(KINDS, 0)
             for timer in self._heap:
                 if not timer.done:
                     out[timer.kind] += 1
+            out["busy"] = self._busy
+            out["jumps"] = self.jumps
             return out
 
     # --- work the clock waits for ---------------------------------------------------------------
@@ -520,7 +524,10 @@ class SimClock:
             if timer.kind == ACTIVITY:
                 self._activities -= 1
             if timer.fire is None:
+                # a poller (the kubelet's probe loop) meant to look at this moment: give it
+                # the real time it sleeps between looks before the clock moves on
                 self._hints.pop(round(timer.due, 3), None)
+                self._hold_until = max(self._hold_until, time.monotonic() + HINT_HOLD_S)
             else:
                 fired.append(timer.fire)
         if fired:
