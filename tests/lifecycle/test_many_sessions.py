@@ -105,6 +105,7 @@ def test_two_sessions_live_side_by_side_at_human_speed(tmp_path: Path) -> None:
         assert clock["pending"]["activity"] == 0, clock
 
         # the laptop closed past a1's lease (2 h), within a2's (6 h)
+        before = _rows(home)["a1"]
         skipped = nimble(home, "sim", "advance", "--hours", "2.5", timeout=600)
         assert skipped.returncode == 0, skipped.stdout + skipped.stderr
         deadline = time.monotonic() + 30
@@ -112,9 +113,15 @@ def test_two_sessions_live_side_by_side_at_human_speed(tmp_path: Path) -> None:
             time.sleep(0.5)
         assert not answers(e1), "a1's lease ended inside the jump: its watchdog stops it"
         assert answers(e2), "a2's lease runs on"
-        rows = {r["session"]: r for r in json.loads(nimble(home, "status", "-o", "json").stdout)}
+        rows = _rows(home)
         assert "lease expired" in str(rows["a1"]["watchdog"]), rows["a1"]
         assert rows["a2"]["watchdog"] is None, rows["a2"]
+        # a1 billed its GPU up to the lease's end (+ ≤ one 5-minute watchdog period and the
+        # node's deletion), not through the 2.5 h jump
+        rate, left = float(before["running_usd_per_hour"]), float(before["lease_seconds_left"])
+        grown = float(rows["a1"]["accrued_usd"]) - float(before["accrued_usd"])
+        assert rate * left / 3600 * 0.97 < grown < rate * (left + 15 * 60) / 3600, (grown, rate)
+        assert float(rows["a1"]["running_usd_per_hour"]) < rate - 1.0
 
         down = nimble(home, "down", "--name", "a1", "--yes", "--output", "json")
         assert down.returncode == 0, down.stdout + down.stderr
@@ -129,6 +136,12 @@ def test_two_sessions_live_side_by_side_at_human_speed(tmp_path: Path) -> None:
         assert sum(inventory["leftovers"].values()) == 0
     finally:
         assert nimble(home, "sim", "stop").returncode == 0
+
+
+def _rows(home: Path) -> dict[str, dict[str, Any]]:
+    done = nimble(home, "status", "--output", "json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return {r["session"]: r for r in json.loads(done.stdout)}
 
 
 def _up_until(home: Path, name: str, line_start: str) -> subprocess.Popen[str]:
