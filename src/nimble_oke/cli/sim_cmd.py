@@ -21,8 +21,12 @@ def serve_cmd(
         str | None, typer.Option(help="State directory (default: $NIMBLE_HOME/sim).")
     ] = None,
     time_scale: Annotated[
-        float, typer.Option(help="Simulated seconds per real second (600: 12 min → 1.2 s).")
-    ] = 600.0,
+        float | None,
+        typer.Option(
+            help="Run a scaled clock instead of the event clock: simulated seconds per real "
+            "second, always (600: a 12 min create in 1.2 s, a 2 h lease in 12 s)."
+        ),
+    ] = None,
     faults: Annotated[str | None, typer.Option(help="Fault plan file (YAML/JSON).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed for deterministic faults and ids.")] = None,
 ) -> None:
@@ -32,7 +36,7 @@ def serve_cmd(
     from nimble_oke.services.sim_service import state_dir as default_dir
     from nimble_oke.state.store import default_home
 
-    if time_scale <= 0:
+    if time_scale is not None and time_scale <= 0:
         raise ConfigError(f"--time-scale {time_scale}: must be > 0")
     if faults and not Path(faults).exists():
         raise ConfigError(f"--faults {faults}: file does not exist")
@@ -43,9 +47,19 @@ def serve_cmd(
 @sim_app.command("start")
 @handle_errors
 def start_cmd(
-    time_scale: Annotated[float, typer.Option(help="Simulated seconds per real second.")] = 600.0,
+    time_scale: Annotated[
+        float | None,
+        typer.Option(
+            help="Run a scaled clock instead of the event clock (simulated seconds per real "
+            "second, always); for tests and automation."
+        ),
+    ] = None,
 ) -> None:
-    """Start the simulators as a background service (state under $NIMBLE_HOME/sim)."""
+    """Start the simulators as a background service (state under $NIMBLE_HOME/sim).
+
+    Simulated time runs at real speed and jumps over provisioning, image pulls and model
+    downloads while nothing else happens: `up` takes seconds, and a ready endpoint lives
+    as long as its lease in real time (skip ahead with `nimble sim advance`)."""
     from nimble_oke.services.sim_service import start
     from nimble_oke.state.store import default_home
 
@@ -96,8 +110,9 @@ def status_cmd(output: Annotated[str, typer.Option("--output", "-o")] = "table")
     elif current["running"]:
         eps = current["endpoints"]
         typer.echo(
-            f"running (pid {current['pid']}): OCI {eps['oci']} · Kubernetes {eps['kube']} · "
-            f"kubeconfig {eps['kubeconfig']}"
+            f"running (pid {current['pid']}): OCI {eps['oci']} · {eps.get('clock', 'scaled')} "
+            f"clock · one Kubernetes API per cluster (listed at {eps['kube']}; admin "
+            f"kubeconfigs in {eps['kubeconfig']})"
         )
     else:
         typer.echo("not running (nimble sim start)")

@@ -39,7 +39,7 @@ def state_dir(home: Path) -> Path:
 def serve(
     directory: Path,
     *,
-    time_scale: float,
+    time_scale: float | None,
     faults_file: Path | None = None,
     seed: int | None = None,
     ready: threading.Event | None = None,
@@ -110,7 +110,10 @@ def _read_endpoints(directory: Path) -> dict[str, Any] | None:
     return data
 
 
-def start(home: Path, *, time_scale: float = 600.0, timeout_s: float = 60.0) -> dict[str, Any]:
+def start(
+    home: Path, *, time_scale: float | None = None, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Start the service (the event clock, or a scaled one with ``time_scale``)."""
     directory = state_dir(home)
     directory.mkdir(parents=True, exist_ok=True)
     current = status(home)
@@ -128,8 +131,7 @@ def start(home: Path, *, time_scale: float = 600.0, timeout_s: float = 60.0) -> 
                 "serve",
                 "--state-dir",
                 str(directory),
-                "--time-scale",
-                str(time_scale),
+                *(["--time-scale", str(time_scale)] if time_scale is not None else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=log,

@@ -1,6 +1,11 @@
-"""The whole simulated stack: the OCI API simulator and the Kubernetes simulator on one
-simulated clock, joined the way OKE joins them.
+"""The whole simulated stack: the OCI API simulator and one Kubernetes API server per OKE
+cluster, on one simulated clock, joined the way OKE joins them.
 
+- Each cluster has its own Kubernetes API server (its own store, nodes, namespaces,
+  volumes, controllers, port, admin kubeconfig), started while ``CreateCluster`` runs and
+  stopped when the cluster is deleted: one session's ``down`` touches nothing of another's.
+  Its kubeconfig (``CreateKubeconfig``) names that server, and the server accepts the
+  cluster's OKE tokens (``oci ce cluster generate-token``) and its admin token only.
 - Nodes come from node pools: when the OCI side reports a node ACTIVE, a Node with
   OKE's labels and allocatable appears in the Kubernetes simulator (and goes away when the
   node is deleted): GPU shapes with the GPU label, taint and ``nvidia.com/gpu``; CPU
@@ -8,7 +13,8 @@ simulated clock, joined the way OKE joins them.
 - PVCs create block volumes: the Kubernetes simulator's CSI seam creates/deletes volumes in
   the OCI simulator, with the freeform tags from the StorageClass annotation.
 - LoadBalancer Services create flexible load balancers in the OCI simulator, tagged.
-- The cluster's kubeconfig points at the Kubernetes simulator.
+- Block volume data lives in one directory for the whole cloud (by volume OCID): a volume
+  outlives its cluster and attaches to the next one (a kept cache).
 
 So one ``nimble up`` on the sim target walks the same code as on OCI, and the OCI
 simulator's inventory and billing meter see everything a real tenancy would bill.
@@ -18,7 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
+import shutil
 import threading
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +47,7 @@ from nimble_oke.sim.oci import FaultPlan, OciSimulator
 
 ENDPOINTS_FILE = "endpoints.json"
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-DEFAULT_TIME_SCALE = 600.0
+TOKEN_CACHE_S = 60.0  # real seconds a verified OKE token is trusted without checking again
 
 
 def cpu_node_spec(
@@ -79,16 +89,104 @@ def cpu_node_spec(
     return name, labels, allocatable, taints, capacity
 
 
-class _Join:
-    """NodeHooks for the OCI side, CSI/CCM provisioners for the Kubernetes side."""
+@dataclass
+class ClusterApi:
+    """One simulated OKE cluster's Kubernetes API server."""
 
-    def __init__(self, stack: SimStack) -> None:
+    cluster_id: str
+    name: str
+    kube: KubeSimulator
+    kubeconfig_path: Path  # an admin kubeconfig (static token), for tests and operators
+    state_dir: Path
+
+
+class _ClusterJoin:
+    """OKE's CSI driver and cloud controller manager for one cluster: PVCs become block
+    volumes and LoadBalancer Services become flexible LBs in the OCI simulator."""
+
+    def __init__(self, stack: SimStack, cluster_id: str) -> None:
         self.stack = stack
+        self.cluster_id = cluster_id
         self._lbs: dict[tuple[str, str], str] = {}
         self._lock = threading.Lock()
 
-    # OCI → Kubernetes
+    async def create_volume(self, request: VolumeRequest) -> str:
+        size_gb = max(50, -(-request.size_bytes // 1024**3))
+        return await asyncio.to_thread(
+            self.stack.busy_call,
+            self.stack.oci.api.create_volume,
+            int(size_gb),
+            self._full_ad(request.availability_domain),
+            vpus_per_gb=request.vpus_per_gb,
+            display_name=f"csi-{request.pvc_namespace}-{request.pvc_name}",
+            freeform_tags=dict(request.freeform_tags),
+        )
+
+    def _full_ad(self, zone: str | None) -> str | None:
+        """The node's zone label (``US-ASHBURN-AD-1``) as the OCI AD name (``Uocm:US-…``):
+        with WaitForFirstConsumer the CSI driver creates the volume in the node's AD."""
+        if not zone:
+            return None
+        world = self.stack.oci.world
+        names: list[str] = list(world.ads(world.home_region))
+        return next((n for n in names if n.split(":")[-1] == zone.split(":")[-1]), None)
+
+    async def delete_volume(self, volume_id: str) -> None:
+        await asyncio.to_thread(self.stack.busy_call, self.stack.oci.api.delete_volume, volume_id)
+
+    async def ensure_load_balancer(self, request: LoadBalancerRequest) -> str:
+        key = (request.namespace, request.name)
+        with self._lock:
+            existing = self._lbs.get(key)
+        if existing is not None:
+            alive: bool = await asyncio.to_thread(self._alive, str(existing))
+            if alive:
+                return existing
+        lb_id = await asyncio.to_thread(
+            self.stack.busy_call,
+            self.stack.oci.api.create_load_balancer,
+            f"{request.namespace}-{request.name}",
+            min_mbps=request.min_mbps or 10,
+            max_mbps=request.max_mbps or request.min_mbps or 10,
+            freeform_tags=dict(request.freeform_tags),
+        )
+        with self._lock:
+            self._lbs[key] = lb_id
+        return str(lb_id)
+
+    def _alive(self, lb_id: str) -> bool:
+        """An LB deleted behind Kubernetes' back (e.g. by the watchdog) is re-created."""
+        try:
+            state = self.stack.oci.api.get_load_balancer(lb_id).get("lifecycleState")
+        except Exception:  # noqa: BLE001 - the simulator's own not-found error
+            return False
+        return state not in ("DELETING", "DELETED", "FAILED")
+
+    async def delete_load_balancer(self, namespace: str, name: str, uid: str) -> None:
+        with self._lock:
+            lb_id = self._lbs.pop((namespace, name), None)
+        if lb_id:
+            await asyncio.to_thread(
+                self.stack.busy_call, self.stack.oci.api.delete_load_balancer, lb_id
+            )
+
+
+class _Join:
+    """NodeHooks for the OCI side: cluster and node events go to that cluster's API."""
+
+    def __init__(self, stack: SimStack) -> None:
+        self.stack = stack
+
+    def cluster_created(self, cluster_id: str, info: dict[str, Any]) -> None:
+        self.stack.open_cluster_api(cluster_id, str(info.get("name") or ""))
+
+    def cluster_deleted(self, cluster_id: str) -> None:
+        """The cluster is gone, and so is its API server with every object in it. As on
+        OKE, the block volumes behind its PVs and the LBs its Services made survive."""
+        self.stack.close_cluster_api(cluster_id)
+
     def node_ready(self, cluster_id: str, node: dict[str, Any]) -> None:
+        kube = self.stack.open_cluster_api(cluster_id).kube
         shape = str(node["shape"])
         ad = str(node.get("availability_domain", "")).split(":")[-1] or "US-ASHBURN-AD-1"
         fault_domain = str(node.get("fault_domain") or "FAULT-DOMAIN-1")
@@ -98,7 +196,7 @@ class _Join:
         # booted from a custom image: these are already in the node's containerd
         preloaded = {str(k): int(v) for k, v in (node.get("preloaded_images") or {}).items()}
         if int(node.get("gpus") or 0) > 0 or shape in GPU_SHAPES:
-            self.stack.kube.add_gpu_node(
+            kube.add_gpu_node(
                 shape=shape,
                 name=str(node["name"]),
                 ad=ad,
@@ -123,134 +221,67 @@ class _Join:
             boot_volume_gb=float(node.get("boot_volume_gb") or 46.6),
             extra_labels=labels,
         )
-        self.stack.kube.add_node(name, labels, allocatable, taints, capacity, preloaded)
+        kube.add_node(name, labels, allocatable, taints, capacity, preloaded)
 
     def node_images(self, cluster_id: str, node_name: str) -> dict[str, int]:
         """For an image capture: what the node's containerd holds (its ``status.images``)."""
-        return self.stack.kube.node_images(node_name)
+        kube = self.stack.live_kube(cluster_id)
+        return kube.node_images(node_name) if kube is not None else {}
 
     def node_stopped(self, cluster_id: str, node_name: str) -> None:
         """The instance stopped for an image capture: its Node goes NotReady."""
-        self.stack.kube.set_node_ready(node_name, False)
+        kube = self.stack.live_kube(cluster_id)
+        if kube is not None:
+            kube.set_node_ready(node_name, False)
 
     def node_started(self, cluster_id: str, node_name: str) -> None:
-        self.stack.kube.set_node_ready(node_name, True)
+        kube = self.stack.live_kube(cluster_id)
+        if kube is not None:
+            kube.set_node_ready(node_name, True)
 
     def node_removed(self, cluster_id: str, node_name: str) -> None:
-        self.stack.kube.remove_node(node_name)
-
-    def cluster_deleted(self, cluster_id: str) -> None:
-        """The cluster is gone, and so is its API: wipe the Kubernetes objects. As on OKE,
-        the block volumes behind its PVs survive (volume data stays on disk)."""
-        self.stack.wipe_kube_objects()
-
-    # Kubernetes → OCI (block volume CSI driver)
-    async def create_volume(self, request: VolumeRequest) -> str:
-        size_gb = max(50, -(-request.size_bytes // 1024**3))
-        return await asyncio.to_thread(
-            self.stack.oci.api.create_volume,
-            int(size_gb),
-            self._full_ad(request.availability_domain),
-            vpus_per_gb=request.vpus_per_gb,
-            display_name=f"csi-{request.pvc_namespace}-{request.pvc_name}",
-            freeform_tags=dict(request.freeform_tags),
-        )
-
-    def _full_ad(self, zone: str | None) -> str | None:
-        """The node's zone label (``US-ASHBURN-AD-1``) as the OCI AD name (``Uocm:US-…``):
-        with WaitForFirstConsumer the CSI driver creates the volume in the node's AD."""
-        if not zone:
-            return None
-        world = self.stack.oci.world
-        names: list[str] = list(world.ads(world.home_region))
-        return next((n for n in names if n.split(":")[-1] == zone.split(":")[-1]), None)
-
-    async def delete_volume(self, volume_id: str) -> None:
-        await asyncio.to_thread(self.stack.oci.api.delete_volume, volume_id)
-
-    # Kubernetes → OCI (cloud controller manager)
-    async def ensure_load_balancer(self, request: LoadBalancerRequest) -> str:
-        key = (request.namespace, request.name)
-        with self._lock:
-            existing = self._lbs.get(key)
-        if existing is not None:
-            alive: bool = await asyncio.to_thread(self._alive, str(existing))
-            if alive:
-                return existing
-        lb_id = await asyncio.to_thread(
-            self.stack.oci.api.create_load_balancer,
-            f"{request.namespace}-{request.name}",
-            min_mbps=request.min_mbps or 10,
-            max_mbps=request.max_mbps or request.min_mbps or 10,
-            freeform_tags=dict(request.freeform_tags),
-        )
-        with self._lock:
-            self._lbs[key] = lb_id
-        return str(lb_id)
-
-    def _alive(self, lb_id: str) -> bool:
-        """An LB deleted behind Kubernetes' back (e.g. by the watchdog) is re-created."""
-        try:
-            state = self.stack.oci.api.get_load_balancer(lb_id).get("lifecycleState")
-        except Exception:  # noqa: BLE001 - the simulator's own not-found error
-            return False
-        return state not in ("DELETING", "DELETED", "FAILED")
-
-    async def delete_load_balancer(self, namespace: str, name: str, uid: str) -> None:
-        with self._lock:
-            lb_id = self._lbs.pop((namespace, name), None)
-        if lb_id:
-            await asyncio.to_thread(self.stack.oci.api.delete_load_balancer, lb_id)
+        kube = self.stack.live_kube(cluster_id)
+        if kube is not None:
+            kube.remove_node(node_name)
 
 
 class SimStack:
-    """OCI simulator + Kubernetes simulator, joined (context manager)."""
+    """OCI simulator + one Kubernetes API server per cluster, joined (context manager)."""
 
     def __init__(
         self,
         state_dir: Path | str,
         *,
-        time_scale: float = DEFAULT_TIME_SCALE,
+        time_scale: float | None = None,
         faults: FaultPlan | None = None,
         seed: int | None = None,
         nim_overrides: dict[str, Any] | None = None,
         kube_options: dict[str, Any] | None = None,
     ) -> None:
-        """``kube_options`` go to :class:`KubeSimulator` (e.g. ``pull_auth`` to model a
-        registry that refuses a revoked NGC key)."""
+        """``time_scale`` None runs the event clock (:mod:`nimble_oke.sim.clock`), a number
+        a scaled one. ``kube_options`` go to every cluster's :class:`KubeSimulator` (e.g.
+        ``pull_auth`` to model a registry that refuses a revoked NGC key)."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.clock = SimClock(time_scale)
+        # the event clock by default; a scaled one (tests) when a time scale is given
+        self.clock = SimClock.event() if time_scale is None else SimClock(time_scale)
         self.join = _Join(self)
-        self.kubeconfig_path = self.state_dir / "kubeconfig"
         from nimble_oke.sim.admin import AdminServer
 
         self.admin = AdminServer(self)
         self.oci = OciSimulator(self.state_dir, faults=faults, seed=seed, clock=self.clock)
-        self.kube = KubeSimulator(
-            self.state_dir / "kube-sim",
-            self.clock,
-            volume_provisioner=self.join,
-            lb_provisioner=self.join,
-            nim_overrides=nim_overrides,
-            **(kube_options or {}),
-        )
+        self._nim_overrides = dict(nim_overrides or {})
+        self._kube_options = dict(kube_options or {})
+        self._clusters: dict[str, ClusterApi] = {}
+        self._clusters_lock = threading.RLock()
+        self._tokens: dict[str, tuple[str, float]] = {}  # OKE token -> (cluster id, checked)
 
     def start(self) -> SimStack:
-        from nimble_oke.sim.tools_image import TOOLS_PREFIX, ToolsContainer, watchdog_runner
-
         self.oci.start()
         try:
-            self.kube.start()
-            self.kubeconfig_path = self.kube.write_kubeconfig(self.state_dir / "kubeconfig")
-            runner = watchdog_runner(self)
-            self.kube.register_image(
-                TOOLS_PREFIX, lambda ctx: ToolsContainer(ctx, runner), size_bytes=150_000_000
-            )
-            self.oci.attach_kube(self.kube.url, self.join)
+            self.oci.attach_kube(None, self.join)
             self.admin.start()
         except BaseException:
-            self.kube.stop()
             self.oci.stop()
             raise
         return self
@@ -258,9 +289,14 @@ class SimStack:
     def stop(self) -> None:
         try:
             self.admin.stop()
-            self.kube.stop()
+            with self._clusters_lock:
+                apis = list(self._clusters.values())
+                self._clusters.clear()
+            for api in apis:
+                api.kube.stop()
         finally:
             self.oci.stop()
+            self.clock.close()
 
     def __enter__(self) -> SimStack:
         return self.start()
@@ -268,20 +304,146 @@ class SimStack:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
+    def busy_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` (a join into the OCI simulator) as work the clock waits for."""
+        return fn(*args, **kwargs)
+
+    # --- one API server per cluster ---------------------------------------------------------
+    @property
+    def clusters_dir(self) -> Path:
+        return self.state_dir / "clusters"
+
+    def open_cluster_api(self, cluster_id: str, name: str = "") -> ClusterApi:
+        """Start the cluster's own Kubernetes API server (idempotent) and tell the OCI
+        simulator where it listens."""
+        from nimble_oke.sim.tools_image import TOOLS_PREFIX, ToolsContainer, watchdog_runner
+
+        with self._clusters_lock:
+            existing = self._clusters.get(cluster_id)
+            if existing is not None:
+                return existing
+            short = cluster_id.rsplit(".", 1)[-1][-11:]
+            directory = self.clusters_dir / short
+            admin_token = secrets.token_urlsafe(24)
+            join = _ClusterJoin(self, cluster_id)
+            kube = KubeSimulator(
+                directory,
+                self.clock,
+                volume_provisioner=join,
+                lb_provisioner=join,
+                nim_overrides=self._nim_overrides,
+                require_token=self._token_check(cluster_id, admin_token),
+                token=admin_token,
+                volumes_root=self.state_dir / "volumes",
+                tls=True,  # its own CA, in the kubeconfig CreateKubeconfig returns
+                **self._kube_options,
+            )
+            kube.start()
+            api = ClusterApi(
+                cluster_id,
+                name,
+                kube,
+                kube.write_kubeconfig(directory / "kubeconfig"),
+                directory,
+            )
+            runner = watchdog_runner(self, api)
+            kube.register_image(
+                TOOLS_PREFIX, lambda ctx: ToolsContainer(ctx, runner), size_bytes=150_000_000
+            )
+            self._clusters[cluster_id] = api
+        self.oci.register_cluster_api(cluster_id, kube.url, kube.ca_data)
+        return api
+
+    def close_cluster_api(self, cluster_id: str) -> None:
+        with self._clusters_lock:
+            api = self._clusters.pop(cluster_id, None)
+        self.oci.forget_cluster_api(cluster_id)
+        if api is None:
+            return
+        api.kube.stop()
+        # pods' private directories go with the cluster; volume data does not (shared root)
+        shutil.rmtree(api.state_dir, ignore_errors=True)
+
+    def _token_check(self, cluster_id: str, admin_token: str) -> Any:
+        """The cluster's API accepts its admin token and OKE tokens for this cluster only
+        (checked by the OCI simulator: signature, date, a live cluster)."""
+
+        def check(token: str) -> bool:
+            if secrets.compare_digest(token, admin_token):
+                return True
+            cached = self._tokens.get(token)
+            if cached is not None and time.monotonic() - cached[1] < TOKEN_CACHE_S:
+                return cached[0] == cluster_id
+            try:
+                owner = self.oci.verify_cluster_token(token)
+            except Exception:  # noqa: BLE001 - any malformed or foreign token is a 401
+                return False
+            self._tokens[token] = (owner, time.monotonic())
+            return owner == cluster_id
+
+        return check
+
+    def cluster_apis(self) -> list[ClusterApi]:
+        with self._clusters_lock:
+            return list(self._clusters.values())
+
+    def live_kube(self, cluster_id: str) -> KubeSimulator | None:
+        with self._clusters_lock:
+            api = self._clusters.get(cluster_id)
+        return api.kube if api is not None else None
+
+    def kube_for(self, cluster_id: str) -> KubeSimulator:
+        """The Kubernetes API server of ``cluster_id`` (the cluster of one session)."""
+        kube = self.live_kube(cluster_id)
+        if kube is None:
+            raise KeyError(f"no live cluster {cluster_id} in the simulator")
+        return kube
+
+    def kubeconfig_for(self, cluster_id: str) -> Path:
+        """An admin kubeconfig of ``cluster_id``'s API server (users get theirs from
+        ``CreateKubeconfig``, authenticated by OKE tokens)."""
+        with self._clusters_lock:
+            api = self._clusters.get(cluster_id)
+        if api is None:
+            raise KeyError(f"no live cluster {cluster_id} in the simulator")
+        return api.kubeconfig_path
+
+    def _only_cluster(self) -> ClusterApi:
+        apis = self.cluster_apis()
+        if len(apis) != 1:
+            names = ", ".join(a.name or a.cluster_id for a in apis) or "none"
+            raise LookupError(
+                f"the simulator has {len(apis)} clusters ({names}): use kube_for(cluster_id)"
+            )
+        return apis[0]
+
+    @property
+    def kube(self) -> KubeSimulator:
+        """The Kubernetes API server of the one live cluster (tests with one session)."""
+        return self._only_cluster().kube
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        """The admin kubeconfig of the one live cluster (tests with one session)."""
+        return self._only_cluster().kubeconfig_path
+
+    # --- views ---------------------------------------------------------------------------
     @property
     def oci_config_path(self) -> Path:
         return Path(self.oci.write_config_file())
 
     def endpoints(self) -> dict[str, Any]:
-        kubeconfig = self.kubeconfig_path
         return {
             "oci": self.oci.endpoint,
             "oci_regions": dict(self.oci.endpoints),
             "oci_config": str(self.oci_config_path),
             "compartment_id": self.oci.compartment_id,
-            "kube": self.kube.url,
-            "kubeconfig": str(kubeconfig),
+            # one Kubernetes API per cluster: listed by the admin API; users get a
+            # cluster's kubeconfig from CreateKubeconfig, admin ones live in this folder
+            "kube": f"{self.admin.url}/admin/clusters",
+            "kubeconfig": str(self.clusters_dir),
             "time_scale": self.clock.scale,
+            "clock": self.clock.mode,
             "admin": self.admin.url,
         }
 
@@ -292,50 +454,37 @@ class SimStack:
         tmp.replace(path)
         return path
 
-    def wipe_kube_objects(self) -> None:
-        from lightkube import Client, KubeConfig
-        from lightkube.resources.core_v1 import Namespace, PersistentVolume
-        from lightkube.resources.storage_v1 import StorageClass
-
-        client = Client(config=KubeConfig.from_file(str(self.kubeconfig_path)))
-        try:
-            # Deleting a cluster never deletes the block volumes behind its PVs: retain them
-            # all first, so that wiping the namespaces (and their claims) cannot either.
-            pvs = [pv.metadata.name for pv in client.list(PersistentVolume) if pv.metadata]
-            for name in pvs:
-                if name:
-                    client.patch(
-                        PersistentVolume,
-                        name,
-                        {"spec": {"persistentVolumeReclaimPolicy": "Retain"}},
-                    )
-            for ns in client.list(Namespace):
-                ns_name = ns.metadata.name if ns.metadata else None
-                if ns_name and ns_name not in SYSTEM_NAMESPACES:
-                    client.delete(Namespace, ns_name)
-            for name in pvs:
-                if name:
-                    client.delete(PersistentVolume, name)
-            for sc in client.list(StorageClass):
-                name = sc.metadata.name if sc.metadata else None
-                if name and name not in ("oci-bv", "oci"):
-                    client.delete(StorageClass, name)
-        finally:
-            client.close()
+    def clusters(self) -> list[dict[str, Any]]:
+        """Every live cluster's API server: id, name, URL, admin kubeconfig."""
+        return [
+            {
+                "cluster_id": api.cluster_id,
+                "name": api.name,
+                "url": api.kube.url,
+                "kubeconfig": str(api.kubeconfig_path),
+            }
+            for api in self.cluster_apis()
+        ]
 
     def leftovers(self) -> dict[str, int]:
-        """What is still alive in both simulators (the leak check)."""
-        oci_live = self.oci.inventory()
-        kube_nodes = len(self.kube.objects("Node"))
-        namespaces = [
-            n
-            for n in self.kube.objects("Namespace")
-            if n["metadata"]["name"]
-            not in ("default", "kube-system", "kube-public", "kube-node-lease")
-        ]
-        return {
-            "oci_resources": len(oci_live),
-            "kube_nodes": kube_nodes,
-            "kube_namespaces": len(namespaces),
-            "kube_pvs": len(self.kube.objects("PersistentVolume")),
+        """What is still alive in the OCI simulator and in every cluster's API (the leak
+        check)."""
+        out = {
+            "oci_resources": len(self.oci.inventory()),
+            "kube_nodes": 0,
+            "kube_namespaces": 0,
+            "kube_pvs": 0,
         }
+        for api in self.cluster_apis():
+            try:
+                namespaces = [
+                    n
+                    for n in api.kube.objects("Namespace")
+                    if n["metadata"]["name"] not in SYSTEM_NAMESPACES
+                ]
+                out["kube_nodes"] += len(api.kube.objects("Node"))
+                out["kube_namespaces"] += len(namespaces)
+                out["kube_pvs"] += len(api.kube.objects("PersistentVolume"))
+            except (AssertionError, RuntimeError):
+                continue  # deleted while we looked
+        return out

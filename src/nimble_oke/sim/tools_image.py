@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -65,8 +64,19 @@ class ToolsContainer:
             run = self._models_hydrate
         else:
             run = self._run
-        self._task = asyncio.create_task(asyncio.to_thread(run, argv, self.ctx.log))
+        self._task = asyncio.create_task(asyncio.to_thread(self._busy, run, argv))
         return None
+
+    def _busy(self, run: Runner, argv: list[str]) -> int:
+        """The tool runs as work the simulated clock waits for (a watchdog run happens at
+        its scheduled moment, not spread over a jump); its own waits on the simulated
+        clock (the hydrate's transfer time) are not."""
+        clock = self.ctx.clock
+        clock.enter_busy()
+        try:
+            return run(argv, self.ctx.log)
+        finally:
+            clock.exit_busy()
 
     def _models_hydrate(self, argv: list[str], log: Callable[[str], None]) -> int:
         """``nimble models hydrate`` (the chart's object-storage init container) with a PAR
@@ -112,9 +122,11 @@ class ToolsContainer:
         volume = self.ctx.mount_bytes_per_s(container_dest)
         rate = min(OBJECT_STORAGE_BYTES_PER_S, volume or OBJECT_STORAGE_BYTES_PER_S)
         clock = self.ctx.clock
-        until = started + emulated / rate
-        while clock.now() < until:
-            time.sleep(min(0.05, clock.real_seconds(until - clock.now())))
+        clock.exit_busy()  # waiting for simulated time: not work the clock waits for
+        try:
+            clock.sleep_until(started + emulated / rate)
+        finally:
+            clock.enter_busy()
         log(
             f"hydrate: {emulated / 1e9:.2f} GB at {rate / 1e6:.0f} MB/s "
             f"({emulated / rate:.0f} simulated s)"
@@ -146,8 +158,9 @@ class ToolsContainer:
                 await self._task
 
 
-def watchdog_runner(stack: Any) -> Runner:
-    """``nimble watchdog run --namespace NS`` against this stack's simulators."""
+def watchdog_runner(stack: Any, cluster: Any) -> Runner:
+    """``nimble watchdog run --namespace NS`` against this stack's OCI simulator and the
+    API server of ``cluster`` (the :class:`~nimble_oke.sim.stack.ClusterApi` it runs in)."""
 
     def run(argv: list[str], log: Callable[[str], None]) -> int:
         from nimble_oke.cloud.oci.provider import OciProvider, fast_retry_strategy
@@ -165,7 +178,7 @@ def watchdog_runner(stack: Any) -> Runner:
             retry_strategy=fast_retry_strategy(),
             poll_s=0.02,
         )
-        client = kube_client(stack.kubeconfig_path, namespace)
+        client = kube_client(cluster.kubeconfig_path, namespace)
         try:
             run_once(provider, client, namespace, stack.clock.wall(), say=log)
         finally:

@@ -233,11 +233,12 @@ def test_a_node_from_a_captured_image_has_the_nim_image_already(stack: SimStack)
     ce = oci.container_engine.ContainerEngineClient(config, **kwargs)
     vn = oci.core.VirtualNetworkClient(config, **kwargs)
     compute = oci.core.ComputeClient(config, **kwargs)
-    kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
+    comp = stack.oci.compartment_id
+    net = make_network(stack.oci, vn)
+    cluster_id = create_active_cluster(stack.oci, ce, net)
+    # the cluster's own API server, through its admin kubeconfig
+    kc = Client(KubeConfig.from_file(str(stack.kubeconfig_for(cluster_id))), field_manager="t")
     try:
-        comp = stack.oci.compartment_id
-        net = make_network(stack.oci, vn)
-        cluster_id = create_active_cluster(stack.oci, ce, net)
         resp = ce.create_node_pool(pool_details(stack.oci, ce, cluster_id, net["workers"]))
         pool_id = ce.get_work_request(resp.headers["opc-work-request-id"]).data.resources[0]
         node = wait_for(

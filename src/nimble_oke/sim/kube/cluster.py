@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nimble_oke.sim.clock import SimClock
+from nimble_oke.sim.clock import SCHEDULED, SimClock, Timer
 
 from .api import Api
 from .events import EventRecorder
@@ -58,6 +60,12 @@ class Cluster:
     api_address: str = "127.0.0.1:0"  # host:port of the API server (KUBERNETES_SERVICE_*)
     # Extra NimSettings fields for NIM containers (e.g. download_bytes_per_s for a slow NGC).
     nim_overrides: dict[str, Any] = field(default_factory=dict)
+    # Where volume data lives, by volume handle (default ``state_dir/volumes``). Shared by
+    # every cluster of a simulated cloud: a block volume outlives the cluster that made it
+    # and can be attached to the next one (a kept cache).
+    volumes_root: Path | None = None
+    # controller wake-ups on the simulated clock, by key (see wake_at)
+    timers: dict[str, Timer] = field(default_factory=dict)
 
     def resolve(self, host: str, port: int) -> tuple[str, int]:
         """In-cluster ``svc[.ns[.svc.cluster.local]]:port`` -> the local forwarder address
@@ -93,10 +101,41 @@ class Cluster:
 
     def volume_dir(self, handle: str) -> Path:
         safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in handle)
-        path = self.state_dir / "volumes" / safe
+        path = (self.volumes_root or self.state_dir / "volumes") / safe
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     def nudge(self) -> None:
         if self.wake is not None:
             self.wake()
+
+    def wake_at(self, key: str, sim_time: float | None, kind: str = SCHEDULED) -> None:
+        """Run the controllers when simulated time reaches ``sim_time`` (a CronJob's next
+        run, a Job's deadline, an HPA's next sync): one timer per ``key``, replaced when the
+        time changes, cancelled with None. A time-driven controller registers its next
+        moment here, so the clock's jumps and ``advance`` stop there, in order. Call from
+        the simulator's loop."""
+        current = self.timers.get(key)
+        if current is not None and not current.done and sim_time == current.due:
+            return
+        if current is not None:
+            current.cancel()
+            del self.timers[key]
+        if sim_time is None:
+            return
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self.nudge)
+
+        self.timers[key] = self.clock.schedule(sim_time, kind, fire)
+
+    def sim_time_of(self, wall: float) -> float:
+        """Simulated seconds (``clock.now()`` scale) of a simulated Unix time."""
+        return wall - self.clock.epoch
+
+    def cancel_timers(self) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()

@@ -82,3 +82,29 @@ class CronSchedule:
                 return float(t)
             t -= 60
         return None
+
+    def next_after(self, after: float) -> float | None:
+        """The first scheduled minute strictly after ``after`` (Unix seconds), or None within
+        a year and a day. Walks days, then hours, then minutes (not every minute)."""
+        start = int(after // 60) * 60 + 60
+        limit = start + _MAX_SCAN_MINUTES * 60
+        day = start - start % 86400
+        while day < limit:
+            if self._day_matches(day):
+                for hour in sorted(self.hours):
+                    for minute in sorted(self.minutes):
+                        t = day + hour * 3600 + minute * 60
+                        if t >= start:
+                            return float(t)
+            day += 86400
+        return None
+
+    def _day_matches(self, day: int) -> bool:
+        t = time.gmtime(day)
+        weekday = (t.tm_wday + 1) % 7
+        day_ok, weekday_ok = t.tm_mday in self.days, weekday in self.weekdays
+        if self._any_day or self._any_weekday:
+            date_ok = day_ok and weekday_ok
+        else:
+            date_ok = day_ok or weekday_ok
+        return t.tm_mon in self.months and date_ok

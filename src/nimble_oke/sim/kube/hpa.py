@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from nimble_oke.sim.clock import SAMPLE
+
 from .apierrors import ApiError
 from .cluster import PODS, Cluster
 from .hpa_algorithm import (
@@ -136,8 +138,11 @@ class HpaController:
             if busy or hpa["metadata"].get("deletionTimestamp"):
                 continue
             if now - state.last_sync < self.sync_period:
+                # the next sync is a sampling stop of the simulated clock's jumps
+                self.c.wake_at(f"hpa/{uid}", state.last_sync + self.sync_period, SAMPLE)
                 continue
             state.last_sync = now
+            self.c.wake_at(f"hpa/{uid}", now + self.sync_period, SAMPLE)
             ns, name = hpa["metadata"]["namespace"], hpa["metadata"]["name"]
             state.task = asyncio.get_running_loop().create_task(self._sync(ns, name, uid))
         for uid in [u for u in self._state if u not in alive]:
@@ -157,6 +162,10 @@ class HpaController:
 
     # --- one sync of one HPA --------------------------------------------------------------------
     async def _sync(self, ns: str, name: str, uid: str) -> None:
+        with self.c.clock.busy():  # a scrape and its decision happen at one moment
+            await self._sync_once(ns, name, uid)
+
+    async def _sync_once(self, ns: str, name: str, uid: str) -> None:
         try:
             hpa = self.c.store.get(HPAS, ns, name)
             if hpa is None or hpa["metadata"]["uid"] != uid:

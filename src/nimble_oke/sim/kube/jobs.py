@@ -58,7 +58,9 @@ class JobController(WorkloadController):
         elif succeeded >= completions:
             update["completionTime"] = now_iso
             self._finish_job(job, active, "Complete", "", "", update)
-        elif deadline is not None and self.c.clock.wall() - parse_rfc3339(start) > float(deadline):
+        elif deadline is not None and self._past(
+            job, "deadline", parse_rfc3339(start) + float(deadline)
+        ):
             self._finish_job(
                 job,
                 active,
@@ -93,6 +95,13 @@ class JobController(WorkloadController):
         )
         self.write_status(JOBS, job, update)
 
+    def _past(self, job: Obj, what: str, wall: float) -> bool:
+        """Has simulated Unix time ``wall`` come? If not, wake the controllers then."""
+        if self.c.clock.wall() >= wall:
+            return True
+        self.c.wake_at(f"job/{job['metadata']['uid']}/{what}", self.c.sim_time_of(wall))
+        return False
+
     def _job_backoff_over(self, job: Obj, failed: int) -> bool:
         """Replacement pods after failures wait 10 s, 20 s, ... up to 6 min (Job back-off)."""
         uid = job["metadata"]["uid"]
@@ -104,7 +113,10 @@ class JobController(WorkloadController):
             self._job_failures[uid] = (failed, now)
             seen = (failed, now)
         delay = min(10.0 * 2.0 ** (failed - 1), 360.0)
-        return bool(now - seen[1] >= delay)
+        if now - seen[1] >= delay:
+            return True
+        self.c.wake_at(f"job/{uid}/backoff", seen[1] + delay)
+        return False
 
     def _finish_job(
         self, job: Obj, active: list[Obj], kind: str, reason: str, message: str, update: Obj
@@ -159,7 +171,7 @@ class JobController(WorkloadController):
             ),
             None,
         )
-        if done and self.c.clock.wall() - parse_rfc3339(done) >= float(ttl):
+        if done and self._past(job, "ttl", parse_rfc3339(done) + float(ttl)):
             self.c.api.delete(
                 JOBS,
                 job["metadata"]["namespace"],
@@ -178,20 +190,25 @@ class CronJobController(WorkloadController):
         jobs = sorted(self.owned(JOBS, cj), key=lambda j: j["metadata"]["creationTimestamp"])
         active = [j for j in jobs if not _job_finished(j)]
         self._trim_history(cj, jobs)
+        key = f"cronjob/{meta['uid']}"
         if spec.get("suspend"):
+            self.c.wake_at(key, None)
             return
         try:
             schedule = CronSchedule(spec["schedule"])
         except ValueError as exc:
+            self.c.wake_at(key, None)
             self.c.events.record(
                 cj, "UnparseableSchedule", str(exc), type_="Warning", component="cronjob-controller"
             )
             return
+        policy = spec.get("concurrencyPolicy", "Allow")
         last = status.get("lastScheduleTime") or meta["creationTimestamp"]
-        due = schedule.latest_between(parse_rfc3339(last), self.c.clock.wall())
+        now = self.c.clock.wall()
+        self._next_run(key, schedule, now, blocked=bool(active) and policy == "Forbid")
+        due = schedule.latest_between(parse_rfc3339(last), now)
         if due is None:
             return
-        policy = spec.get("concurrencyPolicy", "Allow")
         if active and policy == "Forbid":
             return
         if active and policy == "Replace":
@@ -216,6 +233,17 @@ class CronJobController(WorkloadController):
                 cj, "SuccessfulCreate", f"Created job {job_name}", component="cronjob-controller"
             )
         self.write_status(CRONJOBS, cj, {"lastScheduleTime": rfc3339(due)})
+
+    def _next_run(self, key: str, schedule: CronSchedule, now: float, *, blocked: bool) -> None:
+        """Wake the controllers at the next scheduled minute, so that every run happens at
+        its time even when the clock jumps (``nimble sim advance`` stops at each). With
+        ``Forbid`` and a Job still running there is nothing to wake for: the Job's end
+        wakes the controllers, and a run missed meanwhile starts then."""
+        if blocked:
+            self.c.wake_at(key, None)
+            return
+        upcoming = schedule.next_after(now)
+        self.c.wake_at(key, None if upcoming is None else self.c.sim_time_of(upcoming))
 
     def _trim_history(self, cj: Obj, jobs: list[Obj]) -> None:
         spec = cj["spec"]

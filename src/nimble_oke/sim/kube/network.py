@@ -2,8 +2,10 @@
 pods), and LoadBalancer provisioning through a :class:`LoadBalancerProvisioner`.
 
 A forwarder's local port is published in the annotation ``sim.nimble-oke.io/local-ports``
-(JSON ``{"<service port>": <local port>}``); LoadBalancer Services also get
-``status.loadBalancer.ingress[0].ip = 127.0.0.1`` once the load balancer is "provisioned".
+(JSON ``{"<service port>": <local port>}``); LoadBalancer Services also get, once the load
+balancer is "provisioned", ``status.loadBalancer.ingress[0]`` = ip ``127.0.0.1`` with
+``ports[i].port`` the real local port of ``spec.ports[i]``: the advertised address answers
+(every Service has its own local port, so several clusters' LBs never collide).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
+
+from nimble_oke.sim.clock import SimClock
 
 from .cluster import ENDPOINTS, PODS, SERVICES, Cluster
 from .provisioners import LoadBalancerRequest
@@ -30,11 +34,48 @@ FLEX_MAX = "service.beta.kubernetes.io/oci-load-balancer-shape-flex-max"
 TAGS = "oci.oraclecloud.com/initial-freeform-tags-override"
 
 
+# Real seconds a connection counts as busy after its last byte: tokens of a streamed
+# completion arrive tens of milliseconds apart.
+TRAFFIC_HOLD_S = 0.1
+
+
+class _Exchange:
+    """One connection's request/response rhythm, as the simulated clock sees it: busy from
+    a request's first byte until its answer starts, then held while bytes keep flowing (an
+    inference request in flight is work the clock does not jump over)."""
+
+    def __init__(self, clock: SimClock | None) -> None:
+        self.clock = clock
+        self.waiting = False
+
+    def sent(self) -> None:
+        if self.clock is None:
+            return
+        if not self.waiting:
+            self.waiting = True
+            self.clock.enter_busy()
+        self.clock.hold(TRAFFIC_HOLD_S)
+
+    def answered(self) -> None:
+        if self.clock is None:
+            return
+        if self.waiting:
+            self.waiting = False
+            self.clock.exit_busy()
+        self.clock.hold(TRAFFIC_HOLD_S)
+
+    def close(self) -> None:
+        if self.waiting and self.clock is not None:
+            self.waiting = False
+            self.clock.exit_busy()
+
+
 class Forwarder:
     """A TCP listener on 127.0.0.1 that pipes each connection to one backend port."""
 
-    def __init__(self, backends: Callable[[], list[int]]) -> None:
+    def __init__(self, backends: Callable[[], list[int]], clock: SimClock | None = None) -> None:
         self.backends = backends
+        self.clock = clock
         self.port = 0
         self._server: asyncio.Server | None = None
         self._conns: set[asyncio.Task[None]] = set()
@@ -72,9 +113,13 @@ class Forwarder:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
         except OSError:
             return
+        exchange = _Exchange(self.clock)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(
+                _pipe(reader, up_writer, exchange.sent), _pipe(up_reader, writer, exchange.answered)
+            )
         finally:
+            exchange.close()
             up_writer.close()
             with contextlib.suppress(Exception):
                 await up_writer.wait_closed()
@@ -91,9 +136,14 @@ class Forwarder:
             self._server = None
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _pipe(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    on_data: Callable[[], None] = lambda: None,
+) -> None:
     try:
         while data := await reader.read(65536):
+            on_data()
             writer.write(data)
             await writer.drain()
         if writer.can_write_eof():
@@ -191,7 +241,7 @@ class ServiceController:
 
     async def _start_forwarder(self, key: tuple[str, str, int]) -> None:
         ns, name, port = key
-        forwarder = Forwarder(lambda: self.backends(ns, name, port))
+        forwarder = Forwarder(lambda: self.backends(ns, name, port), self.c.clock)
         svc = self.c.store.get(SERVICES, ns, name)
         is_lb = bool(svc and svc["spec"].get("type") == "LoadBalancer")
         try:
@@ -319,13 +369,15 @@ class ServiceController:
         if current is None or current["metadata"]["uid"] != meta["uid"]:
             return
 
+        local = await self._local_ports(ns, name, request.ports)
+
         def publish(o: Obj) -> None:
             o.setdefault("status", {})["loadBalancer"] = {
                 "ingress": [
                     {
                         "ip": "127.0.0.1",
                         "ipMode": "VIP",
-                        "ports": [{"port": p, "protocol": "TCP"} for p in request.ports],
+                        "ports": [{"port": p, "protocol": "TCP"} for p in local],
                     }
                 ]
             }
@@ -334,6 +386,19 @@ class ServiceController:
         self.c.events.record(
             current, "EnsuredLoadBalancer", "Ensured load balancer", component="service-controller"
         )
+
+    async def _local_ports(self, ns: str, name: str, ports: list[int]) -> list[int]:
+        """The real local port answering for each service port, in ``spec.ports`` order:
+        what the simulated LB advertises (``ingress[0].ip`` 127.0.0.1 + ``ingress[0].ports``),
+        so the address it shows is one that answers. The forwarders start within
+        milliseconds of the Service; a port without one yet is waited for briefly."""
+        for _ in range(200):
+            known = self.c.service_ports.get((ns, name)) or {}
+            if all(p in known for p in ports):
+                return [known[p] for p in ports]
+            await asyncio.sleep(0.01)
+        known = self.c.service_ports.get((ns, name)) or {}
+        return [known.get(p, p) for p in ports]
 
     def _on_delete(self, rt: ResourceType, obj: Obj) -> None:
         if rt.kind != "Service":

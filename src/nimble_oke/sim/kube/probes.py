@@ -33,8 +33,20 @@ async def run_probe(
     instance: Container,
 ) -> tuple[bool, str]:
     """Run one probe for real against the container's local port; (success, message in
-    the kubelet's words)."""
-    timeout = max(clock.real_seconds(float(probe["timeoutSeconds"])), MIN_PROBE_TIMEOUT_REAL_S)
+    the kubelet's words). The simulated clock does not jump while a probe runs."""
+    with clock.busy():
+        return await _probe(probe, clock, pod_ip, local_port, instance, session)
+
+
+async def _probe(
+    probe: Obj,
+    clock: SimClock,
+    pod_ip: str,
+    local_port: int | None,
+    instance: Container,
+    session: aiohttp.ClientSession,
+) -> tuple[bool, str]:
+    timeout = max(float(probe["timeoutSeconds"]) / clock.scale, MIN_PROBE_TIMEOUT_REAL_S)
     if "httpGet" in probe:
         http = probe["httpGet"]
         port, path = http.get("port"), http.get("path", "/")

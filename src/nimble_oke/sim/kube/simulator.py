@@ -10,9 +10,11 @@ Inside an existing event loop use ``await kube.astart()`` / ``await kube.astop()
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import copy
 import logging
+import ssl
 import threading
 import uuid
 from collections.abc import Callable, Coroutine
@@ -93,27 +95,49 @@ def oke_node_labels(
 
 
 class ControllerLoop:
-    """Runs every controller when something changed, and at least every 100 ms (real)."""
+    """Runs every controller when something changed, and at least every 100 ms (real).
 
-    def __init__(self, reconcilers: list[Callable[[], None]]) -> None:
+    A wake-up and the pass it causes are work the simulated clock waits for: it does not
+    jump between a change and the controllers' reaction to it."""
+
+    def __init__(self, reconcilers: list[Callable[[], None]], clock: SimClock) -> None:
         self.reconcilers = reconcilers
+        self.clock = clock
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
+        self._pending = False  # a wake-up the next pass will serve (counted busy)
 
     def wake(self, *_: object) -> None:
+        if not self._pending and not self._stop.is_set():
+            self._pending = True
+            self.clock.enter_busy()
         self._wake.set()
 
     async def run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), 0.1)
-            self._wake.clear()
-            await asyncio.sleep(0.005)  # let a burst of writes settle
-            for reconcile in self.reconcilers:
-                try:
-                    reconcile()
-                except Exception:
-                    log.exception("controller %s failed", getattr(reconcile, "__qualname__", ""))
+        try:
+            while not self._stop.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.1)
+                self._wake.clear()
+                await asyncio.sleep(0.005)  # let a burst of writes settle
+                with self.clock.busy():
+                    served, self._pending = self._pending, False
+                    try:
+                        self._pass()
+                    finally:
+                        if served:
+                            self.clock.exit_busy()
+        finally:
+            if self._pending:
+                self._pending = False
+                self.clock.exit_busy()
+
+    def _pass(self) -> None:
+        for reconcile in self.reconcilers:
+            try:
+                reconcile()
+            except Exception:
+                log.exception("controller %s failed", getattr(reconcile, "__qualname__", ""))
 
     def stop(self) -> None:
         self._stop.set()
@@ -137,7 +161,13 @@ class KubeSimulator:
         lb_bind_service_port: bool = False,
         gpu_device_plugin: bool = False,
         token: str = "nimble-sim-token",  # noqa: S107 - a fake bearer token for the sim
+        volumes_root: Path | None = None,
+        tls: bool = False,
     ) -> None:
+        """``volumes_root``: where volume data lives (default ``state_dir/volumes``); several
+        clusters of one simulated cloud share it, since a volume outlives its cluster.
+        ``tls``: serve HTTPS with a certificate from the cluster's own CA (as an OKE
+        control plane does); its kubeconfig carries the CA."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock or SimClock()
@@ -153,6 +183,9 @@ class KubeSimulator:
         self._nim_overrides = dict(nim_overrides or {})
         self._lb_bind_service_port = lb_bind_service_port
         self._gpu_device_plugin = gpu_device_plugin
+        self._volumes_root = volumes_root
+        self._tls = tls
+        self.ca_pem: bytes | None = None  # the cluster CA's certificate (PEM), with tls
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._runner: web.AppRunner | None = None
@@ -166,7 +199,12 @@ class KubeSimulator:
     # --- lifecycle ---------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_data(self) -> str | None:
+        """The cluster CA as kubeconfig's ``certificate-authority-data`` (base64 PEM)."""
+        return base64.b64encode(self.ca_pem).decode() if self.ca_pem else None
 
     async def astart(self) -> KubeSimulator:
         """Start on the running event loop (for ``serve`` and async callers)."""
@@ -188,6 +226,7 @@ class KubeSimulator:
             lb_provision_seconds=self._lb_seconds,
             nim_overrides=self._nim_overrides,
             lb_bind_service_port=self._lb_bind_service_port,
+            volumes_root=self._volumes_root,
         )
         self.cluster = cluster
         self._server = ApiServer(api, cluster.logs, self.require_token)
@@ -204,14 +243,18 @@ class KubeSimulator:
                 self._services.reconcile,
                 self._kubelet.reconcile,
                 self._hpa.reconcile,
-            ]
+            ],
+            self.clock,
         )
+        self.clock.watch_loop(self._loop)
         cluster.wake = self._loop_ctl.wake
         store.on_change(self._loop_ctl.wake)
         self._bootstrap()
-        self._runner = web.AppRunner(self._server.app(), access_log=None, handle_signals=False)
+        app = self._server.app()
+        app.middlewares.insert(0, _busy_middleware(self.clock))
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        site = web.TCPSite(self._runner, self.host, self.port, ssl_context=self._ssl_context())
         await site.start()
         sockets = getattr(site._server, "sockets", None) or []
         self.port = int(sockets[0].getsockname()[1])
@@ -220,16 +263,44 @@ class KubeSimulator:
         self._controllers = asyncio.create_task(self._loop_ctl.run())
         return self
 
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        """With ``tls``: a fresh cluster CA and a serving certificate for 127.0.0.1 signed
+        by it (kept under ``state_dir/pki``, mode 0600)."""
+        if not self._tls:
+            return None
+        from nimble_oke.sim.pki import cluster_certificates
+
+        ca_pem, cert_pem, key_pem = cluster_certificates(self.host)
+        pki = self.state_dir / "pki"
+        pki.mkdir(parents=True, exist_ok=True)
+        cert_file, key_file = pki / "apiserver.crt", pki / "apiserver.key"
+        cert_file.write_bytes(cert_pem)
+        key_file.touch(mode=0o600)
+        key_file.write_bytes(key_pem)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert_file, key_file)
+        self.ca_pem = ca_pem
+        return context
+
     async def astop(self) -> None:
         self._server.stopping.set()
         self._loop_ctl.stop()
         if self._controllers is not None:
             await self._controllers
+        if self.cluster is not None:
+            self.cluster.cancel_timers()
         await self._hpa.close()
         await self._kubelet.close()
         await self._volumes.close()
         await self._services.close()
         if self._runner is not None:
+            server = self._runner.server
+            if self._tls and server is not None:
+                # A TLS connection's close waits for the client's close_notify, which an
+                # idle client never sends: the API server is going away, end them now.
+                for handler in server.connections:
+                    if handler.transport is not None:
+                        handler.transport.abort()
             await self._runner.cleanup()
             self._runner = None
 
@@ -315,10 +386,13 @@ class KubeSimulator:
 
     # --- client configuration -----------------------------------------------------------------
     def kubeconfig(self, namespace: str = "default", name: str = "nimble-sim") -> Obj:
+        cluster: Obj = {"server": self.url}
+        if self.ca_data:
+            cluster["certificate-authority-data"] = self.ca_data
         return {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": name, "cluster": {"server": self.url}}],
+            "clusters": [{"name": name, "cluster": cluster}],
             "users": [{"name": name, "user": {"token": self.token}}],
             "contexts": [
                 {"name": name, "context": {"cluster": name, "user": name, "namespace": namespace}}
@@ -533,6 +607,27 @@ class KubeSimulator:
     def _api(self) -> Api:
         assert self.cluster is not None
         return self.cluster.api
+
+
+def _long_lived(request: web.Request) -> bool:
+    """Watches, log follows and streams stay open for as long as the client wants: they are
+    not work the simulated clock waits for."""
+    query = request.query
+    streaming = any(query.get(k, "").lower() in ("1", "true") for k in ("watch", "follow"))
+    return streaming or request.path.rsplit("/", 1)[-1] in ("portforward", "exec", "attach")
+
+
+def _busy_middleware(clock: SimClock) -> Any:
+    @web.middleware
+    async def busy(request: web.Request, handler: Any) -> web.StreamResponse:
+        if _long_lived(request):
+            response: web.StreamResponse = await handler(request)
+            return response
+        with clock.busy():
+            response = await handler(request)
+            return response
+
+    return busy
 
 
 READY_REASON = ("KubeletReady", "kubelet is posting ready status")

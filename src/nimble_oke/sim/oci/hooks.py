@@ -20,8 +20,13 @@ class NodeHooks(Protocol):
         """The node (by name = private IP) no longer exists in the cluster."""
 
     # Optional hooks (a target without them is fine):
-    # ``cluster_deleted(cluster_id)`` — the cluster is gone, and with it every Kubernetes API
-    #   object (block volumes and load balancers it created are NOT deleted).
+    # ``cluster_created(cluster_id, {"name", "region"})`` — a cluster's control plane is being
+    #   created: start its own Kubernetes API server and tell the simulator where it listens
+    #   (``OciSimulator.register_cluster_api``); the cluster stays CREATING until then. A
+    #   target with this hook gets it once per live cluster when it attaches, too.
+    # ``cluster_deleted(cluster_id)`` — the cluster is gone (or failed to create), and with it
+    #   its API server and every Kubernetes object (block volumes and load balancers it
+    #   created are NOT deleted).
     # ``node_images(cluster_id, node_name) -> dict[str, int]`` — image ref -> size in bytes of
     #   what the node's containerd holds; called synchronously (under the world lock) when a
     #   custom image is captured from the node (CreateImage). Absent -> no images recorded.

@@ -50,6 +50,14 @@ def _fingerprint(method: str, path: str, body: bytes) -> str:
 
 def make_app(world: World, router: Router, region: str) -> web.Application:
     async def dispatch(request: web.Request) -> web.Response:
+        with world.clock.busy():  # the simulated clock does not jump while a call runs
+            try:
+                return await _dispatch(request)
+            finally:
+                if request.method != "GET":  # the cloud may have changed: wake its waiters
+                    world.clock.notify("oci")
+
+    async def _dispatch(request: web.Request) -> web.Response:
         client_rid = request.headers.get("opc-request-id")
         with world.lock:
             request_id = client_rid or world.ids.request_id()

@@ -193,7 +193,15 @@ class OciSimulator:
             port = _bound_port(site)
             self.endpoints[region] = f"http://{self.host}:{port}"
         self.world.endpoints = dict(self.endpoints)
-        self._ticker = asyncio.get_running_loop().create_task(self._tick())
+        loop = asyncio.get_running_loop()
+        self.clock.watch_loop(loop)
+        self.world.on_due = lambda: self._wake(loop)
+        self._ticker = loop.create_task(self._tick())
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
+        """An event fell due on the simulated clock: run it now (not at the next tick)."""
+        with contextlib.suppress(RuntimeError):  # stopping
+            loop.call_soon_threadsafe(self.step)
 
     async def _shutdown(self) -> None:
         if self._ticker is not None:
@@ -214,29 +222,38 @@ class OciSimulator:
             await asyncio.sleep(TICK_S)
 
     def step(self) -> None:
-        """Apply due lifecycle events now and hand hook calls to the hook thread."""
+        """Apply due lifecycle events now and hand hook calls to the hook thread (work the
+        clock waits for: it does not jump while a hook runs)."""
+        before = self.world.events_run
         try:
             hooks = self.world.run_due()
         except Exception:
             log.exception("OCI simulator event failed")
             return
+        if self.world.events_run != before:
+            self.clock.notify("oci")  # participants sleeping on the cloud's changes
         target = self.world.hooks
         if target is None or self._hook_pool is None:
             return
         for call in hooks:
-            self._hook_pool.submit(
-                self._call_hook, target, call.name, call.cluster_id, call.payload
-            )
+            self.clock.enter_busy()
+            try:
+                self._hook_pool.submit(
+                    self._call_hook, target, call.name, call.cluster_id, call.payload
+                )
+            except RuntimeError:  # the pool is shutting down
+                self.clock.exit_busy()
 
-    @staticmethod
-    def _call_hook(target: NodeHooks, name: str, cluster_id: str, payload: Any) -> None:
-        handler = getattr(target, name, None)
-        if handler is None:  # optional hooks (e.g. cluster_deleted)
-            return
+    def _call_hook(self, target: NodeHooks, name: str, cluster_id: str, payload: Any) -> None:
         try:
+            handler = getattr(target, name, None)
+            if handler is None:  # optional hooks (e.g. cluster_deleted)
+                return
             handler(cluster_id, payload) if payload is not None else handler(cluster_id)
         except Exception:
             log.exception("node hook %s failed", name)
+        finally:
+            self.clock.exit_busy()
 
     def stop(self) -> None:
         if self._loop is not None and self._thread is not None:
@@ -280,21 +297,24 @@ class OciSimulator:
                 raise PermissionError(f"unknown cluster {cluster_id}")
         return cluster_id
 
-    def attach_kube(self, url: str, hooks: NodeHooks, ca_data: str | None = None) -> None:
-        """Point kubeconfigs at the Kubernetes simulator and deliver node events to it.
-        Nodes already ACTIVE are replayed to ``hooks.node_ready``."""
+    def attach_kube(self, url: str | None, hooks: NodeHooks, ca_data: str | None = None) -> None:
+        """Deliver cluster and node events to ``hooks`` (the Kubernetes side). With ``url``,
+        every cluster's kubeconfig points at that one API; without, the hooks' optional
+        ``cluster_created`` starts one API per cluster and reports it through
+        :meth:`register_cluster_api`. Live clusters are announced again and nodes already
+        ACTIVE are replayed to ``hooks.node_ready``."""
         with self.world.lock:
-            self.world.kube_url = url.rstrip("/")
+            self.world.kube_url = url.rstrip("/") if url else None
             self.world.kube_ca_data = ca_data
             self.world.hooks = hooks
             for res in self.world.resources.values():
-                if res.kind == "cluster" and res.wire.get("lifecycleState") == "ACTIVE":
-                    endpoint = url.split("://", 1)[-1].rstrip("/")
-                    res.wire["endpoints"] = {
-                        **(res.wire.get("endpoints") or {}),
-                        "kubernetes": endpoint,
-                        "publicEndpoint": endpoint,
-                    }
+                if res.kind == "cluster" and res.live:
+                    self.world.emit(
+                        "cluster_created", res.id, {"name": res.wire["name"], "region": res.region}
+                    )
+                    if url and res.wire.get("lifecycleState") == "ACTIVE":
+                        self._publish_endpoint(res.id, url)
+            for res in self.world.resources.values():
                 if res.kind == "node" and res.live and res.wire["lifecycleState"] == "ACTIVE":
                     self.world.emit(
                         "node_ready", res.extra["cluster"], hook_payload(self.world, res)
@@ -302,3 +322,26 @@ class OciSimulator:
         if self._thread is None:
             return
         self.step()
+
+    def register_cluster_api(self, cluster_id: str, url: str, ca_data: str | None = None) -> None:
+        """The cluster's own Kubernetes API server listens at ``url`` (CA ``ca_data``):
+        its endpoints and kubeconfig name it from now on."""
+        with self.world.lock:
+            self.world.cluster_apis[cluster_id] = (url.rstrip("/"), ca_data)
+            res = self.world.resources.get(cluster_id)
+            if res is not None and res.wire.get("lifecycleState") in ("ACTIVE", "UPDATING"):
+                self._publish_endpoint(cluster_id, url)
+
+    def forget_cluster_api(self, cluster_id: str) -> None:
+        with self.world.lock:
+            self.world.cluster_apis.pop(cluster_id, None)
+
+    def _publish_endpoint(self, cluster_id: str, url: str) -> None:
+        res = self.world.resources[cluster_id]
+        endpoint = url.split("://", 1)[-1].rstrip("/")
+        res.wire["endpoints"] = {
+            **(res.wire.get("endpoints") or {}),
+            "kubernetes": endpoint,
+            "publicEndpoint": endpoint,
+        }
+        self.world.touch(res)

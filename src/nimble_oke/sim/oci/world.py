@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nimble_oke.sim.clock import SimClock
+from nimble_oke.sim.clock import ACTIVITY, SimClock
 from nimble_oke.sim.oci.api_error import ApiError, not_found
 from nimble_oke.sim.oci.auth import ApiKey, KeyRing
 from nimble_oke.sim.oci.catalog import Timings
@@ -93,11 +93,17 @@ class World:
         self._event_time: float | None = None
         self.actions: dict[str, Action] = {}
         self.hooks: NodeHooks | None = None
+        # One Kubernetes API for every cluster (``attach_kube(url=…)``: a bare OCI simulator
+        # in tests), or one per cluster (``cluster_apis``: the joined stack).
         self.kube_url: str | None = None
         self.kube_ca_data: str | None = None
+        self.cluster_apis: dict[str, tuple[str, str | None]] = {}  # id -> (URL, CA data)
         self.pending_hooks: list[PendingHook] = []
         self.dirty = False
         self.endpoints: dict[str, str] = {}  # region -> base URL
+        # called (from the clock's thread) when an event falls due: the simulator runs them
+        self.on_due: Callable[[], None] | None = None
+        self.events_run = 0
 
     # --- time ------------------------------------------------------------------------
     def now(self) -> float:
@@ -115,9 +121,19 @@ class World:
 
     # --- events ----------------------------------------------------------------------
     def later(self, delay_s: float, action: str, /, **args: Any) -> None:
-        """Run ``actions[action](args)`` once ``delay_s`` simulated seconds have passed."""
+        """Run ``actions[action](args)`` once ``delay_s`` simulated seconds have passed. A
+        lifecycle event is an *activity* of the simulated clock (it may jump to it)."""
         self._seq += 1
-        heapq.heappush(self._events, (self.now() + max(0.0, delay_s), self._seq, action, args))
+        due = self.now() + max(0.0, delay_s)
+        heapq.heappush(self._events, (due, self._seq, action, args))
+        self._clock_timer(due)
+
+    def _clock_timer(self, due: float) -> None:
+        self.clock.schedule(due, ACTIVITY, self._due)
+
+    def _due(self) -> None:
+        if self.on_due is not None:
+            self.on_due()
 
     def run_due(self) -> list[PendingHook]:
         """Apply every due event (in time order); return hook calls to make outside the lock."""
@@ -131,6 +147,7 @@ class World:
                 finally:
                     self._event_time = None
                 self.dirty = True
+                self.events_run += 1
             hooks, self.pending_hooks = self.pending_hooks, []
             return hooks
 
@@ -209,6 +226,19 @@ class World:
                 raise not_found("compartment", compartment_id)
         return compartment_id
 
+    # --- Kubernetes APIs ---------------------------------------------------------------
+    def kube_api(self, cluster_id: str) -> tuple[str | None, str | None]:
+        """(URL, base64 CA data) of the cluster's Kubernetes API, or (None, None)."""
+        if cluster_id in self.cluster_apis:
+            return self.cluster_apis[cluster_id]
+        return self.kube_url, self.kube_ca_data
+
+    def waits_for_cluster_api(self, cluster_id: str) -> bool:
+        """A joined Kubernetes side creates each cluster's API itself: until it has said
+        where that API listens, the cluster cannot be ACTIVE (its endpoint is unknown)."""
+        joined = self.hooks is not None and hasattr(self.hooks, "cluster_created")
+        return joined and self.kube_url is None and cluster_id not in self.cluster_apis
+
     # --- hooks -----------------------------------------------------------------------
     def emit(self, name: str, cluster_id: str, payload: Any) -> None:
         self.pending_hooks.append(PendingHook(name, cluster_id, payload))
@@ -247,6 +277,8 @@ class World:
                 self.resources[res.id] = res
             self._events = [(due + shift, seq, a, args) for due, seq, a, args in data["events"]]
             heapq.heapify(self._events)
+            for due, *_ in self._events:
+                self._clock_timer(due)
             self._seq = max((e[1] for e in self._events), default=0)
             self.retry_tokens = data.get("retry_tokens", {})
             self.blobs = _decode_bytes(data.get("blobs", {}))

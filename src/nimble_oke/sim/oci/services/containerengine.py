@@ -153,6 +153,8 @@ def create_cluster(ctx: Ctx) -> Reply:
         extra={"addons": {}},
     )
     world.start_billing(res)
+    # the control plane (its own Kubernetes API server) comes up while the cluster creates
+    world.emit("cluster_created", cid, {"name": body["name"], "region": ctx.region})
     duration = world.timings.draw(world.rng, "cluster_create")
     rule = world.injector.behaviour("CreateCluster", "work_request_fail")
     if rule is not None:
@@ -176,8 +178,9 @@ def _cluster_endpoints(world: World, res: Resource) -> dict[str, Any]:
     public = None
     if (res.wire.get("endpointConfig") or {}).get("isPublicIpEnabled"):
         public = f"129.146.{world.rng.randint(1, 254)}.{world.rng.randint(1, 254)}:6443"
-    if world.kube_url:
-        public = world.kube_url.split("://", 1)[-1].rstrip("/")
+    url, _ca = world.kube_api(res.id)
+    if url:
+        public = url.split("://", 1)[-1].rstrip("/")
     return {
         "kubernetes": public or f"{private_ip}:6443",
         "publicEndpoint": public,
@@ -582,13 +585,11 @@ def create_kubeconfig(ctx: Ctx) -> Reply:
         raise ApiError("IncorrectState", f"Cluster {res.id} is {res.wire['lifecycleState']}", 409)
     short = res.id.rsplit(".", 1)[-1][-11:]
     endpoints = res.wire.get("endpoints") or {}
-    server = (
-        world.kube_url
-        or f"https://{endpoints.get('publicEndpoint') or endpoints.get('privateEndpoint')}"
-    )
+    url, ca_data = world.kube_api(res.id)
+    server = url or f"https://{endpoints.get('publicEndpoint') or endpoints.get('privateEndpoint')}"
     cluster_entry: dict[str, Any] = {"server": server}
-    if world.kube_ca_data:
-        cluster_entry["certificate-authority-data"] = world.kube_ca_data
+    if ca_data:
+        cluster_entry["certificate-authority-data"] = ca_data
     doc = {
         "apiVersion": "v1",
         "kind": "",
@@ -732,6 +733,9 @@ def register_actions(world: World) -> None:
         res = world.resources[a["id"]]
         if res.wire["lifecycleState"] not in ("CREATING", "UPDATING"):
             return
+        if world.waits_for_cluster_api(res.id):  # its API server is still starting
+            world.later(1.0, "cluster_active", **a)
+            return
         res.wire["lifecycleState"] = "ACTIVE"
         res.wire["lifecycleDetails"] = ""
         res.wire["endpoints"] = _cluster_endpoints(world, res)
@@ -744,6 +748,7 @@ def register_actions(world: World) -> None:
         res.wire["lifecycleDetails"] = a["message"]
         world.mark_deleted(res, "FAILED")
         workrequests.finish(world, wr(a), "CREATED", ("InternalError", a["message"]))
+        world.emit("cluster_deleted", res.id, None)  # its control plane never came up
 
     def cluster_deleted(a: dict[str, Any]) -> None:
         res = world.resources[a["id"]]
