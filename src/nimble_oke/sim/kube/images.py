@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from aiohttp import web
 
-from nimble_oke.sim.clock import SimClock
+from nimble_oke.sim.clock import SCHEDULED, SimClock
 
 if TYPE_CHECKING:
     from nimble_oke.sim.nim import NimSettings
@@ -207,7 +207,8 @@ class CommandContainer(TaskContainer):
         cmd, rest = words[0].rsplit("/", 1)[-1], words[1:]
         if cmd == "sleep":
             clock = self.ctx.clock
-            await clock.wait_until(clock.now() + (float(rest[0]) if rest else 0))
+            # a process sleeping is not provisioning: the event clock does not jump for it
+            await clock.wait_until(clock.now() + (float(rest[0]) if rest else 0), kind=SCHEDULED)
         elif cmd == "echo":
             io.out(" ".join(self.ctx.env.get(w[1:], "") if w.startswith("$") else w for w in rest))
         elif cmd == "exit":
@@ -375,7 +376,7 @@ class HttpEchoContainer:
         self.ctx.log("warm-up complete, cache written")
 
     async def _exit_later(self, seconds: float) -> None:
-        await self.ctx.clock.wait_until(self.ctx.clock.now() + seconds)
+        await self.ctx.clock.wait_until(self.ctx.clock.now() + seconds, kind=SCHEDULED)
         if not self._exit.done():
             self._exit.set_result(int(self.ctx.env.get("EXIT_CODE", "0") or 0))
 

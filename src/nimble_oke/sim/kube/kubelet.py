@@ -15,8 +15,11 @@ import copy
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+
+from nimble_oke.sim.clock import ACTIVITY, SAMPLE, SCHEDULED
 
 from . import quantity
 from .admission import qos_class
@@ -355,8 +358,11 @@ class PodWorker:
             field_path=field_path,
         )
 
-    async def sleep(self, sim_seconds: float) -> None:
-        await self.c.clock.wait_until(self.c.clock.now() + sim_seconds)
+    async def sleep(self, sim_seconds: float, kind: str = ACTIVITY) -> None:
+        """Wait on the simulated clock: an *activity* (a pull, an attach: slow work the
+        event clock may jump over) or a *scheduled* wait (a back-off: a pod failing over
+        and over is not provisioning, and must not fast-forward other sessions)."""
+        await self.c.clock.wait_until(self.c.clock.now() + sim_seconds, kind=kind)
 
     # --- volumes ----------------------------------------------------------------------------
     async def _prepare_volumes(self) -> None:
@@ -579,7 +585,7 @@ class PodWorker:
             self.event("Failed", "Error: ErrImagePull", warning=True, cs=cs)
             cs.state = {"waiting": {"reason": "ErrImagePull", "message": error}}
             self.publish()
-            await self.sleep(1)
+            await self.sleep(1, SCHEDULED)
             cs.state = {
                 "waiting": {
                     "reason": "ImagePullBackOff",
@@ -589,7 +595,7 @@ class PodWorker:
             self.publish()
             self.event("BackOff", f'Back-off pulling image "{image}"', cs=cs)
             self.event("Failed", "Error: ImagePullBackOff", warning=True, cs=cs)
-            await self.sleep(backoff)
+            await self.sleep(backoff, SCHEDULED)
             backoff = min(backoff * 2, BACKOFF_MAX_S)
             entry = self.c.images.lookup(image)
 
@@ -617,7 +623,7 @@ class PodWorker:
                 }
                 self.publish()
                 self.event("Failed", f"Error: {problem}", warning=True, cs=cs)
-                await self.sleep(BACKOFF_INITIAL_S)
+                await self.sleep(BACKOFF_INITIAL_S, SCHEDULED)
 
     def _gpu(self) -> tuple[str | None, int]:
         node = self.c.store.get(NODES, "", self.node)
@@ -767,7 +773,7 @@ class PodWorker:
             warning=True,
             cs=cs,
         )
-        await self.sleep(delay)
+        await self.sleep(delay, SCHEDULED)
 
     async def _run_init(self, cs: CState) -> bool:
         attempt = 0
@@ -820,8 +826,14 @@ class PodWorker:
                 else:
                     active = [k for k in ("liveness", "readiness") if k in probes]
                 times = [due[k] for k in active] + ([oom_at] if oom_at is not None else [])
-                wait_real = clock.real_seconds(min(times) - clock.now()) if times else 1.0
-                done, _ = await asyncio.wait({waiter}, timeout=max(0.0, min(wait_real, 1.0)))
+                # the next probe is a sample the event clock stops at (never jumped over);
+                # with nothing to probe, only the container's exit is awaited
+                waits: set[asyncio.Future[Any]] = {waiter}
+                if times:
+                    waits.add(asyncio.ensure_future(clock.wait_until(min(times), kind=SAMPLE)))
+                done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+                for tick in pending - {waiter}:
+                    tick.cancel()
                 if waiter in done:
                     code = waiter.result()
                     return code, "Completed" if code == 0 else "Error"
