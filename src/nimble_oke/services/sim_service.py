@@ -29,7 +29,10 @@ ENDPOINTS_FILE = "endpoints.json"
 
 
 class SimServiceError(NimbleError):
-    exit_code = 9
+    """The simulator service could not start, stop or answer: the sim target's cloud API,
+    so the cloud API's exit code (9 is a benchmark FAILED)."""
+
+    exit_code = 5
 
 
 def state_dir(home: Path) -> Path:

@@ -115,13 +115,6 @@ def test_a_hibernated_cloud_survives_a_simulator_restart(
         sim.stop()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="World.restore (sim/oci/world.py, s15-sim) shifts a resource's billed_from/to onto "
-    "the new clock but not its closed billing_segments (World.rebill): after a restart, the "
-    "GPU segment closed at STOP lands in the future of the new clock. Fix requested in "
-    "notes/h22-hibernate.md; this test passes (and must lose its xfail) once it is fixed.",
-)
 def test_billing_segments_closed_before_a_restart_stay_in_the_past(
     tmp_path: Path, hibernate_identity: Path
 ) -> None:

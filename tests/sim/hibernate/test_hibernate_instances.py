@@ -201,3 +201,19 @@ def test_the_kubelet_is_down_from_power_off_until_the_node_rejoins(
     finally:
         clients.close()
         sim.stop()
+
+
+def test_a_retry_token_reused_for_another_action_is_refused(
+    sim: OciSimulator, clients: Any
+) -> None:
+    """InstanceAction's action is in the query string: a retry token sent with STOP and
+    again with START is another request, not a replay (OCI answers 409
+    InvalidatedRetryToken), and the instance is not started by it."""
+    _, node_id = launch_pool(sim, clients)
+    settle(sim, NODE_ACTIVE_S)
+    compute = clients["compute"]
+    compute.instance_action(node_id, "STOP", opc_retry_token="power-1")
+    settle(sim, STOPPED_AFTER_S)
+    refused = error(lambda: compute.instance_action(node_id, "START", opc_retry_token="power-1"))
+    assert (refused.status, refused.code) == (409, "InvalidatedRetryToken")
+    assert state(clients, node_id) == "STOPPED"

@@ -110,9 +110,11 @@ def test_a_stopped_node_is_not_ready_and_keeps_its_images_and_volume(stack: SimS
     ce = oci.container_engine.ContainerEngineClient(config, **kwargs)
     vn = oci.core.VirtualNetworkClient(config, **kwargs)
     compute = oci.core.ComputeClient(config, **kwargs)
-    kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
+    kc: Client | None = None
     try:
         node = _gpu_node(stack, ce, vn)
+        # the cluster's own API server exists from now on (one per cluster)
+        kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
         wait_for(lambda: _ready(kc, node.name) == "True", timeout=20.0, what="Node Ready")
         for obj in load_all_yaml(PVC):
             kc.create(obj)
@@ -145,7 +147,8 @@ def test_a_stopped_node_is_not_ready_and_keeps_its_images_and_volume(stack: SimS
         wait_for(lambda: _phase(kc, "reader") == "Succeeded", timeout=20.0, what="reader")
         assert _pulled(kc, "reader") == [f'Container image "{IMAGE}" already present on machine']
     finally:
-        kc.close()
+        if kc is not None:
+            kc.close()
         for client in (ce, vn, compute):
             client.base_client.session.close()
 
@@ -158,9 +161,11 @@ def test_an_image_captured_from_a_stopped_node_leaves_it_stopped(stack: SimStack
     ce = oci.container_engine.ContainerEngineClient(config, **kwargs)
     vn = oci.core.VirtualNetworkClient(config, **kwargs)
     compute = oci.core.ComputeClient(config, **kwargs)
-    kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
+    kc: Client | None = None
     try:
         node = _gpu_node(stack, ce, vn)
+        # the cluster's own API server exists from now on (one per cluster)
+        kc = Client(KubeConfig.from_file(str(stack.kubeconfig_path)), field_manager="t")
         wait_for(lambda: _ready(kc, node.name) == "True", timeout=20.0, what="Node Ready")
         compute.instance_action(node.id, "SOFTSTOP")
         details = oci.core.models.CreateImageDetails(
@@ -183,6 +188,7 @@ def test_an_image_captured_from_a_stopped_node_leaves_it_stopped(stack: SimStack
         assert _ready(kc, node.name) == "Unknown"
         assert compute.get_instance(node.id).data.lifecycle_state == "STOPPED"
     finally:
-        kc.close()
+        if kc is not None:
+            kc.close()
         for client in (ce, vn, compute):
             client.base_client.session.close()

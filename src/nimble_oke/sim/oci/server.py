@@ -79,7 +79,7 @@ def make_app(world: World, router: Router, region: str) -> web.Application:
             if fault is not None:
                 raise fault
             token = request.headers.get("opc-retry-token") if request.method == "POST" else None
-            fingerprint = _fingerprint(request.method, request.path, body)
+            fingerprint = _fingerprint(request.method, request.path_qs, body)
             ctx = Ctx(
                 world,
                 region,

@@ -36,7 +36,7 @@ from nimble_oke.sim.oci.ids import IdFactory
 from nimble_oke.sim.oci.server import make_app
 from nimble_oke.sim.oci.services import build_router
 from nimble_oke.sim.oci.services.identity import seed_compartment
-from nimble_oke.sim.oci.services.nodes import hook_payload
+from nimble_oke.sim.oci.services.nodes import hook_payload, kubelet_up
 from nimble_oke.sim.oci.world import World
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,7 @@ class OciSimulator:
         lines = ["[DEFAULT]"] + [f"{k}={v}" for k, v in cfg.items()]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
+        path.chmod(0o600)  # as oci setup writes it (oci-cli warns about a readable one)
         return path
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -319,6 +320,8 @@ class OciSimulator:
                     self.world.emit(
                         "node_ready", res.extra["cluster"], hook_payload(self.world, res)
                     )
+                    if not kubelet_up(res):  # a stopped instance: NotReady, not Ready
+                        self.world.emit("node_stopped", res.extra["cluster"], res.wire["name"])
         if self._thread is None:
             return
         self.step()

@@ -274,6 +274,11 @@ class World:
                     value = getattr(res, attr)
                     if value is not None:
                         setattr(res, attr, value + shift)
+                # closed billing intervals (World.rebill) move with the clock too: else a
+                # segment closed before a restart lands in the new clock's future
+                for segment in res.extra.get("billing_segments", []):
+                    segment["from"] += shift
+                    segment["to"] += shift
                 self.resources[res.id] = res
             self._events = [(due + shift, seq, a, args) for due, seq, a, args in data["events"]]
             heapq.heapify(self._events)
