@@ -338,6 +338,7 @@ class KubeSimulator:
         try:
             loop.run_until_complete(self._thread_body())
         finally:
+            _finish_tasks(loop)
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
 
@@ -743,3 +744,14 @@ def _node_condition(kind: str, status: str, reason: str, message: str) -> Obj:
 
 async def _as_coroutine(fn: Callable[[], T]) -> T:
     return fn()
+
+
+def _finish_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what is still pending and let it finish, as ``asyncio.run`` does: a request
+    handler created for a connection that arrived while the server stopped would otherwise
+    be dropped unstarted ("coroutine … was never awaited") with its TLS transport open."""
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
