@@ -21,7 +21,14 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import KubeError, NimbleError
+from nimble_oke.errors import NimbleError
+from nimble_oke.services.deployment import (
+    delete_deployment,
+    discover_endpoint,
+    ensure_model_par,
+    record_kube_created,
+    release_name,
+)
 from nimble_oke.services.enforcement import record_enforcement
 from nimble_oke.services.kept_cache import (
     attach_kept_cache,
@@ -40,7 +47,8 @@ from nimble_oke.state.lock import SessionLock
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
-LOCAL_PORTS_ANNOTATION = "sim.nimble-oke.io/local-ports"  # set by the Kubernetes simulator
+# release_name is re-exported: cli/bench_cmd.py and tests/bench import it from here
+__all__ = ["DownResult", "UpResult", "bench_line", "down", "release_name", "run_bench", "up"]
 
 
 @dataclass
@@ -87,10 +95,6 @@ class _Phase:
         status = "ok" if exc_type is None else "failed"
         self.owner.store.phase_ended(self.id, status)
         self.owner.done.append({"name": self.name, "seconds": round(seconds, 3), "status": status})
-
-
-def release_name(session: str) -> str:
-    return session
 
 
 def up(
@@ -269,10 +273,10 @@ def up(
             say(f"up failed ({result.error}); rolling back what this run created")
             try:
                 if deployed and client is not None:
-                    _delete_deployment(client, cfg, say, target)
+                    delete_deployment(client, cfg, say, target)
                 elif warm is not None and warm.client is not None:
                     # the warm-up's claim has a block volume behind it: delete it too
-                    _delete_deployment(warm.client, cfg, say, target)
+                    delete_deployment(warm.client, cfg, say, target)
                 removed, failed = provisioner.rollback()
             except KeyboardInterrupt:
                 say(f"rollback aborted; finish it with: nimble down --name {session}")
@@ -397,101 +401,6 @@ def install_watchdog(
     watchdog.write_lease(client, cfg.nim.namespace, lease)
 
 
-MODEL_PAR_TTL_S = 6 * 3600
-
-
-def ensure_model_par(
-    client: Any, cfg: NimbleConfig, target: Target, session: str, values: dict[str, Any]
-) -> None:
-    """A short-lived read PAR for the model's prefix, created per deployment and handed to
-    the hydrate init container through a Secret (never logged, rendered or stored)."""
-    from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.resources.core_v1 import Secret
-
-    from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
-    from nimble_oke.services.models import Storage, create_par
-
-    source = values["cache"]["objectStorage"]
-    regions = target.endpoints.get("oci_regions") or None
-    storage = Storage.from_provider(target.provider, regions)
-    with storage:
-        url = create_par(
-            storage, str(source["bucket"]), str(source["prefix"]), MODEL_PAR_TTL_S, now=target.now
-        )
-    secret = source["parSecret"]
-    client.apply(
-        Secret(
-            metadata=ObjectMeta(
-                name=secret["name"], namespace=cfg.nim.namespace, labels={SESSION_LABEL: session}
-            ),
-            type="Opaque",
-            stringData={secret["key"]: url},
-        ),
-        field_manager=FIELD_MANAGER,
-        force=True,
-    )
-
-
-def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
-    """Record the load balancer and block volumes Kubernetes created for the session (found
-    by the session tag the chart puts on them), so their cost accrues like the rest."""
-    from nimble_oke.domain.cost import load_balancer_meters, volume_meters
-    from nimble_oke.services.provision import TAG_SESSION
-
-    catalog = load_catalog()
-    for found in target.provider.find_tagged({TAG_SESSION: session}):
-        if found.kind == "volume":
-            meters = volume_meters(
-                catalog,
-                cfg.cache.size_gb,
-                cfg.cache.vpus_per_gb,
-                item=f"Model cache volume ({cfg.cache.size_gb} GB)",
-            )
-        elif found.kind == "load_balancer":
-            meters = load_balancer_meters(cfg.service.lb_min_mbps)
-        else:
-            continue
-        store.record_created(
-            session,
-            found.kind,
-            found.resource_id,
-            name=found.name,
-            meters=meters,
-            tags=dict(found.tags),
-        )
-
-
-def discover_endpoint(client: Any, cfg: NimbleConfig, session: str, *, timeout_s: float) -> str:
-    """The NIM endpoint: the LB's address (on the sim, the local port it forwards from)."""
-    from lightkube.resources.core_v1 import Service
-
-    name = f"{release_name(session)}-nimble-nim"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        svc = client.get(Service, name, namespace=cfg.nim.namespace)
-        annotations = svc.metadata.annotations or {}
-        port = svc.spec.ports[0].port
-        if LOCAL_PORTS_ANNOTATION in annotations:
-            local = json.loads(annotations[LOCAL_PORTS_ANNOTATION]).get(str(port))
-            if local:
-                return f"http://127.0.0.1:{local}"
-        if cfg.service.type == "LoadBalancer":
-            ingress = (
-                (svc.status.loadBalancer.ingress or [])
-                if svc.status and svc.status.loadBalancer
-                else []
-            )
-            if ingress and ingress[0].ip and LOCAL_PORTS_ANNOTATION not in annotations:
-                return f"http://{ingress[0].ip}:{port}"
-        elif LOCAL_PORTS_ANNOTATION not in annotations:
-            return f"http://{svc.spec.clusterIP}:{port}"
-        if time.monotonic() > deadline:
-            raise KubeError(
-                f"service {name} has no external address after {timeout_s:.0f}s (LB pending)"
-            )
-        time.sleep(0.1)
-
-
 def run_bench(endpoint: str, cfg: NimbleConfig, *, requests: int | None = None) -> dict[str, Any]:
     from nimble_oke.bench import BenchConfig, run, summarize
 
@@ -531,24 +440,6 @@ def bench_line(summary: dict[str, Any]) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _delete_deployment(client: Any, cfg: NimbleConfig, say: Say, target: Target) -> None:
-    """Delete the namespace and wait until the LB and volumes it owned are released."""
-    from nimble_oke.kube.deploy import delete_namespace
-
-    if delete_namespace(client, cfg.nim.namespace):
-        say(f"deleted namespace {cfg.nim.namespace} (deployment, service, cache claim)")
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.core_v1 import Namespace
-
-        deadline = time.monotonic() + target.real_seconds(600) + 30
-        while time.monotonic() < deadline:
-            try:
-                client.get(Namespace, cfg.nim.namespace)
-            except ApiError:
-                return
-            time.sleep(0.1)
-
-
 @dataclass
 class DownResult:
     session: str
@@ -586,7 +477,7 @@ def down(
                     if keep_cache:
                         for volume in retain_cache_volume(client, cfg):
                             say(f"keeping the model cache: {volume} set to Retain")
-                    _delete_deployment(client, cfg, say, target)
+                    delete_deployment(client, cfg, say, target)
                 finally:
                     client.close()
                 deleted = True

@@ -16,7 +16,6 @@ Everything carries freeform tags ``nimble-oke-session``, ``nimble-oke-created-by
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +26,7 @@ from nimble_oke.domain.catalog import Catalog, Shape
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import Meter, cluster_meters, node_pool_meters
 from nimble_oke.errors import CapacityError, ProviderError
+from nimble_oke.polling import poll_until
 from nimble_oke.ports import DELETE_ORDER, CloudProvider, Created, FoundResource
 from nimble_oke.services.preflight import PreflightReport, Rung
 from nimble_oke.state.store import StateStore
@@ -370,20 +370,27 @@ class Provisioner:
             return
         self.say(f"gpu pool: scaling from {len(live)} to {size} node(s)")
         self.provider.scale_node_pool(pool_id, size)
-        deadline = time.monotonic() + self.timeouts.node_pool_s
-        while True:
+
+        def converged() -> bool | None:
             nodes = [
                 n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE
             ]
             active = [n for n in nodes if n["state"] == "ACTIVE"]
             if len(active) == size and len(nodes) == size:
-                return
+                return True
             errors = [n["error"] for n in nodes if n.get("error")]
             if errors:
                 raise CapacityError(f"scaling node pool {pool_id}: {'; '.join(errors)}")
-            if time.monotonic() > deadline:
-                raise ProviderError(f"node pool {pool_id} did not reach {size} ACTIVE node(s)")
-            time.sleep(self._poll_s)
+            return None
+
+        poll_until(
+            converged,
+            timeout_s=self.timeouts.node_pool_s,
+            interval_s=self._poll_s,
+            on_timeout=lambda: ProviderError(
+                f"node pool {pool_id} did not reach {size} ACTIVE node(s)"
+            ),
+        )
 
     def discard_failed_pool(self, step: str) -> None:
         entry = self.store.journal_entry(self.session, step)

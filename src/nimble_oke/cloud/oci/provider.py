@@ -22,6 +22,7 @@ import oci
 from nimble_oke.cloud.oci import errors as oe
 from nimble_oke.domain.network import OSN, Rule
 from nimble_oke.errors import CapacityError, ProviderError
+from nimble_oke.polling import poll_until
 from nimble_oke.ports import Created, FoundResource, GpuAvailability
 
 SEARCH_TYPES = {
@@ -453,34 +454,48 @@ class OciProvider:
     # -- wait ------------------------------------------------------------------------------
 
     def await_ready(self, kind: str, created: Created, *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
         if created.work_request_id:
-            self._await_work_request(kind, created, deadline)
+            self._await_work_request(kind, created, timeout_s)
             return
-        while True:
+
+        def ready() -> bool | None:
             state = self.state(kind, created.resource_id)
             if state in READY:
-                return
+                return True
             if kind == "node_pool" and state in BROKEN:
-                errors = [
-                    n["error"] for n in self.node_pool_nodes(created.resource_id) if n["error"]
-                ]
-                message = "; ".join(errors) or f"node pool {state}"
-                if oe.is_capacity_message(message):
-                    raise CapacityError(f"node_pool {created.resource_id}: {message}")
-                raise ProviderError(f"node_pool {created.resource_id} is {state}: {message}")
+                self._raise_pool_failure(created.resource_id, str(state))
             if state is None or state in ("FAILED", *DELETING):
                 raise ProviderError(f"{kind} {created.resource_id} ended in state {state}")
-            if time.monotonic() > deadline:
-                raise ProviderError(f"timed out waiting for {kind} {created.resource_id} ({state})")
-            self._sleep(self.poll_s)
+            last[0] = state
+            return None
 
-    def _await_work_request(self, kind: str, created: Created, deadline: float) -> None:
+        last: list[str | None] = [None]
+        poll_until(
+            ready,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {created.resource_id} ({last[0]})"
+            ),
+        )
+
+    def _raise_pool_failure(self, pool_id: str, state: str) -> None:
+        errors = [n["error"] for n in self.node_pool_nodes(pool_id) if n["error"]]
+        message = "; ".join(errors) or f"node pool {state}"
+        if oe.is_capacity_message(message):
+            raise CapacityError(f"node_pool {pool_id}: {message}")
+        raise ProviderError(f"node_pool {pool_id} is {state}: {message}")
+
+    def _await_work_request(self, kind: str, created: Created, timeout_s: float) -> None:
         wr_id = str(created.work_request_id)
-        while True:
+        seen: list[Any] = [None]
+
+        def finished() -> bool | None:
             wr = self._call(f"waiting for the {kind}", self.ce.get_work_request, wr_id).data
+            seen[0] = wr
             if wr.status == "SUCCEEDED":
-                return
+                return True
             if wr.status in ("FAILED", "CANCELED"):
                 errors = self._call(
                     f"reading errors of work request {wr_id}",
@@ -492,12 +507,18 @@ class OciProvider:
                 if oe.is_capacity_message(message):
                     raise CapacityError(f"{kind} {created.resource_id}: {message}")
                 raise ProviderError(f"{kind} {created.resource_id} failed: {message}")
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"timed out waiting for {kind} {created.resource_id} "
-                    f"(work request {wr_id} {wr.status}, {wr.percent_complete}%)"
-                )
-            self._sleep(self.poll_s)
+            return None
+
+        poll_until(
+            finished,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {created.resource_id} "
+                f"(work request {wr_id} {seen[0].status}, {seen[0].percent_complete}%)"
+            ),
+        )
 
     # -- state and delete --------------------------------------------------------------------
 
@@ -554,9 +575,7 @@ class OciProvider:
             f"installing the {name} add-on", self.ce.install_addon, cluster_id, details
         )
         wr_id = str(response.headers["opc-work-request-id"])
-        self._await_work_request(
-            f"{name} add-on", Created(cluster_id, wr_id), time.monotonic() + timeout_s
-        )
+        self._await_work_request(f"{name} add-on", Created(cluster_id, wr_id), timeout_s)
         return True
 
     def _read(self, kind: str, resource_id: str) -> Any:
@@ -600,11 +619,15 @@ class OciProvider:
         return str(wr) if wr else None
 
     def await_deleted(self, kind: str, resource_id: str, *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.state(kind, resource_id) is not None:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"timed out waiting for {kind} {resource_id} to be deleted")
-            self._sleep(self.poll_s)
+        poll_until(
+            lambda: True if self.state(kind, resource_id) is None else None,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {resource_id} to be deleted"
+            ),
+        )
 
     # -- search, kubeconfig, scaling ----------------------------------------------------------
 
