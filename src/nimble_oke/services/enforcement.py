@@ -24,8 +24,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nimble_oke.domain.catalog import Catalog
-from nimble_oke.domain.cost import Accrual, accrue
 from nimble_oke.ports import CloudProvider
 from nimble_oke.redact import redact
 from nimble_oke.services.watchdog import Lease, lease_from_configmap
@@ -160,29 +158,19 @@ def enforcement_note(store: StateStore, session: str) -> str:
     return said[-1] if said else ""
 
 
-def accrue_with_enforcement(
+def read_enforcement_when_due(
     store: StateStore,
     record: SessionRecord,
-    catalog: Catalog,
-    clock: Callable[[], float],
+    accrued_usd: float,
+    now: float,
     *,
     target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
-) -> tuple[Accrual, str]:
-    """The session's accrual now; once the watchdog can have acted, after reading its
-    lease into the journal (and at a fresh reading of ``clock``: on a fast simulated clock
-    the watchdog may act while the lease is read). Returns the accrual and what to tell
-    the user."""
-
-    def priced() -> tuple[Accrual, float]:
-        now = clock()
-        return accrue(catalog, [r.usage() for r in store.resources(record.name)], now), now
-
-    accrual, now = priced()
-    if not gpu_pool_billing(store, record.name) or not enforcement_due(
-        record, accrual.total_usd, now
-    ):
-        return accrual, enforcement_note(store, record.name)
+) -> tuple[bool, str]:
+    """Once the watchdog can have acted, read its lease into the journal. Returns (whether
+    the journal may have changed, what to tell the user)."""
+    if not gpu_pool_billing(store, record.name) or not enforcement_due(record, accrued_usd, now):
+        return False, enforcement_note(store, record.name)
     unread = refresh_enforcement(store, record, target_for=target_for)
     if unread:
-        return accrual, unread
-    return priced()[0], enforcement_note(store, record.name)
+        return False, unread
+    return True, enforcement_note(store, record.name)

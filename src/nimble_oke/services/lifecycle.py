@@ -39,11 +39,11 @@ from nimble_oke.services.kept_cache import (
 )
 from nimble_oke.services.node_image import keep_node_image as capture_node_image
 from nimble_oke.services.node_image import usable_node_image
-from nimble_oke.services.planning import STANDBY_STATUS
 from nimble_oke.services.preflight import preflight
-from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
+from nimble_oke.services.provision import Keep, Provisioner, TeardownResult, teardown
 from nimble_oke.services.targets import Target
 from nimble_oke.state.lock import SessionLock
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
@@ -133,7 +133,7 @@ def up(
         store.upsert_session(
             session,
             target=target.name,
-            status="provisioning",
+            status=SessionStatus.PROVISIONING,
             config=cfg.model_dump(mode="json"),
             lease_expires_at=store.now() + cfg.budget.max_hours * 3600,
             budget_usd=cfg.budget.max_usd,
@@ -184,7 +184,7 @@ def up(
         record_enforcement(
             client, cfg.nim.namespace, target.provider, store, session, resumed_at=provision_started
         )
-        store.set_session_status(session, "deploying")
+        store.set_session_status(session, SessionStatus.DEPLOYING)
         plan, profile = _after_warm_up(
             warm, plan, cfg, catalog, prov.placement.availability_domain, result, say
         )
@@ -240,7 +240,7 @@ def up(
         with phases("watchdog"):
             install_watchdog(client, cfg, target, store, session, prov.ids["node_pool"])
         result.ready_at = store.now()
-        store.set_session_status(session, "ready", endpoint=result.endpoint)
+        store.set_session_status(session, SessionStatus.READY, endpoint=result.endpoint)
         if on_realtime:
             on_realtime(True)
         say(f"endpoint    {result.endpoint}")
@@ -265,7 +265,7 @@ def up(
         result.error = str(exc) if isinstance(exc, NimbleError) else "interrupted"
         store.event(session, "ERROR", f"up failed: {result.error}")
         if keep_on_failure:
-            store.set_session_status(session, "failed")
+            store.set_session_status(session, SessionStatus.FAILED)
             say(
                 f"keeping what was created (--keep-on-failure); remove it with: nimble down --name {session}"
             )
@@ -282,7 +282,9 @@ def up(
                 say(f"rollback aborted; finish it with: nimble down --name {session}")
                 raise
             result.rolled_back, result.rollback_failed = removed, failed
-            store.set_session_status(session, "rolled back" if not failed else "failed")
+            store.set_session_status(
+                session, SessionStatus.ROLLED_BACK if not failed else SessionStatus.FAILED
+            )
             if failed:
                 say(
                     f"could not remove: {'; '.join(failed)} — finish with: nimble down --name {session}"
@@ -363,9 +365,9 @@ def install_watchdog(
     node_pool_id: str,
 ) -> None:
     """Put the session's lease into the cluster and the CronJob that enforces it."""
-    from nimble_oke.domain.cost import accrue
     from nimble_oke.kube.deploy import apply_manifests
     from nimble_oke.services import watchdog
+    from nimble_oke.services.costs import session_accrual
 
     now = store.now()
     record = store.session(session)
@@ -374,7 +376,7 @@ def install_watchdog(
         if record and record.lease_expires_at
         else now + cfg.budget.max_hours * 3600
     )
-    accrual = accrue(load_catalog(), [r.usage() for r in store.resources(session)], now)
+    accrual = session_accrual(store, session, now=now, read_lease=False).accrual
     lease = watchdog.Lease(
         session=session,
         node_pool_id=node_pool_id,
@@ -453,17 +455,20 @@ def down(
     target: Target,
     store: StateStore,
     *,
+    keep: Keep | None = None,
+    say: Say = print,
     keep_cache: bool = False,
     keep_cluster: bool = False,
     keep_node_image: bool = False,
-    say: Say = print,
 ) -> DownResult:
+    """``keep_*``: the same as ``keep`` (kept for callers written before :class:`Keep`)."""
+    keep = keep or Keep(keep_cache, keep_cluster, keep_node_image)
     record = store.session(session)
     lock = SessionLock(store.home, session, command="nimble down")
     lock.acquire()
     try:
         if record is not None:
-            store.set_session_status(session, "tearing down")
+            store.set_session_status(session, SessionStatus.TEARING_DOWN)
         deleted = False
         live = store.live_cluster(session)
         if live is not None and target.provider.state("cluster", live[1]):
@@ -474,7 +479,7 @@ def down(
                 client = client_for(kubeconfig, target.token(cluster_id), cfg.nim.namespace)
                 try:
                     record_enforcement(client, cfg.nim.namespace, target.provider, store, session)
-                    if keep_cache:
+                    if keep.cache:
                         for volume in retain_cache_volume(client, cfg):
                             say(f"keeping the model cache: {volume} set to Retain")
                     delete_deployment(client, cfg, say, target)
@@ -485,7 +490,7 @@ def down(
                 say(
                     f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
                 )
-        if keep_node_image:
+        if keep.node_image:
             try:
                 capture_node_image(
                     cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s
@@ -497,20 +502,13 @@ def down(
             session,
             target.provider,
             store,
-            keep_cache=keep_cache,
-            keep_cluster=keep_cluster,
-            keep_node_image=keep_node_image,
+            keep=keep,
             timeouts=target.timeouts,
             say=say,
         )
-        if keep_cache and result.kept:
+        if keep.cache and result.kept:
             rest_kept_volumes(cfg, target, store, session, say)
-        status = "down" if not result.failed and not result.remaining else "down (incomplete)"
-        if keep_cluster:
-            status = STANDBY_STATUS
-        elif result.kept:
-            status = "down (cache kept)"
-        store.set_session_status(session, status, clear_endpoint=True)
+        store.set_session_status(session, keep.status_after(result), clear_endpoint=True)
         return DownResult(session, result, deleted)
     finally:
         lock.release()

@@ -29,6 +29,7 @@ from nimble_oke.errors import CapacityError, ProviderError
 from nimble_oke.polling import poll_until
 from nimble_oke.ports import DELETE_ORDER, CloudProvider, Created, FoundResource
 from nimble_oke.services.preflight import PreflightReport, Rung
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 TAG_SESSION = "nimble-oke-session"
@@ -501,6 +502,29 @@ def delete_in_order(
     return removed, failed
 
 
+@dataclass(frozen=True)
+class Keep:
+    """What ``down`` keeps for the next ``up`` (everything else of the session goes).
+
+    ``cache``: the model-cache volume (``--keep-cache``); ``cluster``: the network and
+    the cluster — standby, a basic control plane is free (``--keep-cluster``);
+    ``node_image``: a GPU worker image holding the NIM image (``--keep-node-image``)."""
+
+    cache: bool = False
+    cluster: bool = False
+    node_image: bool = False
+
+    def status_after(self, result: TeardownResult) -> SessionStatus:
+        """The session's status once ``down`` has run with this policy."""
+        if self.cluster:
+            return SessionStatus.STANDBY
+        if result.kept:
+            return SessionStatus.DOWN_CACHE_KEPT
+        if result.failed or result.remaining:
+            return SessionStatus.DOWN_INCOMPLETE
+        return SessionStatus.DOWN
+
+
 @dataclass
 class TeardownResult:
     removed: list[str]
@@ -515,55 +539,23 @@ def teardown(
     provider: CloudProvider,
     store: StateStore,
     *,
-    keep_cache: bool = False,
-    keep_cluster: bool = False,
-    keep_node_image: bool = False,
+    keep: Keep = Keep(),
     timeouts: Timeouts | None = None,
     say: Say = lambda _m: None,
 ) -> TeardownResult:
-    """Delete everything the session owns (journal ∪ tags), keep the cache volume if asked,
-    then verify through the tag search that nothing of the session is left.
+    """Delete everything the session owns (journal ∪ tags) but what ``keep`` keeps, then
+    verify through the tag search that nothing of the session is left.
 
-    ``keep_cluster`` (standby) keeps the network and the cluster: what bills at GPU rates
+    ``keep.cluster`` (standby) keeps the network and the cluster: what bills at GPU rates
     (node pools, load balancers) goes, and the next ``up`` only waits for a node pool."""
     timeouts = timeouts or Timeouts()
-    known = {r.resource_id: r for r in store.resources(session, live_only=True)}
-    targets: dict[str, FoundResource] = {}
-    for rid, record in known.items():
-        if record.kind in DELETE_ORDER and provider.state(record.kind, rid) is not None:
-            targets[rid] = FoundResource(record.kind, rid, record.name or "", "", record.tags)
-        elif record.kind in DELETE_ORDER:
-            store.record_deleted(session, record.kind, rid)
-    for found in provider.find_tagged({TAG_SESSION: session}):
-        targets.setdefault(found.resource_id, found)
-    kept: list[str] = []
-    # Volumes tagged as the model cache are kept; when none carries the role tag, every
-    # session volume is a cache (the chart's PVCs are the only volumes a session creates).
-    role_tagged = any(t.tags.get(TAG_ROLE) == ROLE_CACHE for t in targets.values())
-    if keep_cache:
-        for rid, target in list(targets.items()):
-            if target.kind == "volume" and (
-                target.tags.get(TAG_ROLE) == ROLE_CACHE or not role_tagged
-            ):
-                kept.append(rid)
-                del targets[rid]
-                store.record_created(
-                    session, "volume", rid, name=target.name, tags=dict(target.tags)
-                )
-                store.mark_kept(session, "volume", rid)
-                say(f"keeping the model cache volume {target.name or rid}")
-    if keep_node_image:
-        for rid, target in list(targets.items()):
-            if target.kind == "node_image":
-                kept.append(rid)
-                del targets[rid]
-                store.mark_kept(session, "node_image", rid)
+    targets = _session_resources(session, provider, store)
+    kept = _set_aside_kept(session, store, targets, keep, say)
     standby: list[str] = []
-    if keep_cluster:
-        for rid, target in list(targets.items()):
-            if target.kind in STANDBY_KINDS:
-                standby.append(rid)
-                del targets[rid]
+    if keep.cluster:
+        standby = [rid for rid, t in targets.items() if t.kind in STANDBY_KINDS]
+        for rid in standby:
+            del targets[rid]
         say("keeping the network and the cluster (standby)")
     removed, failed = delete_in_order(
         provider, store, session, list(targets.values()), timeouts, say
@@ -573,10 +565,60 @@ def teardown(
         for f in provider.find_tagged({TAG_SESSION: session})
         if f.resource_id not in kept and f.resource_id not in standby
     ]
-    if not failed and not keep_cluster:
+    if not failed and not keep.cluster:
         # (a standby keeps its journal: the next up finds the network and cluster by it)
         store.clear_journal(session)
     return TeardownResult(removed, failed, kept, remaining, standby)
+
+
+def _session_resources(
+    session: str, provider: CloudProvider, store: StateStore
+) -> dict[str, FoundResource]:
+    """Everything of the session that still exists: the journal's live records (those the
+    cloud no longer has are marked deleted on the way) and whatever carries its tag."""
+    targets: dict[str, FoundResource] = {}
+    for record in store.resources(session, live_only=True):
+        if record.kind not in DELETE_ORDER:
+            continue
+        if provider.state(record.kind, record.resource_id) is None:
+            store.record_deleted(session, record.kind, record.resource_id)
+            continue
+        targets[record.resource_id] = FoundResource(
+            record.kind, record.resource_id, record.name or "", "", record.tags
+        )
+    for found in provider.find_tagged({TAG_SESSION: session}):
+        targets.setdefault(found.resource_id, found)
+    return targets
+
+
+def _set_aside_kept(
+    session: str,
+    store: StateStore,
+    targets: dict[str, FoundResource],
+    keep: Keep,
+    say: Say,
+) -> list[str]:
+    """Take what ``keep`` keeps out of ``targets`` and mark it kept in the journal.
+
+    Volumes tagged as the model cache are kept; when none carries the role tag, every
+    session volume is a cache (the chart's PVCs are the only volumes a session creates)."""
+    kept: list[str] = []
+    role_tagged = any(t.tags.get(TAG_ROLE) == ROLE_CACHE for t in targets.values())
+    for rid, target in list(targets.items()):
+        is_cache = target.kind == "volume" and (
+            target.tags.get(TAG_ROLE) == ROLE_CACHE or not role_tagged
+        )
+        if keep.cache and is_cache:
+            store.record_created(session, "volume", rid, name=target.name, tags=dict(target.tags))
+            store.mark_kept(session, "volume", rid)
+            say(f"keeping the model cache volume {target.name or rid}")
+        elif keep.node_image and target.kind == "node_image":
+            store.mark_kept(session, "node_image", rid)
+        else:
+            continue
+        kept.append(rid)
+        del targets[rid]
+    return kept
 
 
 def sweep_candidates(provider: CloudProvider, session: str | None) -> list[FoundResource]:
