@@ -88,8 +88,10 @@ def test_status_reads_the_watchdog_after_the_laptop_was_closed(tmp_path: Path) -
     home = tmp_path / "home"
     try:
         assert nimble(home, "sim", "start", "--time-scale", "600").returncode == 0
+        # (4 h: the smoke suite runs on the simulator's scaled clock and takes a simulated
+        # half hour of the lease at 600×)
         up = nimble(
-            home, "up", "--name", "wd", "--yes", "--no-bench", "--hours", "2", "--budget", "50"
+            home, "up", "--name", "wd", "--yes", "--no-bench", "--hours", "4", "--budget", "50"
         )
         assert up.returncode == 0, up.stdout + up.stderr
         before = _status(home)
@@ -116,7 +118,8 @@ def test_status_reads_the_watchdog_after_the_laptop_was_closed(tmp_path: Path) -
         assert float(after["running_usd_per_hour"]) < rate - 1.0  # type: ignore[arg-type]
         grown = float(after["accrued_usd"]) - float(before["accrued_usd"])  # type: ignore[arg-type]
         expected = rate * left / 3600
-        assert 0.97 * expected < grown < expected + rate * 0.25, (grown, expected, after)
+        # (a loaded machine starts the CronJob's pod late: real seconds are minutes at 600×)
+        assert 0.97 * expected < grown < expected + rate * 0.4, (grown, expected, after)
         time.sleep(1.0)  # 10 simulated minutes: the GPU pool no longer accrues
         later = _status(home)
         slower = float(later["accrued_usd"]) - float(after["accrued_usd"])  # type: ignore[arg-type]

@@ -62,7 +62,9 @@ def ensure_model_par(
     )
 
 
-def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
+def record_kube_created(
+    target: Target, store: StateStore, cfg: NimbleConfig, session: str, *, run: str | None = None
+) -> None:
     """Record the load balancer and block volumes Kubernetes created for the session (found
     by the session tag the chart puts on them), so their cost accrues like the rest."""
     from nimble_oke.domain.cost import load_balancer_meters, volume_meters
@@ -88,6 +90,7 @@ def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, se
             name=found.name,
             meters=meters,
             tags=dict(found.tags),
+            run=run,
         )
 
 

@@ -1,19 +1,16 @@
 """``up`` and ``down``: the session lifecycle over any target.
 
-up: plan → budget guard → lock → preflight → provision (network, cluster, GPU pool) →
-namespace + NGC secrets → render chart → server-side apply → wait with live phases →
-endpoint → smoke → optional benchmark → summary. Any failure or Ctrl-C rolls back what
-this run created (unless ``keep_on_failure``) and says exactly what was removed.
-
-down: delete the deployment (its load balancer and, unless kept, cache volumes go with it)
-→ node pool → cluster → network, then verify through the tag search that nothing of the
-session is left.
+Both are a list of steps run by one engine (services/saga.py): ``up``'s steps are in
+services/up_steps.py (record → preflight → network → cluster → GPU pool with the cache
+warm-up → connect → deploy → wait → endpoint → watchdog → ready → smoke → benchmark),
+``down``'s in services/down_steps.py (deployment → node image → cloud → kept volumes).
+Any failure of ``up`` — the project's own errors, an internal error, Ctrl-C — undoes what
+this run created (unless ``keep_on_failure``) in reverse order and says what was removed;
+a run killed outright is resumed by the next ``up`` of the session.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,33 +19,29 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
 from nimble_oke.errors import NimbleError
-from nimble_oke.services.deployment import (
-    delete_deployment,
-    discover_endpoint,
-    ensure_model_par,
-    record_kube_created,
-    release_name,
-)
-from nimble_oke.services.enforcement import record_enforcement
-from nimble_oke.services.kept_cache import (
-    attach_kept_cache,
-    kept_cache_ad,
-    rest_kept_volumes,
-    retain_cache_volume,
-    tune_kept_volume,
-)
-from nimble_oke.services.node_image import keep_node_image as capture_node_image
-from nimble_oke.services.node_image import usable_node_image
-from nimble_oke.services.preflight import preflight
-from nimble_oke.services.provision import Keep, Provisioner, TeardownResult, teardown
+from nimble_oke.services.deployment import release_name
+from nimble_oke.services.down_steps import DownRun, down_steps
+from nimble_oke.services.provision import Keep, Provisioner, TeardownResult
+from nimble_oke.services.saga import Saga, SagaFailedError, Undone
 from nimble_oke.services.targets import Target
+from nimble_oke.services.up_steps import UpOptions, UpRun, up_steps
 from nimble_oke.state.lock import SessionLock
 from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
 # release_name is re-exported: cli/bench_cmd.py and tests/bench import it from here
-__all__ = ["DownResult", "UpResult", "bench_line", "down", "release_name", "run_bench", "up"]
+__all__ = [
+    "DownResult",
+    "UpOptions",
+    "UpResult",
+    "bench_line",
+    "down",
+    "release_name",
+    "run_bench",
+    "up",
+]
+INTERNAL_ERROR_EXIT = 70  # what the CLI exits with for a bug (cli/common.py)
 
 
 @dataclass
@@ -62,39 +55,29 @@ class UpResult:
     placement: str | None = None
     estimated_usd: float = 0.0
     worst_case_usd: float = 0.0
-    rolled_back: list[str] = field(default_factory=list)
+    rolled_back: list[str] = field(default_factory=list)  # "node pool s-gpu", "cluster s"
     rollback_failed: list[str] = field(default_factory=list)
     error: str | None = None
     started_at: float | None = None  # store clock (simulated time on the sim target)
     ready_at: float | None = None
     cache_warm_up: str | None = None  # how the cache was filled off the GPU, or why not
+    # the failure itself: a NimbleError subclass (its exit_code is the CLI's), or the
+    # exception of an internal error
+    exception: BaseException | None = field(default=None, repr=False)
+    failed_step: str | None = None
 
+    @property
+    def error_kind(self) -> str | None:
+        return None if self.exception is None else type(self.exception).__name__
 
-class _Phases:
-    """Times each phase (real seconds) and records it in the store (the ledger)."""
-
-    def __init__(self, store: StateStore, session: str, run: str, say: Say) -> None:
-        self.store, self.session, self.run, self.say = store, session, run, say
-        self.done: list[dict[str, Any]] = []
-
-    def __call__(self, name: str) -> _Phase:
-        return _Phase(self, name)
-
-
-class _Phase:
-    def __init__(self, owner: _Phases, name: str) -> None:
-        self.owner, self.name = owner, name
-
-    def __enter__(self) -> _Phase:
-        self.start = time.perf_counter()
-        self.id = self.owner.store.phase_started(self.owner.session, self.owner.run, self.name)
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        seconds = time.perf_counter() - self.start
-        status = "ok" if exc_type is None else "failed"
-        self.owner.store.phase_ended(self.id, status)
-        self.owner.done.append({"name": self.name, "seconds": round(seconds, 3), "status": status})
+    @property
+    def exit_code(self) -> int:
+        """What the CLI exits with: 0, the NimbleError's code, or 70 for a bug."""
+        if self.ok:
+            return 0
+        if isinstance(self.exception, NimbleError):
+            return self.exception.exit_code
+        return INTERNAL_ERROR_EXIT if self.exception is not None else 1
 
 
 def up(
@@ -109,298 +92,135 @@ def up(
     bench_requests: int | None = None,
     on_realtime: Callable[[bool], None] | None = None,
 ) -> UpResult:
-    """Bring the session up. ``on_realtime(True/False)`` brackets the phases that run in
-    real time (smoke, benchmark) — the demo uses it to run the simulated clock 1:1 then."""
+    """Bring the session up (idempotent: a re-run converges, a killed run is resumed).
+
+    ``on_realtime``: only the demo passes it, for its private stack's clock (see
+    :class:`UpOptions`); the target's own clock is left alone."""
+    options = UpOptions(bench, keep_on_failure, bench_requests, on_realtime)
     cfg = plan.config or cfg  # with the planner's choices (cache volume size/VPUs)
     session = cfg.session_name
-    catalog = load_catalog()
     result = UpResult(
         session, False, estimated_usd=plan.total_usd, worst_case_usd=plan.worst_case_usd
     )
-    run_id = time.strftime("%Y%m%dT%H%M%S")
-    phases = _Phases(store, session, run_id, say)
     lock = SessionLock(store.home, session, command="nimble up")
     lock.acquire()
-    provisioner = Provisioner(
-        session, cfg, target.provider, store, catalog, say=say, timeouts=target.timeouts
-    )
-    deployed = False
-    client: Any = None
-    warm: Any = None
-    on_realtime = on_realtime or target.realtime
-    result.started_at = store.now()
     try:
-        store.upsert_session(
-            session,
-            target=target.name,
-            status=SessionStatus.PROVISIONING,
-            config=cfg.model_dump(mode="json"),
-            lease_expires_at=store.now() + cfg.budget.max_hours * 3600,
-            budget_usd=cfg.budget.max_usd,
-            estimate_usd=plan.total_usd,
-            worst_case_usd=plan.worst_case_usd,
-        )
-        with phases("preflight"):
-            report = preflight(cfg, target.provider, catalog, say)
-            cache_ad = kept_cache_ad(target, store, session)
-            if cache_ad:
-                # A block volume attaches only within its AD: try that AD first.
-                report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
-                say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
-                tune_kept_volume(cfg, target, store, session, say)
-            node_image = usable_node_image(cfg, target, store, session, say)
-            if node_image is not None:
-                report.gpu_image = (node_image.image_id, node_image.name)
-                say(f"node image  GPU pool starts from {node_image.name} (NIM image on board)")
-        if plan.warm_up is not None and not cache_ad:
-            from nimble_oke.services.values import chart_values as _values
-            from nimble_oke.services.warmup import CacheWarmUp
-
-            warm = CacheWarmUp(
-                cfg,
-                plan,
-                target,
-                store,
-                provisioner,
-                values=_values(cfg, plan, session=session),
-                say=say,
-            )
-        provision_started = store.now()
-        with phases("provision"):
-            prov = provisioner.provision(report, while_gpu_pool_creates=warm)
-        assert prov.placement is not None and prov.kubeconfig_path is not None
-        result.placement = prov.placement.label
-        say(f"provision   network ✓  cluster ✓  gpu pool ✓ ({prov.placement.label})")
-        from nimble_oke.kube.connect import client_for
-        from nimble_oke.kube.deploy import apply_manifests, ensure_namespace, ensure_ngc_secrets
-        from nimble_oke.kube.render import render_chart
-        from nimble_oke.kube.wait import wait_ready
-        from nimble_oke.services.values import chart_values
-
-        client = client_for(
-            prov.kubeconfig_path, target.token(prov.ids["cluster"]), cfg.nim.namespace
-        )
-        # a watchdog that scaled the pool to zero: the pool bills again from this run on
-        record_enforcement(
-            client, cfg.nim.namespace, target.provider, store, session, resumed_at=provision_started
-        )
-        store.set_session_status(session, SessionStatus.DEPLOYING)
-        plan, profile = _after_warm_up(
-            warm, plan, cfg, catalog, prov.placement.availability_domain, result, say
-        )
-        with phases("deploy"):
-            values = chart_values(cfg, plan, session=session)
-            if profile:
-                # download-to-cache filled this profile; NIM must load the same one
-                values["nim"]["modelProfile"] = profile
-            ensure_namespace(client, cfg.nim.namespace, session)
-            kept = attach_kept_cache(
-                client, cfg, target, store, session, prov.placement.availability_domain
-            )
-            if kept is not None:
-                values["cache"]["existingClaim"] = kept
-                say(f"deploy      reusing the kept model cache volume (claim {kept})")
-            par_ready = warm is not None and warm.outcome.par_secret
-            if cfg.cache.mode == "object-storage" and not par_ready:
-                ensure_model_par(client, cfg, target, session, values)
-            manifests = render_chart(
-                values, release=release_name(session), namespace=cfg.nim.namespace
-            )
-            ensure_ngc_secrets(client, cfg.nim.namespace, target.ngc_key, session=session)
-            applied = apply_manifests(
-                client, manifests, session=session, namespace=cfg.nim.namespace
-            )
-            deployed = True
-            _record_revision(store, session, applied.manifest_hash, values)
-        with phases("wait ready"):
-            budget_real = target.real_seconds(plan.startup.budget_s + plan.time_to_ready_s) + 60
-            waited = wait_ready(
-                client,
-                cfg.nim.namespace,
-                {"app.kubernetes.io/instance": release_name(session)},
-                timeout_s=budget_real,
-                poll_s=target.poll_s,
-                on_phase=lambda p, d: say(f"deploy      {p}{' ' + d if d else ''}"),
-                clock=store.now,
-            )
-        for name, seconds in waited.phases:
-            result.phases.append(
-                {"name": f"pod: {name}", "seconds": round(seconds, 3), "status": "ok"}
-            )
-            store.record_phase(session, run_id, f"pod: {name}", seconds)
-        with phases("endpoint"):
-            result.endpoint = discover_endpoint(
-                client, cfg, session, timeout_s=target.real_seconds(600) + 30
-            )
-        record_kube_created(target, store, cfg, session)
-        if warm is not None:
-            warm.finish()
-        if result.cache_warm_up:
-            say(f"cache       {result.cache_warm_up}")
-        with phases("watchdog"):
-            install_watchdog(client, cfg, target, store, session, prov.ids["node_pool"])
-        result.ready_at = store.now()
-        store.set_session_status(session, SessionStatus.READY, endpoint=result.endpoint)
-        if on_realtime:
-            on_realtime(True)
-        say(f"endpoint    {result.endpoint}")
-        with phases("smoke"):
-            from nimble_oke.nim.smoke import run_smoke, to_dict
-
-            smoke = run_smoke(result.endpoint, cfg.nim.served_model_name)
-            result.smoke = to_dict(smoke)
-        passed = sum(1 for c in smoke.checks if c.passed)
-        say(f"smoke       {passed}/{len(smoke.checks)} passed")
-        if not smoke.passed:
-            failed = [c.name for c in smoke.checks if not c.passed]
-            raise NimbleError(f"smoke test failed: {', '.join(failed)}")
-        if bench:
-            with phases("bench"):
-                result.bench = run_bench(result.endpoint, cfg, requests=bench_requests)
-            store.add_bench_run(session, result.bench)
-            say("bench       " + bench_line(result.bench))
-        result.ok = True
-        return result
-    except (NimbleError, KeyboardInterrupt) as exc:
-        result.error = str(exc) if isinstance(exc, NimbleError) else "interrupted"
-        store.event(session, "ERROR", f"up failed: {result.error}")
-        if keep_on_failure:
-            store.set_session_status(session, SessionStatus.FAILED)
-            say(
-                f"keeping what was created (--keep-on-failure); remove it with: nimble down --name {session}"
-            )
-        else:
-            say(f"up failed ({result.error}); rolling back what this run created")
-            try:
-                if deployed and client is not None:
-                    delete_deployment(client, cfg, say, target)
-                elif warm is not None and warm.client is not None:
-                    # the warm-up's claim has a block volume behind it: delete it too
-                    delete_deployment(warm.client, cfg, say, target)
-                removed, failed = provisioner.rollback()
-            except KeyboardInterrupt:
-                say(f"rollback aborted; finish it with: nimble down --name {session}")
-                raise
-            result.rolled_back, result.rollback_failed = removed, failed
-            store.set_session_status(
-                session, SessionStatus.ROLLED_BACK if not failed else SessionStatus.FAILED
-            )
-            if failed:
-                say(
-                    f"could not remove: {'; '.join(failed)} — finish with: nimble down --name {session}"
-                )
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        result.ok = False
-        return result
+        saga: Saga[UpRun] = Saga(store, session, "up", say=say)
+        run = _up_run(cfg, plan, target, store, say, options, result, saga)
+        _run_up(saga, run)
     finally:
-        if on_realtime:
-            on_realtime(False)
-        if client is not None:
-            client.close()
-        if warm is not None:
-            warm.close()
         lock.release()
-        result.phases[:0] = phases.done
+    return result
 
 
-def _after_warm_up(
-    warm: Any,
+def _up_run(
+    cfg: NimbleConfig,
     plan: Plan,
-    cfg: NimbleConfig,
-    catalog: Any,
-    placement_ad: str | None,
-    result: UpResult,
-    say: Say,
-) -> tuple[Plan, str | None]:
-    """The plan and NIM profile the deployment uses after the cache warm-up: the warmed
-    cache (profile pinned, no download in the startup budget), or the naive plan when the
-    warm-up fell back or the GPU pool landed in another AD than the warmed volume."""
-    from nimble_oke.domain.plan import build_plan
-    from nimble_oke.services.warmup import pinned_profile
-
-    if warm is None:
-        # a kept or re-used cache was filled for the pinned profile: keep pinning it
-        pinned = cfg.cache.warm_up == "cpu-pool" and cfg.cache.mode == "pvc"
-        return plan, pinned_profile(cfg, plan) if pinned else None
-
-    outcome = warm.outcome
-    for name, seconds in outcome.phases:
-        result.phases.append(
-            {"name": f"warm-up: {name}", "seconds": round(seconds, 3), "status": "ok"}
-        )
-    if outcome.warmed and outcome.availability_domain == placement_ad:
-        how = f" (profile {outcome.profile})" if outcome.profile else " (hydrated)"
-        result.cache_warm_up = f"warmed off the GPU on {outcome.shape}{how}"
-        return plan, outcome.profile
-    if outcome.warmed:
-        reason = (
-            f"the GPU pool landed in {str(placement_ad).rsplit(':', 1)[-1]}, the warmed volume is in "
-            f"{str(outcome.availability_domain).rsplit(':', 1)[-1]}"
-        )
-        say(f"cache warm-up: {reason}; a new cache is filled on the GPU node")
-        warm.discard_claim()
-    else:
-        reason = outcome.fallback_reason or "the GPU pool already existed (nothing new to warm)"
-    if cfg.cache.mode == "object-storage":
-        result.cache_warm_up = f"fell back to hydrating on the GPU node: {reason}"
-        return build_plan(cfg, catalog, warm_up=False), None
-    result.cache_warm_up = f"fell back to a download on the GPU node: {reason}"
-    # the same profile either way, so a re-run does not roll the Deployment over
-    return build_plan(cfg, catalog, warm_up=False), pinned_profile(cfg, plan)
-
-
-def _record_revision(
-    store: StateStore, session: str, manifest_hash: str, values: dict[str, Any]
-) -> None:
-    store.add_revision(session, manifest_hash, json.dumps(values, sort_keys=True))
-
-
-def install_watchdog(
-    client: Any,
-    cfg: NimbleConfig,
     target: Target,
     store: StateStore,
-    session: str,
-    node_pool_id: str,
-) -> None:
-    """Put the session's lease into the cluster and the CronJob that enforces it."""
-    from nimble_oke.kube.deploy import apply_manifests
-    from nimble_oke.services import watchdog
-    from nimble_oke.services.costs import session_accrual
+    say: Say,
+    options: UpOptions,
+    result: UpResult,
+    saga: Saga[UpRun],
+) -> UpRun:
+    catalog = load_catalog()
+    settled = store.last_settled_run(cfg.session_name)
+    provisioner = Provisioner(
+        cfg.session_name,
+        cfg,
+        target.provider,
+        store,
+        catalog,
+        say=say,
+        timeouts=target.timeouts,
+        run=saga.run_id,
+        lineage=saga.lineage,
+    )
+    return UpRun(
+        cfg,
+        plan,
+        target,
+        store,
+        say,
+        options,
+        result,
+        catalog,
+        saga.run_id,
+        provisioner,
+        deployment_settled=settled is not None and settled.command == "up",
+    )
 
-    now = store.now()
-    record = store.session(session)
-    expires = (
-        record.lease_expires_at
-        if record and record.lease_expires_at
-        else now + cfg.budget.max_hours * 3600
+
+def _run_up(saga: Saga[UpRun], run: UpRun) -> None:
+    result = run.result
+    result.started_at = run.store.now()
+    stopped_at = saga.interrupted_at()
+    if stopped_at is not None:
+        run.say(
+            f"resuming: the last up of {run.session} stopped in '{stopped_at}'; what it made "
+            "is adopted (and removed if this run fails)"
+        )
+    try:
+        saga.run(
+            up_steps(run.options),
+            run,
+            compensate=not run.options.keep_on_failure,
+            on_failure=lambda step, exc: _failing(run, step, exc),
+        )
+        result.ok = True
+    except SagaFailedError as failure:
+        _failed(run, failure.undone)
+        if isinstance(failure.error, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+    finally:
+        if run.options.realtime is not None:
+            run.options.realtime(False)
+        if run.client is not None:
+            run.client.close()
+        if run.warm is not None:
+            run.warm.close()
+        result.phases[:0] = saga.ledger.done
+
+
+def _failing(run: UpRun, step: str, exc: BaseException) -> None:
+    """Said and recorded as soon as a step fails, before anything is undone."""
+    result = run.result
+    result.exception, result.failed_step = exc, step
+    if isinstance(exc, KeyboardInterrupt):
+        result.error = "interrupted"
+    elif isinstance(exc, NimbleError):
+        result.error = str(exc)
+    else:
+        result.error = f"internal error in {step}: {type(exc).__name__}: {exc}"
+    run.store.event(run.session, "ERROR", f"up failed: {result.error}")
+    if run.options.keep_on_failure:
+        run.say(
+            "keeping what was created (--keep-on-failure); remove it with: "
+            f"nimble down --name {run.session}"
+        )
+    else:
+        run.say(f"up failed ({result.error}); rolling back what this run created")
+
+
+def _failed(run: UpRun, undone: Undone | None) -> None:
+    """After the rollback (or without one): the session's status and what is left."""
+    result, session = run.result, run.session
+    if undone is None:
+        run.store.set_session_status(session, SessionStatus.FAILED)
+        return
+    result.rolled_back = list(run.rolled_back)
+    result.rollback_failed = [*run.rollback_failed, *undone.failed]
+    if undone.aborted:
+        run.say(f"rollback aborted; finish it with: nimble down --name {session}")
+    failed = result.rollback_failed or undone.aborted
+    run.store.set_session_status(
+        session, SessionStatus.FAILED if failed else SessionStatus.ROLLED_BACK
     )
-    accrual = session_accrual(store, session, now=now, read_lease=False).accrual
-    lease = watchdog.Lease(
-        session=session,
-        node_pool_id=node_pool_id,
-        started_at=now,
-        expires_at=expires,
-        budget_usd=cfg.budget.max_usd,
-        usd_per_hour=accrual.running_usd_per_hour,
-        accrued_before_usd=accrual.total_usd,
-    )
-    env = {
-        "NIMBLE_OCI_AUTH": "workload_identity"
-        if cfg.cluster.type == "enhanced"
-        else "instance_principal",
-        "OCI_RESOURCE_PRINCIPAL_REGION": str(target.oci_config.get("region", "")),
-        "NIMBLE_COMPARTMENT_ID": target.provider.compartment_id,
-    }
-    apply_manifests(
-        client,
-        watchdog.manifests(cfg.nim.namespace, session, env=env),
-        session=session,
-        namespace=cfg.nim.namespace,
-        prune=False,
-    )
-    watchdog.write_lease(client, cfg.nim.namespace, lease)
+    if result.rollback_failed:
+        run.say(
+            f"could not remove: {'; '.join(result.rollback_failed)} — finish with: "
+            f"nimble down --name {session}"
+        )
 
 
 def run_bench(endpoint: str, cfg: NimbleConfig, *, requests: int | None = None) -> dict[str, Any]:
@@ -461,54 +281,20 @@ def down(
     keep_cluster: bool = False,
     keep_node_image: bool = False,
 ) -> DownResult:
-    """``keep_*``: the same as ``keep`` (kept for callers written before :class:`Keep`)."""
+    """Delete the session's deployment and cloud resources but what ``keep`` keeps, then
+    verify through the tag search that nothing else is left. ``keep_*``: the same as
+    ``keep`` (kept for callers written before :class:`Keep`)."""
     keep = keep or Keep(keep_cache, keep_cluster, keep_node_image)
-    record = store.session(session)
     lock = SessionLock(store.home, session, command="nimble down")
     lock.acquire()
     try:
-        if record is not None:
-            store.set_session_status(session, SessionStatus.TEARING_DOWN)
-        deleted = False
-        live = store.live_cluster(session)
-        if live is not None and target.provider.state("cluster", live[1]):
-            kubeconfig, cluster_id = live
-            from nimble_oke.kube.connect import client_for
-
-            try:
-                client = client_for(kubeconfig, target.token(cluster_id), cfg.nim.namespace)
-                try:
-                    record_enforcement(client, cfg.nim.namespace, target.provider, store, session)
-                    if keep.cache:
-                        for volume in retain_cache_volume(client, cfg):
-                            say(f"keeping the model cache: {volume} set to Retain")
-                    delete_deployment(client, cfg, say, target)
-                finally:
-                    client.close()
-                deleted = True
-            except (NimbleError, OSError) as exc:
-                say(
-                    f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
-                )
-        if keep.node_image:
-            try:
-                capture_node_image(
-                    cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s
-                )
-            except NimbleError as exc:
-                # the teardown must go on: what bills at GPU rates goes regardless
-                say(f"node image  not kept ({exc}); tearing down the rest")
-        result = teardown(
-            session,
-            target.provider,
-            store,
-            keep=keep,
-            timeouts=target.timeouts,
-            say=say,
-        )
-        if keep.cache and result.kept:
-            rest_kept_volumes(cfg, target, store, session, say)
-        store.set_session_status(session, keep.status_after(result), clear_endpoint=True)
-        return DownResult(session, result, deleted)
+        run = DownRun(session, cfg, target, store, keep, say)
+        saga: Saga[DownRun] = Saga(store, session, "down", say=say)
+        try:
+            saga.run(down_steps(keep), run, compensate=False)
+        except SagaFailedError as failure:
+            raise failure.error from None
+        assert run.teardown is not None
+        return DownResult(session, run.teardown, run.deployment_deleted)
     finally:
         lock.release()

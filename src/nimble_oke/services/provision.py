@@ -16,7 +16,7 @@ Everything carries freeform tags ``nimble-oke-session``, ``nimble-oke-created-by
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,11 @@ class Provisioner:
         say: Say = lambda _m: None,
         timeouts: Timeouts | None = None,
         home: Path | None = None,
+        run: str | None = None,
+        lineage: frozenset[str] = frozenset(),
     ) -> None:
+        """``run``: the ``up`` this provisioner works for (recorded on what it creates);
+        ``lineage``: that run and the unsettled runs before it, whose creations it owns."""
         self.session = session
         self.cfg = cfg
         self.provider = provider
@@ -93,6 +97,8 @@ class Provisioner:
         self.timeouts = timeouts or Timeouts()
         self.home = home or store.home
         self.created_this_run: list[tuple[str, str]] = []
+        self.run = run
+        self.lineage = lineage | ({run} if run else set())
         self._poll_s = float(getattr(provider, "poll_s", 1.0))
 
     # -- the idempotent step -------------------------------------------------------------
@@ -117,7 +123,7 @@ class Provisioner:
             if state is not None:
                 # idempotent: covers a run killed between the journal write and this record
                 self.store.record_created(
-                    self.session, kind, entry.resource_id, name=name, meters=meters
+                    self.session, kind, entry.resource_id, name=name, meters=meters, run=self.run
                 )
                 if entry.status != "done":
                     wr = _work_request(entry.detail)
@@ -143,6 +149,7 @@ class Provisioner:
                     name=found.name,
                     meters=meters,
                     tags=dict(found.tags),
+                    run=self.run,
                 )
                 self.provider.await_ready(kind, Created(found.resource_id), timeout_s=timeout_s)
                 self.store.journal_update(self.session, step, status="done")
@@ -165,6 +172,7 @@ class Provisioner:
             name=name or body.get("name"),
             meters=meters,
             tags=body["tags"],
+            run=self.run,
         )
         self.created_this_run.append((kind, created.resource_id))
         if while_creating is not None:
@@ -454,18 +462,34 @@ class Provisioner:
 
     # -- rollback -----------------------------------------------------------------------
 
-    def rollback(self) -> tuple[list[str], list[str]]:
-        """Delete what *this run* created, in dependency order. Returns (removed, failed)."""
-        targets = [
-            FoundResource(kind, rid, "", "") for kind, rid in reversed(self.created_this_run)
+    def owned(self, kinds: Collection[str] = DELETE_ORDER) -> list[FoundResource]:
+        """The live resources of these kinds that this run owns: created by it, or by an
+        unsettled run before it (a killed or failed ``up`` it took over)."""
+        mine = set(self.created_this_run)
+        return [
+            FoundResource(r.kind, r.resource_id, r.name or "", "", r.tags)
+            for r in self.store.resources(self.session, live_only=True)
+            if r.kind in kinds and (r.run in self.lineage or (r.kind, r.resource_id) in mine)
         ]
-        removed, failed = delete_in_order(
+
+    def rollback(self, kinds: Collection[str] = DELETE_ORDER) -> tuple[list[str], list[str]]:
+        """Delete what this run owns (see :meth:`owned`) of these kinds, in dependency
+        order. Returns (removed, failed), each naming resources as the user knows them."""
+        targets = self.owned(kinds)
+        removed_ids, failed = delete_in_order(
             self.provider, self.store, self.session, targets, self.timeouts, self.say
         )
         for entry in self.store.journal(self.session):
-            if entry.resource_id in removed:
+            if entry.resource_id in removed_ids:
                 self.store.journal_update(self.session, entry.step, status="rolled_back")
-        return removed, failed
+        self.created_this_run = [c for c in self.created_this_run if c[1] not in removed_ids]
+        names = {t.resource_id: describe(t) for t in targets}
+        return [names[rid] for rid in removed_ids], failed
+
+
+def describe(resource: FoundResource) -> str:
+    """A resource as the user knows it: "node pool try1-gpu", "cluster try1"."""
+    return f"{resource.kind.replace('_', ' ')} {resource.name or resource.resource_id}"
 
 
 def delete_in_order(
@@ -488,17 +512,17 @@ def delete_in_order(
                 provider.delete(kind, target.resource_id)
                 started.append(target)
             except ProviderError as exc:
-                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+                failed.append(f"{describe(target)}: {exc.message}")
         for target in started:
             try:
                 provider.await_deleted(kind, target.resource_id, timeout_s=timeouts.delete_s)
             except ProviderError as exc:
-                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+                failed.append(f"{describe(target)}: {exc.message}")
                 continue
             removed.append(target.resource_id)
             if store is not None and session is not None:
                 store.record_deleted(session, kind, target.resource_id)
-            say(f"deleted {kind} {target.name or target.resource_id}")
+            say(f"deleted {describe(target)}")
     return removed, failed
 
 
