@@ -184,7 +184,9 @@ class Provisioner:
     # -- network -----------------------------------------------------------------------
 
     def network(self) -> dict[str, str]:
-        cfg, name = self.cfg, self.session
+        """The session's VCN, gateways, route tables, security lists and subnets (or the
+        ones the config names). Returns ids by role ("vcn", "subnet/workers", ...)."""
+        cfg = self.cfg
         if cfg.cluster.vcn_id:
             assert cfg.cluster.api_subnet_id and cfg.cluster.worker_subnet_id
             assert cfg.cluster.lb_subnet_id
@@ -195,49 +197,51 @@ class Provisioner:
                 "subnet/workers": cfg.cluster.worker_subnet_id,
                 "subnet/lb": cfg.cluster.lb_subnet_id,
             }
-        t = self.timeouts.network_s
-        ids: dict[str, str] = {}
         osn = self.provider.oracle_services()
         if osn is None:
             raise ProviderError("no 'All Services in Oracle Services Network' service found")
-        osn_id, osn_cidr = osn
-        ids["vcn"] = self.ensure(
-            "network/vcn",
+        ids = self._gateways(osn[0])
+        self._route_tables(ids, osn[1])
+        self._security_lists(ids, osn[1])
+        self._subnets(ids)
+        return ids
+
+    def _net(self, step: str, kind: str, spec: Callable[[], dict[str, Any]]) -> str:
+        return self.ensure(f"network/{step}", kind, spec, timeout_s=self.timeouts.network_s)
+
+    def _gateways(self, osn_id: str) -> dict[str, str]:
+        name = self.session
+        vcn = self._net(
+            "vcn",
             "vcn",
             lambda: {"name": f"{name}-vcn", "cidr": net.VCN_CIDR, "dns_label": _dns(name)},
-            timeout_s=t,
         )
-        vcn = ids["vcn"]
-        ids["igw"] = self.ensure(
-            "network/igw",
-            "internet_gateway",
-            lambda: {"name": f"{name}-igw", "vcn_id": vcn},
-            timeout_s=t,
-        )
-        ids["nat"] = self.ensure(
-            "network/nat",
-            "nat_gateway",
-            lambda: {"name": f"{name}-nat", "vcn_id": vcn},
-            timeout_s=t,
-        )
-        ids["sgw"] = self.ensure(
-            "network/sgw",
-            "service_gateway",
-            lambda: {"name": f"{name}-sgw", "vcn_id": vcn, "service_id": osn_id},
-            timeout_s=t,
-        )
-        ids["rt/public"] = self.ensure(
-            "network/rt-public",
+        return {
+            "vcn": vcn,
+            "igw": self._net(
+                "igw", "internet_gateway", lambda: {"name": f"{name}-igw", "vcn_id": vcn}
+            ),
+            "nat": self._net("nat", "nat_gateway", lambda: {"name": f"{name}-nat", "vcn_id": vcn}),
+            "sgw": self._net(
+                "sgw",
+                "service_gateway",
+                lambda: {"name": f"{name}-sgw", "vcn_id": vcn, "service_id": osn_id},
+            ),
+        }
+
+    def _route_tables(self, ids: dict[str, str], osn_cidr: str) -> None:
+        name, vcn = self.session, ids["vcn"]
+        ids["rt/public"] = self._net(
+            "rt-public",
             "route_table",
             lambda: {
                 "name": f"{name}-rt-public",
                 "vcn_id": vcn,
                 "rules": [_route(net.ANYWHERE, "CIDR_BLOCK", ids["igw"])],
             },
-            timeout_s=t,
         )
-        ids["rt/private"] = self.ensure(
-            "network/rt-private",
+        ids["rt/private"] = self._net(
+            "rt-private",
             "route_table",
             lambda: {
                 "name": f"{name}-rt-private",
@@ -247,14 +251,16 @@ class Provisioner:
                     _route(osn_cidr, "SERVICE_CIDR_BLOCK", ids["sgw"]),
                 ],
             },
-            timeout_s=t,
         )
+
+    def _security_lists(self, ids: dict[str, str], osn_cidr: str) -> None:
+        name, vcn = self.session, ids["vcn"]
         lists = net.security_lists(
             self.cfg.cluster.api_allowed_cidr, self.cfg.security.allowed_ingress_cidrs
         )
         for key, rules in lists.items():
-            ids[f"sl/{key}"] = self.ensure(
-                f"network/sl-{key}",
+            ids[f"sl/{key}"] = self._net(
+                f"sl-{key}",
                 "security_list",
                 lambda key=key, rules=rules: {  # type: ignore[misc]
                     "name": f"{name}-sl-{key}",
@@ -262,11 +268,13 @@ class Provisioner:
                     "rules": rules,
                     "osn_cidr": osn_cidr,
                 },
-                timeout_s=t,
             )
+
+    def _subnets(self, ids: dict[str, str]) -> None:
+        name, vcn = self.session, ids["vcn"]
         for subnet in net.NetworkPlan().subnets:
-            ids[f"subnet/{subnet.key}"] = self.ensure(
-                f"network/subnet-{subnet.key}",
+            ids[f"subnet/{subnet.key}"] = self._net(
+                f"subnet-{subnet.key}",
                 "subnet",
                 lambda s=subnet: {  # type: ignore[misc]
                     "name": f"{name}-{s.key}",
@@ -277,9 +285,7 @@ class Provisioner:
                     "route_table_id": ids[f"rt/{s.route_table}"],
                     "security_list_ids": [ids[f"sl/{s.security_list}"]],
                 },
-                timeout_s=t,
             )
-        return ids
 
     # -- cluster and node pool ----------------------------------------------------------
 

@@ -98,6 +98,11 @@ def up_dict(result: UpResult) -> dict[str, Any]:
         "rolled_back": result.rolled_back,
         "rollback_failed": result.rollback_failed,
         "error": result.error,
+        # for the CLI: the failure's kind (a NimbleError subclass name, or the internal
+        # error's type) and the exit code it maps to (0 when ok; 70 for a bug)
+        "error_kind": result.error_kind,
+        "failed_step": result.failed_step,
+        "exit_code": result.exit_code,
     }
 
 

@@ -164,7 +164,6 @@ def manifests(
     the node's instance principal — never from a key in the cluster."""
     labels = {"app.kubernetes.io/name": WATCHDOG_NAME, "nimble-oke/session": session}
     meta = {"name": WATCHDOG_NAME, "namespace": namespace, "labels": labels}
-    container_env = [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {
@@ -205,56 +204,50 @@ def manifests(
                         "backoffLimit": 2,
                         "template": {
                             "metadata": {"labels": labels},
-                            "spec": {
-                                "serviceAccountName": WATCHDOG_NAME,
-                                "restartPolicy": "OnFailure",
-                                # A session's cluster may have only GPU nodes: run there too.
-                                "tolerations": [
-                                    {
-                                        "key": "nvidia.com/gpu",
-                                        "operator": "Exists",
-                                        "effect": "NoSchedule",
-                                    },
-                                    {
-                                        "key": "oci.oraclecloud.com/oke-is-preemptible",
-                                        "operator": "Exists",
-                                        "effect": "NoSchedule",
-                                    },
-                                ],
-                                "securityContext": {
-                                    "runAsNonRoot": True,
-                                    "runAsUser": 1000,
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
-                                "containers": [
-                                    {
-                                        "name": "watchdog",
-                                        "image": TOOLS_IMAGE,
-                                        "command": [
-                                            "nimble",
-                                            "watchdog",
-                                            "run",
-                                            "--namespace",
-                                            namespace,
-                                        ],
-                                        "env": container_env,
-                                        "resources": {
-                                            "requests": {"cpu": "50m", "memory": "128Mi"},
-                                            "limits": {"cpu": "500m", "memory": "256Mi"},
-                                        },
-                                        "securityContext": {
-                                            "allowPrivilegeEscalation": False,
-                                            "capabilities": {"drop": ["ALL"]},
-                                        },
-                                    }
-                                ],
-                            },
+                            "spec": _pod_spec(namespace, env or {}),
                         },
                     }
                 },
             },
         },
     ]
+
+
+# A session's cluster may have only GPU nodes (and they may be preemptible): run there too.
+TOLERATIONS = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "oci.oraclecloud.com/oke-is-preemptible", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def _pod_spec(namespace: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The watchdog's pod: non-root, no privilege, small, on any node of the session."""
+    return {
+        "serviceAccountName": WATCHDOG_NAME,
+        "restartPolicy": "OnFailure",
+        "tolerations": TOLERATIONS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "watchdog",
+                "image": TOOLS_IMAGE,
+                "command": ["nimble", "watchdog", "run", "--namespace", namespace],
+                "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+    }
 
 
 def run_in_cluster(namespace: str, say: Callable[[str], None] = print) -> Decision | None:
