@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.catalog import Catalog
-from nimble_oke.domain.cost import Accrual, accrue
+from nimble_oke.domain.cost import Accrual, ResourceUsage, accrue
 from nimble_oke.errors import StateError
 from nimble_oke.services.enforcement import reachable_target, read_enforcement_when_due
 from nimble_oke.state.status import SessionStatus
@@ -67,9 +67,11 @@ def session_accrual(
     name = session if isinstance(session, str) else session.name
     read = _reader(store, record, now, clock)
 
+    since = record.created_at if record is not None else None
+
     def priced() -> tuple[Accrual, float]:
         at = read()
-        return accrue(catalog, [r.usage() for r in store.resources(name)], at), at
+        return accrue(catalog, session_usages(store, name, since), at), at
 
     accrual, at = priced()
     if not read_lease or record is None:
@@ -78,6 +80,22 @@ def session_accrual(
         store, record, accrual.total_usd, at, target_for=target_for
     )
     return SessionAccrual(priced()[0] if changed else accrual, note)
+
+
+def session_usages(
+    store: StateStore, session: str, since: float | None = None
+) -> list[ResourceUsage]:
+    """The session's billed lifetimes from ``since`` on (the session's start: a session
+    name reused after a ``down`` that kept nothing starts a new session and a new budget)."""
+    usages = []
+    for record in store.resources(session):
+        usage = record.usage()
+        if since is not None:
+            if usage.deleted_at is not None and usage.deleted_at <= since:
+                continue
+            usage = replace(usage, created_at=max(usage.created_at, since))
+        usages.append(usage)
+    return usages
 
 
 def _reader(
@@ -109,9 +127,10 @@ def session_summaries(store: StateStore | None = None) -> list[dict[str, Any]]:
     try:
         catalog = load_catalog()
         out = []
-        for s in store.sessions():
+        for listed in store.sessions():
             # the same accrual as `status` and `cost`: after the watchdog's lease once due
-            accrual = session_accrual(store, s, catalog=catalog).accrual
+            accrual = session_accrual(store, listed, catalog=catalog).accrual
+            s = store.session(listed.name) or listed  # the lease read may change its status
             resources = store.resources(s.name)
             out.append(
                 {
@@ -150,6 +169,7 @@ def session_cost(
         catalog = load_catalog()
         priced = session_accrual(store, record, catalog=catalog)
         accrual, watchdog_note = priced.accrual, priced.note
+        record = store.session(session) or record  # the watchdog may have acted
         resources = store.resources(session)
         return {
             "session": session,

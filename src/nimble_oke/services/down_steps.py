@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import NimbleError
+from nimble_oke.services.cloud_guard import record_guard_stop
 from nimble_oke.services.deployment import delete_deployment
 from nimble_oke.services.enforcement import record_enforcement
 from nimble_oke.services.kept_cache import rest_kept_volumes, retain_cache_volume
@@ -63,7 +64,13 @@ class RemoveDeployment(NoUndo):
         try:
             client = client_for(kubeconfig, run.target.token(cluster_id), namespace)
             try:
-                record_enforcement(client, namespace, run.target.provider, run.store, run.session)
+                if (
+                    record_enforcement(
+                        client, namespace, run.target.provider, run.store, run.session
+                    )
+                    is None
+                ):
+                    record_guard_stop(run.target.provider, run.store, run.session, run.say)
                 if run.keep.cache:
                     for volume in retain_cache_volume(client, run.cfg):
                         run.say(f"keeping the model cache: {volume} set to Retain")

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 from nimble_oke.ports import CloudProvider
 from nimble_oke.redact import redact
 from nimble_oke.services.watchdog import Lease, lease_from_configmap
-from nimble_oke.state.store import SessionRecord, StateStore
+from nimble_oke.state.status import SessionStatus
+from nimble_oke.state.store import ResourceRecord, SessionRecord, StateStore
 
 if TYPE_CHECKING:
     from nimble_oke.services.targets import Target
@@ -56,30 +57,50 @@ def record_enforcement(
         return None
     at = lease.enforced_at
     for record in store.resources(session, live_only=True):
-        if record.kind == "node_pool" and record.resource_id == lease.node_pool_id:
-            if any(m.until == at for m in record.meters):
-                continue  # recorded by an earlier run
-            open_meters = [m for m in record.meters if m.until is None]
-            meters = [
-                replace(m, until=at) if m.until is None and (m.since or 0) < at else m
-                for m in record.meters
-            ]
-            if resumed_at is not None:
-                meters += [replace(m, since=resumed_at, until=None) for m in open_meters]
-            store.set_meters(session, "node_pool", record.resource_id, meters)
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
-            store.event(
-                session,
-                "WARNING",
-                f"{ENFORCED} {record.name or record.resource_id} to zero at {stamp} UTC "
-                f"({lease.reason})" + ("; scaled back by up" if resumed_at is not None else ""),
-            )
+        if record.kind == "node_pool" and record.created_at < at:
+            # the watchdog scales every pool of the session to zero
+            _bound_pool(store, session, record, lease, resumed_at)
         elif (
             record.kind == "load_balancer"
             and provider.state("load_balancer", record.resource_id) is None
         ):
             store.record_deleted(session, "load_balancer", record.resource_id, deleted_at=at)
     return lease
+
+
+def _bound_pool(
+    store: StateStore,
+    session: str,
+    record: ResourceRecord,
+    lease: Lease,
+    resumed_at: float | None,
+) -> None:
+    """A pool's open meters end at ``enforced_at`` (once); a GPU pool ``up`` scales back
+    bills again from ``resumed_at``."""
+    at = lease.enforced_at
+    assert at is not None
+    if any(m.until == at for m in record.meters):
+        return  # recorded by an earlier run
+    open_meters = [m for m in record.meters if m.until is None]
+    meters = [
+        replace(m, until=at) if m.until is None and (m.since or 0) < at else m
+        for m in record.meters
+    ]
+    gpu = any(m.price_key.startswith("gpu.") for m in record.meters)
+    if resumed_at is not None and gpu:
+        meters += [replace(m, since=resumed_at, until=None) for m in open_meters]
+    store.set_meters(session, "node_pool", record.resource_id, meters)
+    if not gpu:
+        return
+    if resumed_at is None:  # (up sets its own status as it scales the pool back)
+        store.set_session_status(session, SessionStatus.ENFORCED, clear_endpoint=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+    store.event(
+        session,
+        "WARNING",
+        f"{ENFORCED} {record.name or record.resource_id} to zero at {stamp} UTC "
+        f"({lease.reason})" + ("; scaled back by up" if resumed_at is not None else ""),
+    )
 
 
 def enforcement_due(record: SessionRecord, accrued_usd: float, now: float) -> bool:
@@ -124,6 +145,7 @@ def refresh_enforcement(
     the cloud does not, so this never raises."""
     from nimble_oke.domain.config import build_config
     from nimble_oke.kube.connect import client_for
+    from nimble_oke.services.cloud_guard import record_guard_stop
 
     live = store.live_cluster(record.name)
     if live is None:
@@ -137,9 +159,11 @@ def refresh_enforcement(
         with contextlib.closing(target.provider):
             client = client_for(kubeconfig, target.token(cluster_id), namespace)
             try:
-                record_enforcement(client, namespace, target.provider, store, record.name)
+                lease = record_enforcement(client, namespace, target.provider, store, record.name)
             finally:
                 client.close()
+            if lease is None:  # the watchdog did not act: did the cloud guard?
+                record_guard_stop(target.provider, store, record.name)
     except Exception as exc:  # noqa: BLE001 - advisory: any failure leaves the journal as it was
         return (
             f"the lease has run out but the cluster's lease could not be read "

@@ -18,7 +18,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import NimbleError
+from nimble_oke.errors import BudgetError, NimbleError
 from nimble_oke.services.deployment import release_name
 from nimble_oke.services.down_steps import DownRun, down_steps
 from nimble_oke.services.provision import Keep, Provisioner, TeardownResult
@@ -125,6 +125,7 @@ def _up_run(
 ) -> UpRun:
     catalog = load_catalog()
     settled = store.last_settled_run(cfg.session_name)
+    record = store.session(cfg.session_name)
     provisioner = Provisioner(
         cfg.session_name,
         cfg,
@@ -148,6 +149,7 @@ def _up_run(
         saga.run_id,
         provisioner,
         deployment_settled=settled is not None and settled.command == "up",
+        prior_status=record.status if record is not None else None,
     )
 
 
@@ -193,7 +195,9 @@ def _failing(run: UpRun, step: str, exc: BaseException) -> None:
     else:
         result.error = f"internal error in {step}: {type(exc).__name__}: {exc}"
     run.store.event(run.session, "ERROR", f"up failed: {result.error}")
-    if run.options.keep_on_failure:
+    if isinstance(exc, BudgetError) and step == "budget":
+        run.say(f"up refused: {result.error}")
+    elif run.options.keep_on_failure:
         run.say(
             "keeping what was created (--keep-on-failure); remove it with: "
             f"nimble down --name {run.session}"
@@ -205,6 +209,8 @@ def _failing(run: UpRun, step: str, exc: BaseException) -> None:
 def _failed(run: UpRun, undone: Undone | None) -> None:
     """After the rollback (or without one): the session's status and what is left."""
     result, session = run.result, run.session
+    if result.failed_step == "budget":
+        return  # refused before anything: the session is as it was
     if undone is None:
         run.store.set_session_status(session, SessionStatus.FAILED)
         return
@@ -213,9 +219,14 @@ def _failed(run: UpRun, undone: Undone | None) -> None:
     if undone.aborted:
         run.say(f"rollback aborted; finish it with: nimble down --name {session}")
     failed = result.rollback_failed or undone.aborted
-    run.store.set_session_status(
-        session, SessionStatus.FAILED if failed else SessionStatus.ROLLED_BACK
-    )
+    if failed:
+        status = SessionStatus.FAILED
+    elif run.deployment_settled and run.prior_status is not None:
+        # a healthy (or stopped) session this run only tried to change: it is as it was
+        status = SessionStatus.of(run.prior_status) or SessionStatus.READY
+    else:
+        status = SessionStatus.ROLLED_BACK
+    run.store.set_session_status(session, status)
     if result.rollback_failed:
         run.say(
             f"could not remove: {'; '.join(result.rollback_failed)} — finish with: "

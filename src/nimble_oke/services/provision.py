@@ -99,6 +99,8 @@ class Provisioner:
         self.created_this_run: list[tuple[str, str]] = []
         self.run = run
         self.lineage = lineage | ({run} if run else set())
+        # defined tags OKE puts on every node it launches (the cloud guard selects by them)
+        self.node_defined_tags: dict[str, dict[str, str]] | None = None
         self._poll_s = float(getattr(provider, "poll_s", 1.0))
 
     # -- the idempotent step -------------------------------------------------------------
@@ -353,6 +355,7 @@ class Provisioner:
                         "preemptible": rung.preemptible,
                         "labels": {"nimble-oke/session": self.session},
                         "user_data_b64": net.cloud_init_b64(),
+                        "node_defined_tags": self.node_defined_tags,
                     },
                     timeout_s=self.timeouts.node_pool_s,
                     meters=node_pool_meters(
@@ -379,13 +382,23 @@ class Provisioner:
 
     def _ensure_pool_size(self, pool_id: str, size: int) -> None:
         """Converge the pool to the configured size (e.g. after the watchdog scaled it to
-        zero when a lease ran out): scale it and wait for the nodes to be ACTIVE."""
+        zero when a lease ran out, or the cloud guard stopped its nodes): start stopped
+        nodes, scale, and wait for the nodes to be ACTIVE."""
         live = [n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE]
+        stopped = [n for n in live if n["state"] == "INACTIVE"]
+        for node in stopped:
+            self.say(f"gpu pool: starting node {node['name']} (stopped by the cloud guard)")
+            self.provider.start_instance(node["id"])
+        if len(live) == size and not stopped:
+            return
         if len(live) == size:
+            self._await_pool_size(pool_id, size)
             return
         self.say(f"gpu pool: scaling from {len(live)} to {size} node(s)")
         self.provider.scale_node_pool(pool_id, size)
+        self._await_pool_size(pool_id, size)
 
+    def _await_pool_size(self, pool_id: str, size: int) -> None:
         def converged() -> bool | None:
             nodes = [
                 n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE

@@ -162,14 +162,15 @@ def run_status(
     with StateStore() as store:
         catalog = load_catalog()
         out = []
-        for record in store.sessions():
-            if name and record.name != name:
+        for listed in store.sessions():
+            if name and listed.name != name:
                 continue
-            clock = session_clock(store, record)
+            clock = session_clock(store, listed)
             priced = session_accrual(
-                store, record, clock=clock, catalog=catalog, target_for=target_for
+                store, listed, clock=clock, catalog=catalog, target_for=target_for
             )
             accrual, watchdog_note = priced.accrual, priced.note
+            record = store.session(listed.name) or listed  # the watchdog may have acted
             now = clock()
             resources = store.resources(record.name)
             left = None if record.lease_expires_at is None else record.lease_expires_at - now

@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from nimble_oke.domain.catalog import Catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import EndpointError
+from nimble_oke.errors import BudgetError, EndpointError
 from nimble_oke.ports import NETWORK_KINDS
+from nimble_oke.services.cloud_guard import CloudGuard, record_guard_stop
 from nimble_oke.services.deployment import (
     delete_deployment,
     discover_endpoint,
@@ -40,7 +41,7 @@ from nimble_oke.services.preflight import PreflightReport, Rung, preflight
 from nimble_oke.services.provision import Provisioner
 from nimble_oke.services.saga import NoUndo, Step
 from nimble_oke.state.status import SessionStatus
-from nimble_oke.state.store import StateStore
+from nimble_oke.state.store import SessionRecord, StateStore
 
 if TYPE_CHECKING:
     from lightkube import Client
@@ -78,6 +79,8 @@ class UpRun:
     provisioner: Provisioner
     # the last run that ended ok was an `up`: a deployment found in the cluster is its
     deployment_settled: bool = False
+    prior_status: str | None = None  # the session's status before this run
+    lease_expires_at: float = 0.0
     report: PreflightReport | None = None
     cache_ad: str | None = None
     provision_started: float = 0.0
@@ -92,6 +95,7 @@ class UpRun:
     profile: str | None = None
     rolled_back: list[str] = field(default_factory=list)
     rollback_failed: list[str] = field(default_factory=list)
+    stale_pools: list[str] = field(default_factory=list)  # a killed run's warm-up pools
 
     @property
     def session(self) -> str:
@@ -112,21 +116,88 @@ class UpRun:
         self.rollback_failed += failed
 
 
+# A lease still runs in these states; any other (down, standby, rolled back, stopped by the
+# watchdog) means the next up opens a new one.
+LEASED = frozenset(
+    {
+        SessionStatus.PROVISIONING,
+        SessionStatus.DEPLOYING,
+        SessionStatus.READY,
+        SessionStatus.FAILED,
+        SessionStatus.TEARING_DOWN,
+    }
+)
+
+
+def open_lease(record: SessionRecord | None, now: float) -> float | None:
+    """When the session's running lease ends, or None when this up opens a new one. A
+    re-up never extends a lease (``nimble extend`` does)."""
+    if record is None or record.lease_expires_at is None or record.lease_expires_at <= now:
+        return None
+    return record.lease_expires_at if SessionStatus.of(record.status) in LEASED else None
+
+
+class Budget(NoUndo):
+    """The session's budget covers every up of it: refuse when what it has accrued plus
+    this run's worst case (for the hours its lease leaves) would pass the budget."""
+
+    name, phase = "budget", None
+
+    def do(self, run: UpRun) -> None:
+        from nimble_oke.services.costs import session_accrual
+
+        store, cfg = run.store, run.cfg
+        record = store.session(run.session)
+        now = store.now()
+        lease_end = open_lease(record, now)
+        run.lease_expires_at = lease_end or now + cfg.budget.max_hours * 3600
+        fresh = record is None or SessionStatus.of(record.status) is SessionStatus.DOWN
+        accrued = (
+            0.0
+            if fresh
+            else session_accrual(store, run.session, now=now, read_lease=False).accrual.total_usd
+        )
+        worst = worst_case_for(run, (run.lease_expires_at - now) / 3600)
+        budget = cfg.budget.max_usd
+        if accrued + worst > budget:
+            raise BudgetError(
+                f"session {run.session} has accrued ${accrued:.2f} of its ${budget:.2f} budget; "
+                f"this up's worst case ${worst:.2f} does not fit in the ${max(0.0, budget - accrued):.2f} left",
+                hint="raise budget.max_usd (--budget), shorten --hours, or nimble down the session",
+            )
+
+
+def worst_case_for(run: UpRun, hours: float) -> float:
+    """The plan's worst case when the lease leaves its hours; for a shorter remaining lease,
+    the worst case of a plan for those hours (planned cold: never below what it costs)."""
+    from nimble_oke.domain.plan import build_plan
+
+    if hours >= run.plan.hours:
+        return run.plan.worst_case_usd
+    budget = run.cfg.budget.model_copy(update={"max_hours": max(hours, 0.01)})
+    shorter = build_plan(run.cfg.model_copy(update={"budget": budget}), run.catalog)
+    return min(run.plan.worst_case_usd, shorter.worst_case_usd)
+
+
 class RecordSession(NoUndo):
     name, phase = "record session", None
 
     def do(self, run: UpRun) -> None:
         cfg, store, plan = run.cfg, run.store, run.plan
+        record = store.session(run.session)
+        restart = record is not None and SessionStatus.of(record.status) is SessionStatus.DOWN
         store.upsert_session(
             run.session,
             target=run.target.name,
             status=SessionStatus.PROVISIONING,
             config=cfg.model_dump(mode="json"),
-            lease_expires_at=store.now() + cfg.budget.max_hours * 3600,
+            lease_expires_at=run.lease_expires_at,
             budget_usd=cfg.budget.max_usd,
             estimate_usd=plan.total_usd,
             worst_case_usd=plan.worst_case_usd,
         )
+        if restart:  # the last down kept nothing: this is a new session of the same name
+            store.restart_session(run.session)
 
 
 class Preflight:
@@ -178,11 +249,70 @@ class Cluster:
         run.remove_owned(("cluster",))
 
 
+class Lease:
+    """Before any GPU exists, the enforcer: the lease (this session's end and budget) and
+    the watchdog CronJob that scales every pool of the session to zero when either runs
+    out. It runs on the first node that registers (it tolerates the GPU and preemptible
+    taints), so a GPU node never runs without it — even if this process dies now. An earlier
+    lease the watchdog already enforced is read into the journal first."""
+
+    name, phase = "lease", "provision"
+
+    def __init__(self) -> None:
+        self.namespace_existed: bool | None = None
+        self.previous: Any = None  # the lease this run replaced (restored by undo)
+
+    def do(self, run: UpRun) -> None:
+        from nimble_oke.kube.connect import client_for
+        from nimble_oke.kube.deploy import ensure_namespace
+        from nimble_oke.services.watchdog import lease_from_configmap
+
+        assert run.kubeconfig is not None
+        run.client = client_for(run.kubeconfig, run.target.token(run.cluster_id), run.namespace)
+        self.namespace_existed = _namespace_exists(run.client, run.namespace)
+        self.previous = lease_from_configmap(run.client, run.namespace)
+        # a watchdog that scaled the pool to zero (or the cloud guard that stopped its
+        # nodes): the pool bills again once this run brings it back
+        now = run.store.now()
+        provider = run.target.provider
+        if (
+            record_enforcement(
+                run.client, run.namespace, provider, run.store, run.session, resumed_at=now
+            )
+            is None
+        ):
+            record_guard_stop(provider, run.store, run.session, run.say, resumed_at=now)
+        ensure_namespace(run.client, run.namespace, run.session)
+        install_watchdog(
+            run.client,
+            run.cfg,
+            run.target,
+            run.store,
+            run.session,
+            "",
+            usd_per_hour=planned_rate(run),
+        )
+
+    def undo(self, run: UpRun) -> None:
+        from nimble_oke.services.watchdog import write_lease
+
+        if run.client is None:
+            return
+        if self.namespace_existed is False:
+            delete_deployment(run.client, run.cfg, run.say, run.target)
+        elif self.previous is not None:
+            write_lease(run.client, run.namespace, self.previous)
+
+
 class GpuPool:
     """The GPU pool down the fallback ladder; while its create is in flight, the cache
-    warm-up on a CPU pool beside it; the cluster autoscaler add-on when configured."""
+    warm-up on a CPU pool beside it; the cluster autoscaler add-on when configured. A pool
+    an earlier run made and the watchdog scaled to zero is scaled back (undo: to zero)."""
 
     name, phase = "gpu pool", "provision"
+
+    def __init__(self) -> None:
+        self.sizes_before: dict[str, int] = {}  # settled pools: id -> live nodes
 
     def do(self, run: UpRun) -> None:
         cfg, prov = run.cfg, run.provisioner
@@ -195,6 +325,7 @@ class GpuPool:
             run.warm = CacheWarmUp(
                 cfg, run.plan, run.target, run.store, prov, values=values, say=run.say
             )
+        self.sizes_before = _settled_pool_sizes(run)
         pool_id, rung, _attempts = prov.node_pool(
             run.cluster_id, run.network, run.report, while_creating=run.warm
         )
@@ -209,29 +340,20 @@ class GpuPool:
         if warm is not None and warm.client is not None and not run.deployment_settled:
             # the warm-up's claim has a block volume behind it: it goes with the namespace
             delete_deployment(warm.client, run.cfg, run.say, run.target)
+        for pool_id, size in self.sizes_before.items():
+            _scale_back(run, pool_id, size)
         run.remove_owned(("volume", "node_pool"))
 
 
-class Connect(NoUndo):
-    """A client to the cluster; what the watchdog did while nobody looked; the plan the
-    deployment follows after the warm-up."""
+class Deploying(NoUndo):
+    """The session is deploying: what a killed run's warm-up left is cleared (its CPU pool
+    and Jobs), and the plan the deployment follows after the warm-up is settled."""
 
-    name, phase = "connect", None
+    name, phase = "deploying", None
 
     def do(self, run: UpRun) -> None:
-        from nimble_oke.kube.connect import client_for
-
-        assert run.kubeconfig is not None and run.placement is not None
-        run.client = client_for(run.kubeconfig, run.target.token(run.cluster_id), run.namespace)
-        # a watchdog that scaled the pool to zero: the pool bills again from this run on
-        record_enforcement(
-            run.client,
-            run.namespace,
-            run.target.provider,
-            run.store,
-            run.session,
-            resumed_at=run.provision_started,
-        )
+        assert run.placement is not None
+        clear_stale_warm_up(run)
         run.store.set_session_status(run.session, SessionStatus.DEPLOYING)
         run.deploy_plan, run.profile = after_warm_up(run, run.placement.availability_domain)
 
@@ -354,6 +476,11 @@ class RecordKubeCreated(NoUndo):
         record_kube_created(run.target, run.store, run.cfg, run.session, run=run.run_id)
         if run.warm is not None:
             run.warm.finish()
+        for pool_id in run.stale_pools:
+            run.target.provider.await_deleted(
+                "node_pool", pool_id, timeout_s=run.target.timeouts.delete_s
+            )
+            run.store.record_deleted(run.session, "node_pool", pool_id)
         if run.result.cache_warm_up:
             run.say(f"cache       {run.result.cache_warm_up}")
 
@@ -408,12 +535,15 @@ class Bench(NoUndo):
 def up_steps(options: UpOptions) -> list[Step[UpRun]]:
     """The steps of ``up``, in order (a fresh object each, for its own undo state)."""
     steps: list[Step[UpRun]] = [
+        Budget(),
         RecordSession(),
         Preflight(),
         Network(),
         Cluster(),
+        Lease(),
+        CloudGuard(),
         GpuPool(),
-        Connect(),
+        Deploying(),
         Deploy(),
         WaitReady(),
         Endpoint(),
@@ -428,6 +558,119 @@ def up_steps(options: UpOptions) -> list[Step[UpRun]]:
 
 
 # -- helpers ---------------------------------------------------------------------------------
+
+
+def _namespace_exists(client: Any, namespace: str) -> bool:
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.core_v1 import Namespace
+
+    try:
+        client.get(Namespace, namespace)
+    except ApiError as exc:
+        if exc.status.code == 404:
+            return False
+        raise
+    return True
+
+
+def planned_rate(run: UpRun) -> float:
+    """The hourly burn the session will have once its GPU pool runs, at the dearest rung
+    of the ladder (the watchdog's budget check must not wait for the pool to exist)."""
+    from nimble_oke.domain.cost import (
+        Meter,
+        load_balancer_meters,
+        meter_usd,
+        node_pool_meters,
+        volume_meters,
+    )
+
+    cfg, catalog = run.cfg, run.catalog
+
+    def hourly(meters: tuple[Meter, ...]) -> float:
+        return sum(meter_usd(catalog, m, 3600)[0] for m in meters)
+
+    rungs = run.report.ladder if run.report else []
+    pool = max(
+        (
+            hourly(
+                node_pool_meters(
+                    catalog,
+                    catalog.shape(r.shape),
+                    cfg.gpu_pool.nodes,
+                    preemptible=r.preemptible,
+                    boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
+                )
+            )
+            for r in rungs
+        ),
+        default=0.0,
+    )
+    cache = hourly(volume_meters(catalog, cfg.cache.size_gb, cfg.cache.vpus_per_gb, item="cache"))
+    lb = (
+        hourly(load_balancer_meters(cfg.service.lb_max_mbps))
+        if cfg.service.type == "LoadBalancer"
+        else 0.0
+    )
+    return pool + cache + lb
+
+
+def _settled_pools(run: UpRun) -> list[str]:
+    """The live GPU pools of the session a settled run made (not this run's to delete)."""
+    return [
+        r.resource_id
+        for r in run.store.resources(run.session, live_only=True)
+        if r.kind == "node_pool"
+        and r.run not in run.provisioner.lineage
+        and any(m.price_key.startswith("gpu.") for m in r.meters)
+    ]
+
+
+def _settled_pool_sizes(run: UpRun) -> dict[str, int]:
+    gone = ("DELETED", "DELETING", "TERMINATED", "TERMINATING")
+    provider = run.target.provider
+    return {
+        pool: sum(1 for n in provider.node_pool_nodes(pool) if n["state"] not in gone)
+        for pool in _settled_pools(run)
+        if provider.state("node_pool", pool) is not None
+    }
+
+
+def _scale_back(run: UpRun, pool_id: str, size: int) -> None:
+    """Undo of scaling a settled pool up: back to its size; at zero its meters end now."""
+    from dataclasses import replace
+
+    if run.target.provider.state("node_pool", pool_id) is None:
+        return
+    gone = ("DELETED", "DELETING", "TERMINATED", "TERMINATING")
+    live = [n for n in run.target.provider.node_pool_nodes(pool_id) if n["state"] not in gone]
+    if len(live) == size:
+        return
+    run.target.provider.scale_node_pool(pool_id, size)
+    run.say(f"gpu pool: scaled back to {size} node(s)")
+    if size == 0:
+        now = run.store.now()
+        for record in run.store.resources(run.session, live_only=True):
+            if record.resource_id == pool_id:
+                meters = [replace(m, until=now) if m.until is None else m for m in record.meters]
+                run.store.set_meters(run.session, "node_pool", pool_id, meters)
+
+
+def clear_stale_warm_up(run: UpRun) -> None:
+    """A warm-up a killed run started and this run did not (its GPU pool was adopted, so
+    no warm-up ran): delete its Jobs (they hold the cache claim) and its CPU pool."""
+    from nimble_oke.services.warmup import STEP, delete_warm_up_jobs
+
+    mine = run.warm.outcome.cpu_pool_id if run.warm is not None else None
+    entry = run.store.journal_entry(run.session, STEP)
+    if entry is None or not entry.resource_id or entry.resource_id == mine:
+        return
+    if run.target.provider.state("node_pool", entry.resource_id) is None:
+        return
+    if run.client is not None:
+        delete_warm_up_jobs(run.client, run.namespace)
+    run.target.provider.delete("node_pool", entry.resource_id)
+    run.stale_pools.append(entry.resource_id)
+    run.say("cache warm-up: deleting the CPU pool an interrupted run left")
 
 
 def _placement_ad(run: UpRun) -> str | None:
@@ -497,8 +740,12 @@ def install_watchdog(
     store: StateStore,
     session: str,
     node_pool_id: str,
+    *,
+    usd_per_hour: float | None = None,
 ) -> None:
-    """Put the session's lease into the cluster and the CronJob that enforces it."""
+    """Put the session's lease into the cluster and the CronJob that enforces it.
+    ``usd_per_hour``: the burn rate to enforce the budget with (default: what the journal
+    has running now)."""
     from nimble_oke.kube.deploy import apply_manifests
     from nimble_oke.services import watchdog
     from nimble_oke.services.costs import session_accrual
@@ -517,7 +764,7 @@ def install_watchdog(
         started_at=now,
         expires_at=expires,
         budget_usd=cfg.budget.max_usd,
-        usd_per_hour=accrual.running_usd_per_hour,
+        usd_per_hour=max(accrual.running_usd_per_hour, usd_per_hour or 0.0),
         accrued_before_usd=accrual.total_usd,
     )
     env = {

@@ -247,6 +247,20 @@ def hydrate_job(
     }
 
 
+def delete_warm_up_jobs(client: Any, namespace: str) -> None:
+    """Delete the warm-up's Jobs and their pods (a Job's pod holds the cache claim)."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.batch_v1 import Job
+    from lightkube.types import CascadeType
+
+    for name in (WARM_JOB, PREPULL_JOB):
+        try:
+            client.delete(Job, name, namespace=namespace, cascade=CascadeType.FOREGROUND)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+
+
 def gpu_node_fill(cfg: NimbleConfig) -> str:
     """What the GPU node does instead when the warm-up falls back."""
     if cfg.cache.mode == "object-storage":
@@ -339,6 +353,7 @@ class CacheWarmUp:
                     "subnet_id": network["subnet/workers"],
                     "preemptible": False,
                     "labels": {ROLE_LABEL: WARM_JOB},
+                    "node_defined_tags": self.provisioner.node_defined_tags,
                 },
                 timeout_s=self.provisioner.timeouts.node_pool_s,
                 meters=cpu_pool_meters(catalog, warm.ocpus, warm.memory_gb, 1),

@@ -350,6 +350,15 @@ class StateStore:
                 ),
             )
 
+    def restart_session(self, name: str) -> None:
+        """Start the session anew (an ``up`` after a ``down`` that kept nothing): its budget
+        and ``cost`` count from now; the journal of the earlier one stays for history."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET created_at=?, updated_at=? WHERE name=?",
+                (self.now(), self.now(), name),
+            )
+
     def set_session_status(
         self,
         name: str,

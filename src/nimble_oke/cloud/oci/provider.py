@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import oci
 
 from nimble_oke.cloud.oci import errors as oe
+from nimble_oke.cloud.oci.guard import CloudGuardMixin
 from nimble_oke.domain.network import OSN, Rule
 from nimble_oke.errors import CapacityError, ProviderError
 from nimble_oke.polling import poll_until
@@ -76,7 +77,7 @@ def fast_retry_strategy(attempts: int = 6) -> Any:
     ).get_retry_strategy()
 
 
-class OciProvider:
+class OciProvider(CloudGuardMixin):
     """Implements :class:`nimble_oke.ports.CloudProvider`."""
 
     def __init__(
@@ -133,6 +134,7 @@ class OciProvider:
             self.limits = oci.limits.LimitsClient(self.config, **kwargs)
             self.search = oci.resource_search.ResourceSearchClient(self.config, **kwargs)
             self.lb = oci.load_balancer.LoadBalancerClient(self.config, **kwargs)
+            self.scheduler = oci.resource_scheduler.ScheduleClient(self.config, **kwargs)
         except config_errors as exc:
             oe.translate(exc, "configuring the OCI SDK")
 
@@ -147,6 +149,7 @@ class OciProvider:
             self.limits,
             self.search,
             self.lb,
+            self.scheduler,
         ):
             session = getattr(getattr(client, "base_client", None), "session", None)
             if session is not None:
@@ -432,7 +435,10 @@ class OciProvider:
             if spec.get("shape_config")
             else None,
             node_config_details=m.CreateNodePoolNodeConfigDetails(
-                size=spec["size"], placement_configs=placements
+                size=spec["size"],
+                placement_configs=placements,
+                # OKE puts these on every instance it launches (the cloud guard's selector)
+                defined_tags=spec.get("node_defined_tags") or None,
             ),
             initial_node_labels=[
                 m.KeyValue(key=k, value=v) for k, v in spec.get("labels", {}).items()
@@ -535,6 +541,7 @@ class OciProvider:
         "volume": ("blocks", "get_volume"),
         "load_balancer": ("lb", "get_load_balancer"),
         "node_image": ("compute", "get_image"),
+        "schedule": ("scheduler", "get_schedule"),
     }
     _DELETERS: ClassVar[dict[str, tuple[str, str]]] = {
         kind: (client, "delete_" + getter[4:]) for kind, (client, getter) in _GETTERS.items()
@@ -671,7 +678,29 @@ class OciProvider:
                     found_tags,
                 )
             )
-        return out
+        return out + self._tagged_schedules(tags)
+
+    def _tagged_schedules(self, tags: Mapping[str, str]) -> list[FoundResource]:
+        """Resource Scheduler schedules carrying the tags (Resource Search does not index
+        them): listed in the compartment and matched here."""
+        items = self._call(
+            "listing schedules",
+            oci.pagination.list_call_get_all_results,
+            self.scheduler.list_schedules,
+            compartment_id=self.compartment_id,
+        ).data
+        return [
+            FoundResource(
+                "schedule",
+                str(item.id),
+                str(item.display_name or ""),
+                str(item.lifecycle_state),
+                dict(item.freeform_tags or {}),
+            )
+            for item in items
+            if str(item.lifecycle_state) not in GONE
+            and all((item.freeform_tags or {}).get(k) == v for k, v in tags.items())
+        ]
 
     def kubeconfig(self, cluster_id: str) -> str:
         details = oci.container_engine.models.CreateClusterKubeconfigContentDetails(

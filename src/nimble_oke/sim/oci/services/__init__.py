@@ -11,11 +11,14 @@ from nimble_oke.sim.oci.services import (
     containerengine,
     identity,
     images,
+    instances,
     loadbalancer,
     network,
     nodes,
     objectstorage,
+    resourcescheduler,
     search,
+    tagging,
     workrequests,
 )
 from nimble_oke.sim.oci.world import World
@@ -48,6 +51,9 @@ def build_router(world: World) -> Router:
         loadbalancer,
         objectstorage,
         search,
+        instances,
+        tagging,
+        resourcescheduler,
     ):
         module.register(router)
     for module_with_actions in (
@@ -57,6 +63,7 @@ def build_router(world: World) -> Router:
         loadbalancer,
         objectstorage,
         images,
+        resourcescheduler,
     ):
         module_with_actions.register_actions(world)
     return router
