@@ -55,6 +55,7 @@ class FoundResource:
     name: str
     state: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    created_at: float | None = None  # when the cloud made it (Unix s), when it says
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ CHECKED = [
     "services/up_steps.py",
     "services/down_steps.py",
     "services/deployment.py",
+    "services/cloud_guard.py",
     "services/warmup.py",
     "services/provision.py",
     "services/kept_cache.py",
@@ -37,7 +38,11 @@ CHECKED = [
     "cloud/oci/provider.py",
     "cloud/oci/errors.py",
     "cloud/oci/token.py",
+    "cloud/oci/guard.py",
     "sim/oci/services/__init__.py",
+    "sim/oci/services/instances.py",
+    "sim/oci/services/resourcescheduler.py",
+    "sim/oci/services/tagging.py",
 ]
 
 

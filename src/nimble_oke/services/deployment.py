@@ -90,6 +90,7 @@ def record_kube_created(
             name=found.name,
             meters=meters,
             tags=dict(found.tags),
+            created_at=found.created_at,  # billed since the cloud made it
             run=run,
         )
 

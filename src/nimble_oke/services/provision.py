@@ -151,6 +151,9 @@ class Provisioner:
                     name=found.name,
                     meters=meters,
                     tags=dict(found.tags),
+                    # billed since the cloud made it (or, when it does not say, since the
+                    # intent to make it was journaled), not since a later run found it
+                    created_at=found.created_at or entry.created_at,
                     run=self.run,
                 )
                 self.provider.await_ready(kind, Created(found.resource_id), timeout_s=timeout_s)

@@ -656,21 +656,50 @@ def _scale_back(run: UpRun, pool_id: str, size: int) -> None:
 
 
 def clear_stale_warm_up(run: UpRun) -> None:
-    """A warm-up a killed run started and this run did not (its GPU pool was adopted, so
-    no warm-up ran): delete its Jobs (they hold the cache claim) and its CPU pool."""
+    """What a killed run's warm-up left when this run ran none (its GPU pool was adopted,
+    so no warm-up started): its Jobs (they hold the cache claim) and its CPU pool — found
+    by the journal or, if the run died before journaling it, by the warm-up's step tag."""
+    from nimble_oke.services.provision import TAG_SESSION, TAG_STEP
     from nimble_oke.services.warmup import STEP, delete_warm_up_jobs
 
-    mine = run.warm.outcome.cpu_pool_id if run.warm is not None else None
-    entry = run.store.journal_entry(run.session, STEP)
-    if entry is None or not entry.resource_id or entry.resource_id == mine:
-        return
-    if run.target.provider.state("node_pool", entry.resource_id) is None:
-        return
-    if run.client is not None:
+    this_run = run.warm is not None and run.warm.client is not None
+    if not this_run and run.client is not None:
         delete_warm_up_jobs(run.client, run.namespace)
-    run.target.provider.delete("node_pool", entry.resource_id)
-    run.stale_pools.append(entry.resource_id)
-    run.say("cache warm-up: deleting the CPU pool an interrupted run left")
+    mine = run.warm.outcome.cpu_pool_id if run.warm is not None else None
+    provider = run.target.provider
+    found = {
+        f.resource_id
+        for f in provider.find_tagged({TAG_SESSION: run.session, TAG_STEP: STEP})
+        if f.kind == "node_pool"
+    }
+    entry = run.store.journal_entry(run.session, STEP)
+    if entry is not None and entry.resource_id:
+        found.add(entry.resource_id)
+    recorded = {r.resource_id for r in run.store.resources(run.session)}
+    for pool_id in sorted(found - {mine}):
+        if provider.state("node_pool", pool_id) is None:
+            continue
+        if pool_id not in recorded:  # it died before journaling it: it billed all the same
+            run.store.record_created(
+                run.session,
+                "node_pool",
+                pool_id,
+                name=f"{run.session}-cache-warmup",
+                meters=_warm_up_meters(run),
+                created_at=entry.created_at if entry is not None else None,
+                run=run.run_id,
+            )
+        provider.delete("node_pool", pool_id)
+        run.stale_pools.append(pool_id)
+        run.say("cache warm-up: deleting the CPU pool an interrupted run left")
+
+
+def _warm_up_meters(run: UpRun) -> tuple[Any, ...]:
+    from nimble_oke.domain.cost import cpu_pool_meters
+    from nimble_oke.domain.plan import warm_up_for
+
+    warm = run.plan.warm_up or warm_up_for(run.cfg, run.catalog, cache_warm=False)
+    return cpu_pool_meters(run.catalog, warm.ocpus, warm.memory_gb, 1) if warm else ()
 
 
 def _placement_ad(run: UpRun) -> str | None:

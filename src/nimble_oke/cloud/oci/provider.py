@@ -669,6 +669,7 @@ class OciProvider(CloudGuardMixin):
                 continue
             if any(found_tags.get(k) != v for k, v in tags.items()):
                 continue
+            created = item.time_created.timestamp() if item.time_created else None
             out.append(
                 FoundResource(
                     kind,
@@ -676,6 +677,7 @@ class OciProvider(CloudGuardMixin):
                     str(item.display_name or ""),
                     state,
                     found_tags,
+                    created,
                 )
             )
         return out + self._tagged_schedules(tags)
@@ -696,6 +698,7 @@ class OciProvider(CloudGuardMixin):
                 str(item.display_name or ""),
                 str(item.lifecycle_state),
                 dict(item.freeform_tags or {}),
+                item.time_created.timestamp() if item.time_created else None,
             )
             for item in items
             if str(item.lifecycle_state) not in GONE
