@@ -67,7 +67,7 @@ def session_accrual(
     name = session if isinstance(session, str) else session.name
     read = _reader(store, record, now, clock)
 
-    since = record.created_at if record is not None else None
+    since = record.since if record is not None else None
 
     def priced() -> tuple[Accrual, float]:
         at = read()

@@ -135,6 +135,7 @@ MIGRATIONS: Sequence[str] = (
     );
     CREATE INDEX run_steps_run ON run_steps(run);
     ALTER TABLE resources ADD COLUMN run TEXT;
+    ALTER TABLE sessions ADD COLUMN restarted_at REAL;
     """,
 )
 RUN_STATUSES = ("running", "ok", "rolled_back", "failed", "kept")
@@ -216,6 +217,12 @@ class SessionRecord:
     worst_case_usd: float | None
     endpoint: str | None
     config: dict[str, Any]
+    restarted_at: float | None = None  # a down that kept nothing ended the session before
+
+    @property
+    def since(self) -> float | None:
+        """Where this session's cost and budget start (None: all it ever recorded)."""
+        return self.restarted_at
 
 
 def _meters_to_json(meters: Sequence[Meter]) -> str:
@@ -355,7 +362,7 @@ class StateStore:
         and ``cost`` count from now; the journal of the earlier one stays for history."""
         with self._tx() as db:
             db.execute(
-                "UPDATE sessions SET created_at=?, updated_at=? WHERE name=?",
+                "UPDATE sessions SET restarted_at=?, updated_at=? WHERE name=?",
                 (self.now(), self.now(), name),
             )
 
@@ -412,6 +419,7 @@ class StateStore:
             worst_case_usd=row["worst_case_usd"],
             endpoint=row["endpoint"],
             config=json.loads(row["config_json"] or "{}"),
+            restarted_at=row["restarted_at"],
         )
 
     # -- journal -------------------------------------------------------------------------
