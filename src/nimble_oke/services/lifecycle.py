@@ -12,8 +12,7 @@ a run killed outright is resumed by the next ``up`` of the session.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
@@ -23,14 +22,15 @@ from nimble_oke.services.deployment import release_name
 from nimble_oke.services.down_steps import DownRun, down_steps
 from nimble_oke.services.provision import Keep, Provisioner, TeardownResult
 from nimble_oke.services.saga import Saga, SagaFailedError, Undone
+from nimble_oke.services.session_bench import bench_line, run_bench
 from nimble_oke.services.targets import Target
-from nimble_oke.services.up_steps import UpOptions, UpRun, up_steps
+from nimble_oke.services.up_steps import UpOptions, UpResult, UpRun, up_steps
 from nimble_oke.state.lock import SessionLock
 from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
-# release_name is re-exported: cli/bench_cmd.py and tests/bench import it from here
+# re-exported: cli/bench_cmd.py, services/demo.py and tests import them from here
 __all__ = [
     "DownResult",
     "UpOptions",
@@ -41,43 +41,6 @@ __all__ = [
     "run_bench",
     "up",
 ]
-INTERNAL_ERROR_EXIT = 70  # what the CLI exits with for a bug (cli/common.py)
-
-
-@dataclass
-class UpResult:
-    session: str
-    ok: bool
-    endpoint: str | None = None
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    smoke: dict[str, Any] | None = None
-    bench: dict[str, Any] | None = None
-    placement: str | None = None
-    estimated_usd: float = 0.0
-    worst_case_usd: float = 0.0
-    rolled_back: list[str] = field(default_factory=list)  # "node pool s-gpu", "cluster s"
-    rollback_failed: list[str] = field(default_factory=list)
-    error: str | None = None
-    started_at: float | None = None  # store clock (simulated time on the sim target)
-    ready_at: float | None = None
-    cache_warm_up: str | None = None  # how the cache was filled off the GPU, or why not
-    # the failure itself: a NimbleError subclass (its exit_code is the CLI's), or the
-    # exception of an internal error
-    exception: BaseException | None = field(default=None, repr=False)
-    failed_step: str | None = None
-
-    @property
-    def error_kind(self) -> str | None:
-        return None if self.exception is None else type(self.exception).__name__
-
-    @property
-    def exit_code(self) -> int:
-        """What the CLI exits with: 0, the NimbleError's code, or 70 for a bug."""
-        if self.ok:
-            return 0
-        if isinstance(self.exception, NimbleError):
-            return self.exception.exit_code
-        return INTERNAL_ERROR_EXIT if self.exception is not None else 1
 
 
 def up(
@@ -232,45 +195,6 @@ def _failed(run: UpRun, undone: Undone | None) -> None:
             f"could not remove: {'; '.join(result.rollback_failed)} — finish with: "
             f"nimble down --name {session}"
         )
-
-
-def run_bench(endpoint: str, cfg: NimbleConfig, *, requests: int | None = None) -> dict[str, Any]:
-    from nimble_oke.bench import BenchConfig, run, summarize
-
-    config = BenchConfig(
-        endpoint=endpoint,
-        model=cfg.nim.served_model_name,
-        concurrency=cfg.bench.concurrency,
-        requests=requests or cfg.bench.requests,
-        warmup=cfg.bench.warmup,
-        input_tokens_mean=cfg.bench.input_tokens,
-        output_tokens=cfg.bench.output_tokens,
-        duration_s=cfg.bench.duration_s,
-    )
-    summary: dict[str, Any] = summarize(run(config))
-    return summary
-
-
-def bench_line(summary: dict[str, Any]) -> str:
-    ttft = summary.get("time_to_first_token", {}).get("p50")
-    itl = summary.get("inter_token_latency", {}).get("p50")
-    tps = summary.get("output_token_throughput", {}).get("avg")
-    validity = summary.get("validity", {}).get("status", "?")
-    errors = (
-        summary.get("error_count", summary.get("errors", {}).get("count", 0))
-        if isinstance(summary.get("errors"), dict)
-        else summary.get("error_count", 0)
-    )
-    conc = summary.get("config", {}).get("concurrency")
-    parts = [f"concurrency {conc}:" if conc else ""]
-    if ttft is not None:
-        parts.append(f"TTFT p50 {ttft:.0f} ms ·")
-    if itl is not None:
-        parts.append(f"ITL p50 {itl:.1f} ms ·")
-    if tps is not None:
-        parts.append(f"{tps:.0f} tok/s ·")
-    parts.append(f"{errors} errors · {validity}")
-    return " ".join(p for p in parts if p)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from nimble_oke.domain.catalog import Catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import BudgetError, EndpointError
+from nimble_oke.errors import BudgetError, EndpointError, NimbleError
 from nimble_oke.ports import NETWORK_KINDS
 from nimble_oke.services.cloud_guard import CloudGuard, record_guard_stop
 from nimble_oke.services.deployment import (
@@ -36,21 +36,60 @@ from nimble_oke.services.kept_cache import (
     rest_kept_volumes,
     tune_kept_volume,
 )
+from nimble_oke.services.lease import install_watchdog, open_lease, planned_rate, worst_case_for
 from nimble_oke.services.node_image import usable_node_image
 from nimble_oke.services.preflight import PreflightReport, Rung, preflight
 from nimble_oke.services.provision import Provisioner
 from nimble_oke.services.saga import NoUndo, Step
 from nimble_oke.state.status import SessionStatus
-from nimble_oke.state.store import SessionRecord, StateStore
+from nimble_oke.state.store import StateStore
 
 if TYPE_CHECKING:
     from lightkube import Client
 
-    from nimble_oke.services.lifecycle import UpResult
     from nimble_oke.services.targets import Target
     from nimble_oke.services.warmup import CacheWarmUp
 
 Say = Callable[[str], None]
+
+
+INTERNAL_ERROR_EXIT = 70  # what the CLI exits with for a bug (cli/common.py)
+
+
+@dataclass
+class UpResult:
+    session: str
+    ok: bool
+    endpoint: str | None = None
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    smoke: dict[str, Any] | None = None
+    bench: dict[str, Any] | None = None
+    placement: str | None = None
+    estimated_usd: float = 0.0
+    worst_case_usd: float = 0.0
+    rolled_back: list[str] = field(default_factory=list)  # "node pool s-gpu", "cluster s"
+    rollback_failed: list[str] = field(default_factory=list)
+    error: str | None = None
+    started_at: float | None = None  # store clock (simulated time on the sim target)
+    ready_at: float | None = None
+    cache_warm_up: str | None = None  # how the cache was filled off the GPU, or why not
+    # the failure itself: a NimbleError subclass (its exit_code is the CLI's), or the
+    # exception of an internal error
+    exception: BaseException | None = field(default=None, repr=False)
+    failed_step: str | None = None
+
+    @property
+    def error_kind(self) -> str | None:
+        return None if self.exception is None else type(self.exception).__name__
+
+    @property
+    def exit_code(self) -> int:
+        """What the CLI exits with: 0, the NimbleError's code, or 70 for a bug."""
+        if self.ok:
+            return 0
+        if isinstance(self.exception, NimbleError):
+            return self.exception.exit_code
+        return INTERNAL_ERROR_EXIT if self.exception is not None else 1
 
 
 @dataclass(frozen=True)
@@ -116,27 +155,6 @@ class UpRun:
         self.rollback_failed += failed
 
 
-# A lease still runs in these states; any other (down, standby, rolled back, stopped by the
-# watchdog) means the next up opens a new one.
-LEASED = frozenset(
-    {
-        SessionStatus.PROVISIONING,
-        SessionStatus.DEPLOYING,
-        SessionStatus.READY,
-        SessionStatus.FAILED,
-        SessionStatus.TEARING_DOWN,
-    }
-)
-
-
-def open_lease(record: SessionRecord | None, now: float) -> float | None:
-    """When the session's running lease ends, or None when this up opens a new one. A
-    re-up never extends a lease (``nimble extend`` does)."""
-    if record is None or record.lease_expires_at is None or record.lease_expires_at <= now:
-        return None
-    return record.lease_expires_at if SessionStatus.of(record.status) in LEASED else None
-
-
 class Budget(NoUndo):
     """The session's budget covers every up of it: refuse when what it has accrued plus
     this run's worst case (for the hours its lease leaves) would pass the budget."""
@@ -157,7 +175,7 @@ class Budget(NoUndo):
             if fresh
             else session_accrual(store, run.session, now=now, read_lease=False).accrual.total_usd
         )
-        worst = worst_case_for(run, (run.lease_expires_at - now) / 3600)
+        worst = worst_case_for(run.cfg, run.plan, run.catalog, (run.lease_expires_at - now) / 3600)
         budget = cfg.budget.max_usd
         if accrued + worst > budget:
             raise BudgetError(
@@ -165,18 +183,6 @@ class Budget(NoUndo):
                 f"this up's worst case ${worst:.2f} does not fit in the ${max(0.0, budget - accrued):.2f} left",
                 hint="raise budget.max_usd (--budget), shorten --hours, or nimble down the session",
             )
-
-
-def worst_case_for(run: UpRun, hours: float) -> float:
-    """The plan's worst case when the lease leaves its hours; for a shorter remaining lease,
-    the worst case of a plan for those hours (planned cold: never below what it costs)."""
-    from nimble_oke.domain.plan import build_plan
-
-    if hours >= run.plan.hours:
-        return run.plan.worst_case_usd
-    budget = run.cfg.budget.model_copy(update={"max_hours": max(hours, 0.01)})
-    shorter = build_plan(run.cfg.model_copy(update={"budget": budget}), run.catalog)
-    return min(run.plan.worst_case_usd, shorter.worst_case_usd)
 
 
 class RecordSession(NoUndo):
@@ -249,7 +255,7 @@ class Cluster:
         run.remove_owned(("cluster",))
 
 
-class Lease:
+class LeaseBeforeGpu:
     """Before any GPU exists, the enforcer: the lease (this session's end and budget) and
     the watchdog CronJob that scales every pool of the session to zero when either runs
     out. It runs on the first node that registers (it tolerates the GPU and preemptible
@@ -290,7 +296,9 @@ class Lease:
             run.store,
             run.session,
             "",
-            usd_per_hour=planned_rate(run),
+            usd_per_hour=planned_rate(
+                run.cfg, run.catalog, run.report.ladder if run.report else []
+            ),
         )
 
     def undo(self, run: UpRun) -> None:
@@ -523,7 +531,7 @@ class Bench(NoUndo):
     name, phase = "bench", "bench"
 
     def do(self, run: UpRun) -> None:
-        from nimble_oke.services.lifecycle import bench_line, run_bench
+        from nimble_oke.services.session_bench import bench_line, run_bench
 
         assert run.result.endpoint is not None
         summary = run_bench(run.result.endpoint, run.cfg, requests=run.options.bench_requests)
@@ -540,7 +548,7 @@ def up_steps(options: UpOptions) -> list[Step[UpRun]]:
         Preflight(),
         Network(),
         Cluster(),
-        Lease(),
+        LeaseBeforeGpu(),
         CloudGuard(),
         GpuPool(),
         Deploying(),
@@ -571,47 +579,6 @@ def _namespace_exists(client: Any, namespace: str) -> bool:
             return False
         raise
     return True
-
-
-def planned_rate(run: UpRun) -> float:
-    """The hourly burn the session will have once its GPU pool runs, at the dearest rung
-    of the ladder (the watchdog's budget check must not wait for the pool to exist)."""
-    from nimble_oke.domain.cost import (
-        Meter,
-        load_balancer_meters,
-        meter_usd,
-        node_pool_meters,
-        volume_meters,
-    )
-
-    cfg, catalog = run.cfg, run.catalog
-
-    def hourly(meters: tuple[Meter, ...]) -> float:
-        return sum(meter_usd(catalog, m, 3600)[0] for m in meters)
-
-    rungs = run.report.ladder if run.report else []
-    pool = max(
-        (
-            hourly(
-                node_pool_meters(
-                    catalog,
-                    catalog.shape(r.shape),
-                    cfg.gpu_pool.nodes,
-                    preemptible=r.preemptible,
-                    boot_volume_gb=cfg.gpu_pool.boot_volume_gb,
-                )
-            )
-            for r in rungs
-        ),
-        default=0.0,
-    )
-    cache = hourly(volume_meters(catalog, cfg.cache.size_gb, cfg.cache.vpus_per_gb, item="cache"))
-    lb = (
-        hourly(load_balancer_meters(cfg.service.lb_max_mbps))
-        if cfg.service.type == "LoadBalancer"
-        else 0.0
-    )
-    return pool + cache + lb
 
 
 def _settled_pools(run: UpRun) -> list[str]:
@@ -760,54 +727,3 @@ def after_warm_up(run: UpRun, placement_ad: str | None) -> tuple[Plan, str | Non
     result.cache_warm_up = f"fell back to a download on the GPU node: {reason}"
     # the same profile either way, so a re-run does not roll the Deployment over
     return naive, pinned_profile(cfg, plan)
-
-
-def install_watchdog(
-    client: Any,
-    cfg: NimbleConfig,
-    target: Target,
-    store: StateStore,
-    session: str,
-    node_pool_id: str,
-    *,
-    usd_per_hour: float | None = None,
-) -> None:
-    """Put the session's lease into the cluster and the CronJob that enforces it.
-    ``usd_per_hour``: the burn rate to enforce the budget with (default: what the journal
-    has running now)."""
-    from nimble_oke.kube.deploy import apply_manifests
-    from nimble_oke.services import watchdog
-    from nimble_oke.services.costs import session_accrual
-
-    now = store.now()
-    record = store.session(session)
-    expires = (
-        record.lease_expires_at
-        if record and record.lease_expires_at
-        else now + cfg.budget.max_hours * 3600
-    )
-    accrual = session_accrual(store, session, now=now, read_lease=False).accrual
-    lease = watchdog.Lease(
-        session=session,
-        node_pool_id=node_pool_id,
-        started_at=now,
-        expires_at=expires,
-        budget_usd=cfg.budget.max_usd,
-        usd_per_hour=max(accrual.running_usd_per_hour, usd_per_hour or 0.0),
-        accrued_before_usd=accrual.total_usd,
-    )
-    env = {
-        "NIMBLE_OCI_AUTH": "workload_identity"
-        if cfg.cluster.type == "enhanced"
-        else "instance_principal",
-        "OCI_RESOURCE_PRINCIPAL_REGION": str(target.oci_config.get("region", "")),
-        "NIMBLE_COMPARTMENT_ID": target.provider.compartment_id,
-    }
-    apply_manifests(
-        client,
-        watchdog.manifests(cfg.nim.namespace, session, env=env),
-        session=session,
-        namespace=cfg.nim.namespace,
-        prune=False,
-    )
-    watchdog.write_lease(client, cfg.nim.namespace, lease)
