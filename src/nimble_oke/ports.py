@@ -161,6 +161,10 @@ class CloudProvider(Protocol):
         """state, starts, last_run (Unix s), last_status of a schedule; None if gone."""
         ...
 
+    def instance_state(self, instance_id: str) -> str | None:
+        """A node's Compute instance state (RUNNING, STOPPED, ...); None if gone."""
+        ...
+
     def start_instance(self, instance_id: str) -> None:
         """Start a stopped instance."""
         ...

@@ -112,7 +112,7 @@ def record_guard_stop(
         if pool.kind != "node_pool" or pool.created_at >= at:
             continue
         nodes = provider.node_pool_nodes(pool.resource_id)
-        if not nodes or any(n["state"] == "ACTIVE" for n in nodes):
+        if not nodes or any(provider.instance_state(n["id"]) != "STOPPED" for n in nodes):
             continue  # not stopped (or already gone): nothing the guard did
         gpu = [m for m in pool.meters if m.price_key.startswith("gpu.") and m.until is None]
         shape = next((m.item for m in gpu), "")

@@ -388,7 +388,8 @@ class Provisioner:
         zero when a lease ran out, or the cloud guard stopped its nodes): start stopped
         nodes, scale, and wait for the nodes to be ACTIVE."""
         live = [n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE]
-        stopped = [n for n in live if n["state"] == "INACTIVE"]
+        # a node whose instance the cloud guard stopped may still be ACTIVE in its pool
+        stopped = [n for n in live if self.provider.instance_state(n["id"]) == "STOPPED"]
         for node in stopped:
             self.say(f"gpu pool: starting node {node['name']} (stopped by the cloud guard)")
             self.provider.start_instance(node["id"])

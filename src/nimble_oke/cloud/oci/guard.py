@@ -127,6 +127,17 @@ class CloudGuardMixin:
             "last_status": data.last_run_status,
         }
 
+    def instance_state(self, instance_id: str) -> str | None:
+        """The Compute instance's lifecycle state (RUNNING, STOPPED, ...), None if gone.
+        An OKE node whose instance is stopped stays ACTIVE in its pool: ask Compute."""
+        try:
+            data = self.compute.get_instance(instance_id).data
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            oe.translate(exc, "reading a node's instance")
+        return str(data.lifecycle_state)
+
     def start_instance(self, instance_id: str) -> None:
         """Start a stopped instance (a GPU node the cloud guard stopped)."""
         self._call("starting a stopped node", self.compute.instance_action, instance_id, "START")
