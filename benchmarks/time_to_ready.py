@@ -46,6 +46,7 @@ from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.models import Storage, push, repo_model_name
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.nim import NimSettings, warm_cache
 from nimble_oke.sim.oci.billing import priced_usd
@@ -164,7 +165,7 @@ def main() -> None:
     rows = []
     with (
         tempfile.TemporaryDirectory() as tmp,
-        SimStack(Path(tmp) / "sim", time_scale=args.time_scale, seed=11) as stack,
+        product_stack(Path(tmp) / "sim", time_scale=args.time_scale, seed=11) as stack,
     ):
         # One cache volume for every scenario (the planner's choice for the default
         # session), so the scenarios differ only in how the cache gets filled.

@@ -1,7 +1,8 @@
 """Architecture checks over ``src/nimble_oke`` by reading the AST (nothing is imported).
 
 - import cycles between modules, counting imports inside functions too (a lazy import
-  hides a cycle from Python, not from the reader);
+  hides a cycle from Python, not from the reader); imports under ``if TYPE_CHECKING:`` are
+  annotations only and make no edge;
 - simulator modules (``nimble_oke.sim``) that import product services or CLI modules
   (the simulator depends on the product's public surface only);
 - functions longer than ``--max-lines`` lines (default 80).
@@ -41,10 +42,23 @@ def discover(src: Path) -> dict[str, Module]:
     return modules
 
 
-def imported_names(module: Module, tree: ast.AST) -> Iterator[str]:
-    """Every module name this module imports, anywhere in its body."""
-    package = module.name if module.is_package else module.name.rpartition(".")[0]
+def _type_checking_only(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    found: set[int] = set()
     for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                found.update(id(n) for n in ast.walk(child))
+    return found
+
+
+def imported_names(module: Module, tree: ast.AST) -> Iterator[str]:
+    """Every module name this module imports at run time, anywhere in its body."""
+    package = module.name if module.is_package else module.name.rpartition(".")[0]
+    annotations_only = _type_checking_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in annotations_only:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 yield alias.name

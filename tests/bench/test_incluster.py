@@ -26,6 +26,7 @@ from nimble_oke.domain.plan import build_plan
 from nimble_oke.errors import ConfigError, EndpointError
 from nimble_oke.kube.deploy import kube_client
 from nimble_oke.services.lifecycle import release_name, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
@@ -45,7 +46,7 @@ def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SimStack
             "budget": {"max_hours": 48, "max_usd": 500},
         }
     )
-    with SimStack(tmp / "sim", time_scale=SCALE, seed=7) as stack:
+    with product_stack(tmp / "sim", time_scale=SCALE, seed=7) as stack:
         target = sim_target(cfg, stack.endpoints(), {})
         with (
             contextlib.closing(target.provider),

@@ -24,8 +24,8 @@ from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.costs import session_cost
 from nimble_oke.services.lifecycle import up
 from nimble_oke.services.sim_service import PID_FILE
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 SCALE = 3000.0
@@ -43,7 +43,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
             "budget": {"max_hours": 48, "max_usd": 500},
         }
     )
-    with SimStack(home / "sim", time_scale=SCALE, seed=5) as stack:
+    with product_stack(home / "sim", time_scale=SCALE, seed=5) as stack:
         target = sim_target(cfg, stack.endpoints(), {})
         with (
             contextlib.closing(target.provider),

@@ -48,7 +48,7 @@ def run_demo(
     home: Path | None = None,
     bench: bool = True,
 ) -> dict[str, Any]:
-    from nimble_oke.sim.stack import SimStack
+    from nimble_oke.services.sim_tools import product_stack
 
     started = time.perf_counter()
     say = echo or (lambda _line: None)
@@ -72,7 +72,7 @@ def run_demo(
 
     with tempfile.TemporaryDirectory(prefix="nimble-demo-") as tmp:
         state = Path(tmp)
-        with SimStack(state / "sim", time_scale=time_scale, seed=7) as stack:
+        with product_stack(state / "sim", time_scale=time_scale, seed=7) as stack:
             target = sim_target(cfg, stack.endpoints(), {})
             store_home = home or state / "home"
             with (

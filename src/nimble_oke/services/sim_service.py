@@ -49,8 +49,8 @@ def serve(
     stop: threading.Event | None = None,
 ) -> None:
     """Run the joined simulators until SIGTERM/SIGINT (or ``stop``)."""
+    from nimble_oke.services.sim_tools import product_stack
     from nimble_oke.sim.oci import FaultPlan
-    from nimble_oke.sim.stack import SimStack
 
     stop = stop or threading.Event()
     in_main = threading.current_thread() is threading.main_thread()
@@ -62,7 +62,7 @@ def serve(
     endpoints = directory / ENDPOINTS_FILE
     endpoints.unlink(missing_ok=True)
     try:
-        with SimStack(directory, time_scale=time_scale, faults=faults, seed=seed) as stack:
+        with product_stack(directory, time_scale=time_scale, faults=faults, seed=seed) as stack:
             path = stack.write_endpoints()
             data = json.loads(path.read_text())
             for key in ("oci", "kube", "kubeconfig", "oci_config"):

@@ -28,12 +28,14 @@ import secrets
 import shutil
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
+from nimble_oke.sim.kube.images import ContainerContext
 from nimble_oke.sim.kube.provisioners import LoadBalancerRequest, VolumeRequest
 from nimble_oke.sim.kube.shapes import GPU_SHAPES
 from nimble_oke.sim.kube.simulator import (
@@ -245,6 +247,16 @@ class _Join:
             kube.remove_node(node_name)
 
 
+@dataclass(frozen=True)
+class ClusterImage:
+    """An image every cluster's kubelet runs with code the simulator does not own:
+    ``factory(stack, cluster)`` gives the container factory for that cluster."""
+
+    prefix: str
+    factory: Callable[[SimStack, ClusterApi], Callable[[ContainerContext], Any]]
+    size_bytes: int
+
+
 class SimStack:
     """OCI simulator + one Kubernetes API server per cluster, joined (context manager)."""
 
@@ -257,10 +269,13 @@ class SimStack:
         seed: int | None = None,
         nim_overrides: dict[str, Any] | None = None,
         kube_options: dict[str, Any] | None = None,
+        images: Sequence[ClusterImage] = (),
     ) -> None:
         """``time_scale`` None runs the event clock (:mod:`nimble_oke.sim.clock`), a number
         a scaled one. ``kube_options`` go to every cluster's :class:`KubeSimulator` (e.g.
-        ``pull_auth`` to model a registry that refuses a revoked NGC key)."""
+        ``pull_auth`` to model a registry that refuses a revoked NGC key); ``images`` are
+        run by every cluster's kubelet (code the simulator does not own, such as nimble's
+        tool image: ``nimble_oke.services.sim_tools.product_stack``)."""
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         # the event clock by default; a scaled one (tests) when a time scale is given
@@ -272,6 +287,7 @@ class SimStack:
         self.oci = OciSimulator(self.state_dir, faults=faults, seed=seed, clock=self.clock)
         self._nim_overrides = dict(nim_overrides or {})
         self._kube_options = dict(kube_options or {})
+        self._images = tuple(images)
         self._clusters: dict[str, ClusterApi] = {}
         self._clusters_lock = threading.RLock()
         self._tokens: dict[str, tuple[str, float]] = {}  # OKE token -> (cluster id, checked)
@@ -316,8 +332,6 @@ class SimStack:
     def open_cluster_api(self, cluster_id: str, name: str = "") -> ClusterApi:
         """Start the cluster's own Kubernetes API server (idempotent) and tell the OCI
         simulator where it listens."""
-        from nimble_oke.sim.tools_image import TOOLS_PREFIX, ToolsContainer, watchdog_runner
-
         with self._clusters_lock:
             existing = self._clusters.get(cluster_id)
             if existing is not None:
@@ -346,10 +360,10 @@ class SimStack:
                 kube.write_kubeconfig(directory / "kubeconfig"),
                 directory,
             )
-            runner = watchdog_runner(self, api)
-            kube.register_image(
-                TOOLS_PREFIX, lambda ctx: ToolsContainer(ctx, runner), size_bytes=150_000_000
-            )
+            for image in self._images:
+                kube.register_image(
+                    image.prefix, image.factory(self, api), size_bytes=image.size_bytes
+                )
             self._clusters[cluster_id] = api
         self.oci.register_cluster_api(cluster_id, kube.url, kube.ca_data)
         return api

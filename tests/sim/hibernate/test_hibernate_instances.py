@@ -25,8 +25,8 @@ from hibernate_helpers import (
 from ocisim_helpers import settle
 
 from nimble_oke.sim.oci import FaultPlan, FaultRule, OciSimulator
-from nimble_oke.sim.oci.services import nodes
-from nimble_oke.sim.oci.services.nodes import BUSY_MESSAGE
+from nimble_oke.sim.oci.services import power
+from nimble_oke.sim.oci.services.power import BUSY_MESSAGE
 
 C = oci.core.models
 
@@ -190,14 +190,14 @@ def test_the_kubelet_is_down_from_power_off_until_the_node_rejoins(
         node = sim.world.resources[node_id]
         clients["compute"].instance_action(node_id, "SOFTSTOP")
         settle(sim, 25)
-        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("STOPPING", True)
+        assert (state(clients, node_id), power.kubelet_up(node)) == ("STOPPING", True)
         settle(sim, 10)
-        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("STOPPED", False)
+        assert (state(clients, node_id), power.kubelet_up(node)) == ("STOPPED", False)
         clients["compute"].instance_action(node_id, "START")
         settle(sim, 65)
-        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("RUNNING", False)
+        assert (state(clients, node_id), power.kubelet_up(node)) == ("RUNNING", False)
         settle(sim, 60)
-        assert (state(clients, node_id), nodes.kubelet_up(node)) == ("RUNNING", True)
+        assert (state(clients, node_id), power.kubelet_up(node)) == ("RUNNING", True)
     finally:
         clients.close()
         sim.stop()

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 from urllib.parse import urlsplit
 
-from .images import ContainerContext, TaskContainer
+from .images import ContainerContext, TaskContainer, missing_executable
 from .streams import ExecResult
 
 CURL_IMAGE_BYTES = 12_600_000  # curlimages/curl 8.x, compressed (Docker Hub)
@@ -150,7 +150,6 @@ class HostShellContainer(TaskContainer):
             raise
 
     async def exec_command(self, argv: list[str], stdin: bytes | None) -> ExecResult:
-        from .images import missing_executable
         from .streams import ExecError
 
         try:

@@ -27,11 +27,12 @@ from aiohttp import web
 from nimble_oke.sim.clock import SimClock
 
 from .api import Api
+from .builtin_images import builtin_registry
 from .cluster import NAMESPACES, NODES, STORAGE_CLASSES, Cluster
 from .events import EventRecorder
 from .gc import GarbageCollector
 from .hpa import HpaController
-from .images import Factory, ImageRegistry, Matcher, builtin_registry
+from .images import Factory, ImageRegistry, Matcher
 from .kubelet import Kubelet
 from .logs import LogBook
 from .network import LOCAL_PORTS_ANNOTATION, ServiceController

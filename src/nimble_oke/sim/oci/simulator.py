@@ -36,7 +36,8 @@ from nimble_oke.sim.oci.ids import IdFactory
 from nimble_oke.sim.oci.server import make_app
 from nimble_oke.sim.oci.services import build_router
 from nimble_oke.sim.oci.services.identity import seed_compartment
-from nimble_oke.sim.oci.services.nodes import hook_payload, kubelet_up
+from nimble_oke.sim.oci.services.nodes import hook_payload
+from nimble_oke.sim.oci.services.power import kubelet_up
 from nimble_oke.sim.oci.world import World
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from nimble_oke.sim.oci.http import (
     sort_and_filter,
     tags,
 )
-from nimble_oke.sim.oci.services import nodes, workrequests
+from nimble_oke.sim.oci.services import power, workrequests
 from nimble_oke.sim.oci.world import Resource, World
 
 V = "/20160918"
@@ -156,8 +156,8 @@ def _capture_source(ctx: Ctx, instance_id: str | None) -> Resource:
             f"An image is already being created from instance {instance_id}",
             409,
         )
-    if nodes.power_state(node) not in ("RUNNING", "STOPPED"):
-        raise ApiError("Conflict", nodes.BUSY_MESSAGE.format(id=instance_id), 409)
+    if power.power_state(node) not in ("RUNNING", "STOPPED"):
+        raise ApiError("Conflict", power.BUSY_MESSAGE.format(id=instance_id), 409)
     return node
 
 
@@ -176,7 +176,7 @@ def create_image(ctx: Ctx) -> Reply:
     billable_gb = math.ceil(used_bytes / GIB)
     image_id = world.ids.ocid("image", ctx.region)
     wr = _create_work_request(world, ctx.region, "CreateImage", comp, image_id)
-    was_running = nodes.power_state(node) == "RUNNING"
+    was_running = power.power_state(node) == "RUNNING"
     wire = {
         "id": image_id,
         "compartmentId": comp,

@@ -22,6 +22,7 @@ from typing import Any
 from nimble_oke.sim.oci.api_error import ApiError, invalid
 from nimble_oke.sim.oci.catalog import SHAPES
 from nimble_oke.sim.oci.services import capacity, images, workrequests
+from nimble_oke.sim.oci.services.power import BUSY_MESSAGE, power_state
 from nimble_oke.sim.oci.world import Resource, World
 
 # Messages as OCI shows them (reference/oci.md "Failure modes"; Compute LimitExceeded text).
@@ -237,19 +238,6 @@ SIMULATED_ACTIONS = ("STOP", "SOFTSTOP", "START")
 # Transitional states refuse every action: 409 Conflict with OCI's text (observed on a
 # RESET sent to a STOPPING instance and on UpdateInstance while PROVISIONING).
 TRANSITIONAL = ("PROVISIONING", "STARTING", "STOPPING", "CREATING_IMAGE", "MOVING")
-BUSY_MESSAGE = "instance {id} is currently being modified, try again later"
-
-
-def power_state(node: Resource) -> str:
-    """RUNNING, STOPPING, STOPPED or STARTING (a node never acted upon is RUNNING)."""
-    return str((node.extra.get("power") or {}).get("state") or "RUNNING")
-
-
-def kubelet_up(node: Resource) -> bool:
-    """Whether the node's kubelet posts status: False from the power-off (or a STOP) until
-    the node rejoins after START. Whoever replays nodes into Kubernetes (the simulator on
-    attach) follows ``node_ready`` with ``node_stopped`` when this is False."""
-    return bool((node.extra.get("power") or {}).get("kubelet_up", True))
 
 
 def _kubelet(world: World, node: Resource, up: bool) -> None:

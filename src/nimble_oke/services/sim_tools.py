@@ -1,5 +1,8 @@
 """The project's own tool image (``ghcr.io/nimble-oke/nimble-tools``) inside the Kubernetes
-simulator: its containers run nimble's own code in-process —
+simulator, registered from the product's side (the simulator imports no product service:
+it runs images it does not own through :class:`~nimble_oke.sim.stack.ClusterImage`, and
+:func:`product_stack` is the stack with this one). Its containers run nimble's own code
+in-process —
 
 - ``nimble watchdog run`` (the CronJob that enforces a session's lease). On a real cluster
   the same command runs in the published image with workload identity; here it reaches the
@@ -21,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from nimble_oke.sim.kube.images import ContainerContext
+from nimble_oke.sim.stack import ClusterApi, ClusterImage, SimStack
 
 TOOLS_PREFIX = "ghcr.io/nimble-oke/nimble-tools"
 BENCH_WORKER = ["nimble", "bench", "worker"]
@@ -158,7 +162,7 @@ class ToolsContainer:
                 await self._task
 
 
-def watchdog_runner(stack: Any, cluster: Any) -> Runner:
+def watchdog_runner(stack: SimStack, cluster: ClusterApi) -> Runner:
     """``nimble watchdog run --namespace NS`` against this stack's OCI simulator and the
     API server of ``cluster`` (the :class:`~nimble_oke.sim.stack.ClusterApi` it runs in)."""
 
@@ -187,3 +191,17 @@ def watchdog_runner(stack: Any, cluster: Any) -> Runner:
         return 0
 
     return run
+
+
+def _tools_container(stack: SimStack, cluster: ClusterApi) -> Callable[[ContainerContext], Any]:
+    runner = watchdog_runner(stack, cluster)
+    return lambda ctx: ToolsContainer(ctx, runner)
+
+
+TOOLS = ClusterImage(TOOLS_PREFIX, _tools_container, size_bytes=150_000_000)
+
+
+def product_stack(state_dir: Path | str, **kwargs: Any) -> SimStack:
+    """The simulated stack as nimble uses it: every cluster also runs nimble's tool image
+    (the watchdog CronJob, the object-storage hydrate, the in-cluster benchmark workers)."""
+    return SimStack(state_dir, images=(TOOLS,), **kwargs)
