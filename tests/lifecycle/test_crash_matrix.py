@@ -35,6 +35,7 @@ from nimble_oke.services.costs import session_accrual
 from nimble_oke.services.down_steps import down_steps
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.provision import Keep
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.services.up_steps import UpOptions, up_steps
 from nimble_oke.sim.oci.billing import priced_usd
@@ -192,7 +193,7 @@ def _agree(stack: SimStack, store: StateStore) -> None:
 def test_up_killed_anywhere_then_up_converges_and_down_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str, others: int
 ) -> None:
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=61) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=61) as stack:
         cfg = _cfg()
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
@@ -221,7 +222,7 @@ def test_up_killed_anywhere_then_up_converges_and_down_leaves_nothing(
 def test_down_killed_anywhere_then_down_leaves_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, point: str
 ) -> None:
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=62) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=62) as stack:
         cfg = _cfg()
         target = sim_target(cfg, stack.endpoints(), {})
         with (

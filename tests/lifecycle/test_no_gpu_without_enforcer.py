@@ -20,6 +20,7 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
@@ -43,7 +44,7 @@ def test_sigkill_after_the_gpu_pool_request_then_hours_the_gpu_stops_by_the_leas
     tmp_path: Path,
 ) -> None:
     home = tmp_path / "home"
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=41) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=41) as stack:
         args = {
             "mode": "up",
             "endpoints": stack.endpoints(),

@@ -15,6 +15,7 @@ from nimble_oke.errors import BudgetError, KubeError
 from nimble_oke.kube import wait
 from nimble_oke.services.costs import session_accrual
 from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.oci.billing import priced_usd
 from nimble_oke.sim.stack import SimStack
@@ -48,7 +49,7 @@ def test_a_failed_re_up_of_a_healthy_session_removes_nothing_it_did_not_make(
     """Before: the failed re-up deleted the healthy deployment (and the lease and watchdog
     with its namespace) and left the pool, cluster and network billing with nobody to
     enforce the lease, the session marked "rolled back"."""
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=51) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=51) as stack:
         cfg = _cfg()
         target = sim_target(cfg, stack.endpoints(), {})
         with (
@@ -107,7 +108,7 @@ def test_a_failed_re_up_of_a_healthy_session_removes_nothing_it_did_not_make(
 
 
 def test_a_session_is_refused_an_up_its_remaining_budget_cannot_cover(tmp_path: Path) -> None:
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=52) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=52) as stack:
         # a budget one up fits in, with little to spare (a lease long enough for the
         # compressed clock: the smoke suite runs on it)
         probe = build_plan(_cfg(budget={"max_hours": 24, "max_usd": 500}), load_catalog())

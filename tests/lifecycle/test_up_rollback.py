@@ -15,9 +15,9 @@ from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services import lifecycle
 from nimble_oke.services.lifecycle import up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.services.up_steps import UpOptions, UpRun, up_steps
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 SCALE = 3000.0
@@ -64,7 +64,7 @@ def test_an_unexpected_error_in_any_step_rolls_back_what_the_run_created(
 
     monkeypatch.setattr(lifecycle, "up_steps", failing_steps)
     messages: list[str] = []
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=31) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=31) as stack:
         cfg = _cfg()
         target = sim_target(cfg, stack.endpoints(), {})
         with (

@@ -15,10 +15,10 @@ from nimble_oke.domain.config import build_config
 from nimble_oke.domain.cost import BilledWindow
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.services.watchdog import Lease, decide
 from nimble_oke.sim.oci.billing import priced_usd
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 
@@ -49,7 +49,7 @@ def test_decide_lease_budget_and_once() -> None:
 
 
 def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
-    with SimStack(tmp_path / "sim", time_scale=600, seed=5) as stack:
+    with product_stack(tmp_path / "sim", time_scale=600, seed=5) as stack:
         cfg = build_config({"cluster": {"name": "wd"}, "budget": {"max_hours": 2}})
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
