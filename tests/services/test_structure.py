@@ -43,7 +43,7 @@ CHECKED = [
     "cloud/oci/token.py",
     "cloud/oci/guard.py",
     "sim/oci/services/__init__.py",
-    "sim/oci/services/instances.py",
+    "sim/oci/services/power.py",
     "sim/oci/services/resourcescheduler.py",
     "sim/oci/services/tagging.py",
 ]

@@ -521,8 +521,12 @@ class Smoke(NoUndo):
         run.result.smoke = to_dict(smoke)
         run.say(f"smoke       {smoke.summary}")
         if not smoke.passed:
-            failed = [c.name for c in smoke.checks if not c.passed]
-            raise EndpointError(f"smoke test failed: {', '.join(failed)}")
+            failed = smoke.failed
+            first = failed[0]
+            raise EndpointError(
+                f"smoke test failed: {', '.join(c.name for c in failed)} "
+                f"({first.name}: {first.detail})"
+            )
 
 
 class Bench(NoUndo):
