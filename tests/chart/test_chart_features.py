@@ -543,6 +543,24 @@ def test_startup_probe_values_round_the_budget_up(render: Render) -> None:
         startup_probe_values(0, computed_by="x")
 
 
+@pytest.mark.parametrize("budget_s", [60, 845, 1800, 5400])
+def test_progress_deadline_outlasts_the_startup_budget_and_the_image_pull(
+    render: Render, budget_s: int
+) -> None:
+    """The Deployment controller marks a rollout ProgressDeadlineExceeded (and helm's
+    --wait fails) after progressDeadlineSeconds: it must outlast the startup probe's window
+    plus the image pull, and never fall below Kubernetes' default of 600 s."""
+    values = startup_probe_values(budget_s, computed_by="test")
+    spec = workload(render(values))["spec"]
+    probe = nim_container(render(values))["startupProbe"]
+    window = (
+        probe.get("initialDelaySeconds", 0) + probe["periodSeconds"] * probe["failureThreshold"]
+    )
+    assert spec["progressDeadlineSeconds"] == max(600, window + 900)
+    sts = workload(render({**values, "workload": "StatefulSet", "replicas": 1}))["spec"]
+    assert "progressDeadlineSeconds" not in sts  # not a StatefulSet field
+
+
 def test_statefulset_claim_templates_survive_an_image_upgrade(render: Render) -> None:
     """volumeClaimTemplates are immutable: a new NIM tag must not change them."""
     base = {"workload": "StatefulSet", "replicas": 2}

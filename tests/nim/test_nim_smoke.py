@@ -79,6 +79,41 @@ async def test_metadata_check_compares_the_planned_profile(
         assert "not the planned vllm-fp8-tp2-pp1" in metadata.detail
 
 
+async def test_metadata_of_a_1x_nim_reports_an_id_a_planned_name_cannot_be_compared_with(
+    tmp_path: Path,
+) -> None:
+    """NIM 1.x's /v1/metadata names only selectedModelProfileId, a hash of the profile's
+    manifest: a planned profile *name* is not comparable and the check says so; a planned id
+    is compared (and a wrong one fails)."""
+    settings = NimSettings.from_env(
+        {
+            "NIM_CACHE_PATH": str(tmp_path),
+            "NGC_API_KEY": throwaway_key(),
+            "NIM_MODEL_PROFILE": "tensorrt_llm-a10-bf16-tp1",
+        },
+        model=TINY_MODEL,
+        time_scale=5000,
+        zero_delay=True,
+        nim_release="1.15.4",
+    )
+    emu = NimEmulator(settings)
+    port = await emu.start()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        assert await emu.wait_ready(10) == "ready"
+        by_name = await run_smoke_async(
+            base, timeout_s=10, expected_profile="tensorrt_llm-a10-bf16-tp1"
+        )
+        wrong_id = await run_smoke_async(base, timeout_s=10, expected_profile="0" * 64)
+    finally:
+        await emu.stop()
+    metadata = next(c for c in by_name.checks if c.name == "metadata")
+    assert metadata.passed, metadata.detail
+    assert "is a profile name and this NIM reports none to compare it with" in metadata.detail
+    metadata = next(c for c in wrong_id.checks if c.name == "metadata")
+    assert not metadata.passed and "not the planned 0000" in metadata.detail
+
+
 @pytest.mark.parametrize(
     ("breaks", "failing"),
     [

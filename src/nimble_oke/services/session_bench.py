@@ -42,5 +42,7 @@ def bench_line(summary: dict[str, Any]) -> str:
         parts.append(f"ITL p50 {itl:.1f} ms ·")
     if tps is not None:
         parts.append(f"{tps:.0f} tok/s ·")
-    parts.append(f"{errors} errors · {validity}")
+    outcome = summary.get("outcome", {}).get("status")
+    status = f"FAILED · {validity}" if outcome == "FAILED" else validity
+    parts.append(f"{errors} errors · {status}")
     return " ".join(p for p in parts if p)
