@@ -114,13 +114,16 @@ def test_two_sessions_live_side_by_side_at_human_speed(tmp_path: Path) -> None:
         assert not answers(e1), "a1's lease ended inside the jump: its watchdog stops it"
         assert answers(e2), "a2's lease runs on"
         rows = _rows(home)
-        assert "lease expired" in str(rows["a1"]["watchdog"]), rows["a1"]
+        # the watchdog acts at its last check before the lease's end (or at the first after)
+        watchdog = str(rows["a1"]["watchdog"])
+        assert "lease ends in" in watchdog or "lease expired" in watchdog, rows["a1"]
         assert rows["a2"]["watchdog"] is None, rows["a2"]
-        # a1 billed its GPU up to the lease's end (+ ≤ one 5-minute watchdog period and the
+        # a1 billed its GPU up to the lease's end (± one 5-minute watchdog period, + the
         # node's deletion), not through the 2.5 h jump
         rate, left = float(before["running_usd_per_hour"]), float(before["lease_seconds_left"])
         grown = float(rows["a1"]["accrued_usd"]) - float(before["accrued_usd"])
-        assert rate * left / 3600 * 0.97 < grown < rate * (left + 15 * 60) / 3600, (grown, rate)
+        low, high = rate * (left - 330) / 3600 * 0.97, rate * (left + 15 * 60) / 3600
+        assert low < grown < high, (grown, rate, left)
         assert float(rows["a1"]["running_usd_per_hour"]) < rate - 1.0
 
         down = nimble(home, "down", "--name", "a1", "--yes", "--output", "json")

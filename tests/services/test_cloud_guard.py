@@ -112,6 +112,27 @@ def test_the_schedule_stops_a_tagged_a10_node_and_its_gpu_bill(rig: Rig) -> None
     assert max(r["end"] for r in _gpu_rows(rig)) > gpu_end + 500
 
 
+def test_a_pending_schedule_run_is_a_scheduled_timer_not_an_activity(rig: Rig) -> None:
+    """A schedule waiting for its next run is not provisioning: on the event clock it must
+    not make time jump (as an activity it fast-forwarded every idle session's lease, and
+    `nimble sim advance` overshot: found by the closed-laptop test), but the clock still stops
+    at it when advanced, so the run happens at its time."""
+    provider, _store, pool_id = _guarded_pool(rig)
+    _settle(rig, 600)  # the pool's own lifecycle events are done
+    before = rig.sim.clock.pending()
+    lease_end = rig.sim.clock.wall() + 3600
+    schedule = provider.create(
+        "schedule", {**schedule_spec(SESSION, lease_end, session_tags(SESSION))}, retry_token="g2"
+    )
+    provider.await_ready("schedule", schedule, timeout_s=10)
+    after = rig.sim.clock.pending()
+    assert after["scheduled"] == before["scheduled"] + 1, (before, after)
+    assert after["activity"] == before["activity"], (before, after)
+    (node,) = provider.node_pool_nodes(pool_id)
+    _settle(rig, 3600 + GRACE_S + 120)
+    assert provider.instance_state(node["id"]) == "STOPPED"
+
+
 def test_a_bare_metal_gpu_keeps_billing_while_stopped(make_rig: RigFactory) -> None:
     assert not stop_ends_billing("BM.GPU.A10.4") and stop_ends_billing("VM.GPU.A10.2")
     rig = make_rig()

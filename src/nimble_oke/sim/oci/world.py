@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from nimble_oke.sim.clock import ACTIVITY, SimClock
+from nimble_oke.sim.clock import ACTIVITY, SCHEDULED, SimClock
 from nimble_oke.sim.oci.api_error import ApiError, not_found
 from nimble_oke.sim.oci.auth import ApiKey, KeyRing
 from nimble_oke.sim.oci.catalog import Timings
@@ -89,6 +89,7 @@ class World:
         self.retry_tokens: dict[str, dict[str, Any]] = {}
         self.blobs: dict[str, Any] = {}  # object storage: see services/objectstorage.py
         self._events: list[tuple[float, int, str, dict[str, Any]]] = []
+        self._event_kinds: dict[int, str] = {}  # seq → clock timer kind, if not ACTIVITY
         self._seq = 0
         self._event_time: float | None = None
         self.actions: dict[str, Action] = {}
@@ -123,13 +124,22 @@ class World:
     def later(self, delay_s: float, action: str, /, **args: Any) -> None:
         """Run ``actions[action](args)`` once ``delay_s`` simulated seconds have passed. A
         lifecycle event is an *activity* of the simulated clock (it may jump to it)."""
+        self._queue(delay_s, action, args, ACTIVITY)
+
+    def at_scheduled_time(self, delay_s: float, action: str, /, **args: Any) -> None:
+        """Like :meth:`later`, for a run a schedule fixes in advance (a Resource Scheduler
+        recurrence): a *scheduled* timer, which the clock stops at when it jumps or is
+        advanced but never jumps *to* — a pending schedule is not provisioning, and as an
+        activity it would fast-forward every idle session's lease."""
+        self._queue(delay_s, action, args, SCHEDULED)
+
+    def _queue(self, delay_s: float, action: str, args: dict[str, Any], kind: str) -> None:
         self._seq += 1
         due = self.now() + max(0.0, delay_s)
         heapq.heappush(self._events, (due, self._seq, action, args))
-        self._clock_timer(due)
-
-    def _clock_timer(self, due: float) -> None:
-        self.clock.schedule(due, ACTIVITY, self._due)
+        if kind != ACTIVITY:
+            self._event_kinds[self._seq] = kind
+        self.clock.schedule(due, kind, self._due)
 
     def _due(self) -> None:
         if self.on_due is not None:
@@ -140,7 +150,8 @@ class World:
         with self.lock:
             now = self.now()
             while self._events and self._events[0][0] <= now:
-                due, _, action, args = heapq.heappop(self._events)
+                due, seq, action, args = heapq.heappop(self._events)
+                self._event_kinds.pop(seq, None)
                 self._event_time = due
                 try:
                     self.actions[action](args)
@@ -251,7 +262,10 @@ class World:
                 "now": self.now(),
                 "namespace": self.namespace,
                 "resources": [asdict(r) for r in self.resources.values()],
-                "events": [[due, seq, a, args] for due, seq, a, args in self._events],
+                "events": [
+                    [due, seq, a, args, self._event_kinds.get(seq, ACTIVITY)]
+                    for due, seq, a, args in self._events
+                ],
                 "retry_tokens": self.retry_tokens,
                 "blobs": _encode_bytes(self.blobs),
             }
@@ -280,10 +294,14 @@ class World:
                     segment["from"] += shift
                     segment["to"] += shift
                 self.resources[res.id] = res
-            self._events = [(due + shift, seq, a, args) for due, seq, a, args in data["events"]]
+            self._events, self._event_kinds = [], {}
+            for due, seq, action, args, *kind in data["events"]:
+                self._events.append((due + shift, seq, action, args))
+                if kind and kind[0] != ACTIVITY:
+                    self._event_kinds[seq] = kind[0]
             heapq.heapify(self._events)
-            for due, *_ in self._events:
-                self._clock_timer(due)
+            for due, seq, *_ in self._events:
+                self.clock.schedule(due, self._event_kinds.get(seq, ACTIVITY), self._due)
             self._seq = max((e[1] for e in self._events), default=0)
             self.retry_tokens = data.get("retry_tokens", {})
             self.blobs = _decode_bytes(data.get("blobs", {}))

@@ -233,7 +233,9 @@ def _plan_next(world: World, res: Resource) -> None:
         if cron.matches(minute):
             res.wire["timeNextRun"] = _stamp(minute)
             delay = _to_sim(world, minute) - world.now()
-            world.later(delay, "schedule_run", id=res.id, version=res.extra["version"], at=minute)
+            world.at_scheduled_time(
+                delay, "schedule_run", id=res.id, version=res.extra["version"], at=minute
+            )
             return
         minute += 60
 
