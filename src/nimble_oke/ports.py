@@ -22,6 +22,7 @@ CLUSTER_KINDS = ("cluster", "node_pool")
 KUBE_CREATED_KINDS = ("volume", "load_balancer")
 # Deletion order: what depends on others goes first.
 DELETE_ORDER = (
+    "schedule",  # the cloud guard's Resource Scheduler schedule; depends on nothing
     "node_image",  # a custom GPU worker image (down --keep-node-image); depends on nothing
     "load_balancer",
     "volume",
@@ -54,6 +55,7 @@ class FoundResource:
     name: str
     state: str
     tags: Mapping[str, str] = field(default_factory=dict)
+    created_at: float | None = None  # when the cloud made it (Unix s), when it says
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,28 @@ class CloudProvider(Protocol):
 
     def set_volume_performance(self, volume_id: str, vpus_per_gb: int) -> None:
         """Change a block volume's performance online (OCI keeps it attached and in use)."""
+        ...
+
+    # -- the cloud guard (services/cloud_guard.py) ------------------------------------
+
+    def ensure_defined_tag(self, namespace: str, key: str) -> None:
+        """Make sure the tenancy has the defined tag ``namespace.key``."""
+        ...
+
+    def update_schedule(self, schedule_id: str, spec: Mapping[str, Any]) -> None:
+        """Re-point a stop schedule (a new lease end)."""
+        ...
+
+    def schedule_runs(self, schedule_id: str) -> dict[str, Any] | None:
+        """state, starts, last_run (Unix s), last_status of a schedule; None if gone."""
+        ...
+
+    def instance_state(self, instance_id: str) -> str | None:
+        """A node's Compute instance state (RUNNING, STOPPED, ...); None if gone."""
+        ...
+
+    def start_instance(self, instance_id: str) -> None:
+        """Start a stopped instance."""
         ...
 
     def close(self) -> None:

@@ -155,19 +155,7 @@ def test_5_cloud_sdk_refusing_its_key_file(tmp_path: Path) -> None:
     assert "key_file" in line and "internal error" not in line
 
 
-def _up_dict_carries_the_kind() -> bool:
-    from nimble_oke.services.lifecycle import UpResult
-    from nimble_oke.services.sessions import up_dict
-
-    return bool({"error_kind", "exit_code"} & set(up_dict(UpResult("x", False))))
-
-
 @pytest.mark.slow
-@pytest.mark.xfail(
-    not _up_dict_carries_the_kind(),
-    reason="up_dict carries no error_kind/exit_code yet (l17-lifecycle adds them)",
-    strict=True,
-)
 def test_5_up_failing_on_a_cloud_error(tmp_path: Path) -> None:
     """`up` reports its failure on stderr (one line) with the error's exit code; the
     preflight refuses an availability domain the region does not have."""

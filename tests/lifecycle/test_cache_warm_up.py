@@ -14,9 +14,9 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import UpResult, down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.oci import FaultPlan
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 SCALE = 3000.0
@@ -39,7 +39,7 @@ def _cfg(**cache: object) -> NimbleConfig:
 def _run(tmp_path: Path, faults: FaultPlan | None = None) -> tuple[UpResult, list[str], Any]:
     """up then down on fresh simulators; returns the up result, messages and a summary."""
     messages: list[str] = []
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=21, faults=faults) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=21, faults=faults) as stack:
         cfg = _cfg()
         plan = build_plan(cfg, load_catalog())
         assert plan.warm_up is not None
@@ -126,7 +126,7 @@ def test_warm_up_falls_back_to_a_download_on_the_gpu_node(
 def test_standby_keeps_network_and_cluster_and_the_next_up_only_adds_a_gpu_pool(
     tmp_path: Path,
 ) -> None:
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=22) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=22) as stack:
         cfg = _cfg()
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
@@ -183,7 +183,7 @@ def test_rollback_after_a_warm_up_also_removes_the_warmed_volume(tmp_path: Path)
             ]
         }
     )
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=23, faults=faults) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=23, faults=faults) as stack:
         cfg = _cfg()
         target = sim_target(cfg, stack.endpoints(), {})
         messages: list[str] = []

@@ -20,11 +20,11 @@ from nimble_oke.services.doctor import (
     cluster_checks,
     provider_checks,
 )
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.kube import KubeSimulator
 from nimble_oke.sim.oci import FaultPlan
-from nimble_oke.sim.stack import SimStack
 
 KEY = throwaway_key()
 
@@ -80,7 +80,7 @@ def test_ngc_key_checks() -> None:
 
 @contextlib.contextmanager
 def _target(tmp_path: Path, faults: FaultPlan | None = None, **cfg_sections: object) -> Iterator:  # type: ignore[type-arg]
-    with SimStack(tmp_path / "sim", time_scale=600, faults=faults, seed=2) as stack:
+    with product_stack(tmp_path / "sim", time_scale=600, faults=faults, seed=2) as stack:
         cfg = build_config(cfg_sections)
         target = sim_target(cfg, stack.endpoints(), {})
         try:

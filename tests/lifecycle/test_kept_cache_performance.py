@@ -17,6 +17,7 @@ from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.cost import accrue
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.planning import plan_session, session_warmth
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
@@ -47,7 +48,7 @@ def test_kept_volume_rests_cheap_and_is_raised_for_the_next_session(tmp_path: Pa
     config_file = tmp_path / "nimble.yaml"
     config_file.write_text(yaml.safe_dump(CONFIG))
     quiet = lambda _m: None  # noqa: E731
-    with SimStack(tmp_path / "sim", time_scale=600, seed=6) as stack:
+    with product_stack(tmp_path / "sim", time_scale=600, seed=6) as stack:
         cold = plan_session(str(config_file), {}, yes=True, warmth=session_warmth)
         assert not any("kept cache" in n for n in cold.plan.notes)
         cfg = cold.config

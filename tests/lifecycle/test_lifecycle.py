@@ -18,6 +18,7 @@ from nimble_oke.domain.config import NimbleConfig, build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.ngc_keys import throwaway_key
 from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
@@ -27,7 +28,7 @@ SCALE = 3000.0
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[SimStack]:
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=3) as s:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=3) as s:
         yield s
 
 
@@ -99,7 +100,7 @@ def _refuse_revoked(registry: str, username: str, password: str) -> str | None:
 def test_failed_deploy_rolls_back_everything_this_run_created(tmp_path: Path) -> None:
     # Break the deployment after the cloud side exists: nvcr.io refuses the NGC key, the
     # pod sits in ImagePullBackOff, and up must remove everything this run created.
-    with SimStack(
+    with product_stack(
         tmp_path / "sim", time_scale=SCALE, seed=4, kube_options={"pull_auth": _refuse_revoked}
     ) as stack:
         _rollback_case(stack, tmp_path)
@@ -124,7 +125,7 @@ def _rollback_case(stack: SimStack, tmp_path: Path) -> None:
 
 
 def test_keep_cache_then_up_skips_the_download(tmp_path: Path) -> None:
-    with SimStack(tmp_path / "sim", time_scale=600, seed=6) as stack:
+    with product_stack(tmp_path / "sim", time_scale=600, seed=6) as stack:
         cfg = _cfg(cache={"warm_up": "gpu-node"})  # the naive cold path: NIM downloads
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
@@ -206,7 +207,7 @@ def test_kept_cache_steers_the_pool_into_the_volumes_ad(tmp_path: Path) -> None:
             )
         ]
     )
-    with SimStack(tmp_path / "sim", time_scale=SCALE, seed=8, faults=faults) as stack:
+    with product_stack(tmp_path / "sim", time_scale=SCALE, seed=8, faults=faults) as stack:
         cfg = _cfg()
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})

@@ -15,6 +15,7 @@ import yaml
 
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.planning import PlannedSession, plan_session, session_warmth
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import Target, sim_target
 from nimble_oke.sim.oci import FaultPlan, FaultRule
 from nimble_oke.sim.stack import SimStack
@@ -44,7 +45,7 @@ def _session(
     """A joined stack, the cold plan for CONFIG, its sim target and the journal."""
     config_file = tmp_path / "nimble.yaml"
     config_file.write_text(yaml.safe_dump(CONFIG))
-    with SimStack(tmp_path / "sim", time_scale=1200, seed=seed, faults=faults) as stack:
+    with product_stack(tmp_path / "sim", time_scale=1200, seed=seed, faults=faults) as stack:
         cold = _plan(config_file)
         target = sim_target(cold.config, stack.endpoints(), {})
         with contextlib.closing(target.provider), StateStore(now=target.now) as store:

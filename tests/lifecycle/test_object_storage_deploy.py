@@ -15,9 +15,9 @@ from nimble_oke.domain.config import build_config
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.services.models import Storage, push, repo_model_name
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.sim.nim import NimSettings, warm_cache
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 MODEL = "meta/llama-3.1-8b-instruct"
@@ -33,7 +33,7 @@ def test_object_storage_cache_is_hydrated_and_nim_skips_the_download(
     # A model cache as NIM writes it (what `nimble models push` uploads from a PVC).
     cache_root = tmp_path / "cache"
     warm_cache(NimSettings.from_env({"NIM_CACHE_PATH": str(cache_root)}, model=MODEL, gpu="A10"))
-    with SimStack(tmp_path / "sim", time_scale=3000, seed=9) as stack:
+    with product_stack(tmp_path / "sim", time_scale=3000, seed=9) as stack:
         probe = build_config({})
         target0 = sim_target(probe, stack.endpoints(), {})
         with (

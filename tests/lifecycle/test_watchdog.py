@@ -4,6 +4,7 @@ watchdog scales the GPU pool to zero and deletes the load balancer when the leas
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from pathlib import Path
 
@@ -14,10 +15,10 @@ from nimble_oke.domain.config import build_config
 from nimble_oke.domain.cost import BilledWindow
 from nimble_oke.domain.plan import build_plan
 from nimble_oke.services.lifecycle import down, up
+from nimble_oke.services.sim_tools import product_stack
 from nimble_oke.services.targets import sim_target
 from nimble_oke.services.watchdog import Lease, decide
 from nimble_oke.sim.oci.billing import priced_usd
-from nimble_oke.sim.stack import SimStack
 from nimble_oke.state.store import StateStore
 
 
@@ -48,13 +49,14 @@ def test_decide_lease_budget_and_once() -> None:
 
 
 def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
-    with SimStack(tmp_path / "sim", time_scale=600, seed=5) as stack:
+    with product_stack(tmp_path / "sim", time_scale=600, seed=5) as stack:
         cfg = build_config({"cluster": {"name": "wd"}, "budget": {"max_hours": 2}})
         plan = build_plan(cfg, load_catalog())
         target = sim_target(cfg, stack.endpoints(), {})
         with (
             contextlib.closing(target.provider),
-            StateStore(tmp_path / "home", now=target.now) as store,
+            # the stack's own clock: it sees the jump below at once
+            StateStore(tmp_path / "home", now=stack.clock.wall) as store,
         ):
             result = up(cfg, plan, target, store, say=lambda _m: None, bench=False)
             assert result.ok, result.error
@@ -70,7 +72,11 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
                 )
 
             assert stack.kube.objects("Node")
-            stack.clock.advance(2 * 3600)  # the laptop is closed; the lease runs out
+            # the laptop is closed; skip to 8 minutes before the lease ends: the watchdog's
+            # own runs (every 5 minutes) scale the pool to zero before it ends
+            record = store.session("wd")
+            assert record is not None and record.lease_expires_at is not None
+            stack.clock.advance(record.lease_expires_at - stack.clock.wall() - 8 * 60)
             deadline = time.monotonic() + 30
             while stack.kube.objects("Node") and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -85,7 +91,10 @@ def test_watchdog_scales_pool_to_zero_at_lease_expiry(tmp_path: Path) -> None:
                 for c in stack.kube.objects("ConfigMap", "nim")
                 if c["metadata"]["name"] == "nimble-lease"
             ]
-            assert '"reason": "lease expired"' in lease[0]["data"]["lease.json"]
+            assert "before the next check" in lease[0]["data"]["lease.json"]
+            assert json.loads(lease[0]["data"]["lease.json"])["enforced_at"] <= (
+                record.lease_expires_at
+            )  # at zero by the lease's end
             # the next `up` converges: the pool is scaled back and a fresh lease installed
             # (a long lease this time, so a slow machine cannot run it out during the test)
             longer = build_config(

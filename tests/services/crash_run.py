@@ -1,9 +1,18 @@
-"""Run ``up``'s provisioning in a child process and SIGKILL it at a chosen point.
+"""Run ``up`` (or only its provisioning) in a child process and SIGKILL it at a chosen
+point.
 
-Usage: ``python crash_run.py '<json>'`` with keys ``oci_config``, ``compartment_id``,
-``endpoint``, ``home``, ``session``, ``config``, ``crash_after`` and ``at`` (see
-:class:`provisioning_helpers.CrashingProvider`). The process kills itself with SIGKILL —
-no ``finally``, no atexit, no SQLite close — exactly like ``kill -9`` or an OOM kill.
+Usage: ``python crash_run.py '<json>'``.
+
+- provisioning only: keys ``oci_config``, ``compartment_id``, ``endpoint``, ``home``,
+  ``session``, ``config``, ``crash_after`` and ``at`` (see
+  :class:`provisioning_helpers.CrashingProvider`);
+- the whole ``up`` on a running SimStack: ``mode: "up"``, ``endpoints`` (the stack's),
+  ``home``, ``config`` and ``kill``: ``{"after_create": kind}`` (dies right after the
+  first create of that kind was sent, for ``node_pool`` the first GPU pool) or
+  ``{"step": name}`` (dies as the saga journals the start of that step).
+
+The process kills itself with SIGKILL — no ``finally``, no atexit, no SQLite close —
+exactly like ``kill -9`` or an OOM kill.
 """
 
 from __future__ import annotations
@@ -59,5 +68,40 @@ def main(args: dict[str, Any]) -> int:
     return 3
 
 
+def run_up(args: dict[str, Any]) -> int:
+    """The whole ``up`` against a running SimStack, dying where ``kill`` says."""
+    from nimble_oke.cloud.oci.provider import OciProvider
+    from nimble_oke.domain.plan import build_plan
+    from nimble_oke.services.lifecycle import up
+    from nimble_oke.services.targets import sim_target
+
+    kill = args["kill"]
+    real_create = OciProvider.create
+    real_step = StateStore.step_started
+
+    def create(self: OciProvider, kind: str, spec: Any, *, retry_token: str) -> Any:
+        created = real_create(self, kind, spec, retry_token=retry_token)
+        gpu = kind != "node_pool" or "GPU" in str(spec.get("shape", ""))
+        if kill.get("after_create") == kind and gpu:
+            sigkill(f"after the {kind} create was sent")
+        return created
+
+    def step_started(self: StateStore, run_id: str, step: str) -> int:
+        step_id = real_step(self, run_id, step)
+        if kill.get("step") == step:
+            sigkill(f"as step {step} starts")
+        return step_id
+
+    OciProvider.create = create  # type: ignore[method-assign]
+    StateStore.step_started = step_started  # type: ignore[method-assign]
+    cfg = build_config(args["config"])
+    target = sim_target(cfg, args["endpoints"], {})
+    store = StateStore(Path(str(args["home"])), now=target.now)
+    up(cfg, build_plan(cfg, load_catalog()), target, store, say=print, bench=False)
+    print("up ended without being killed", flush=True)
+    return 3
+
+
 if __name__ == "__main__":
-    sys.exit(main(json.loads(sys.argv[1])))
+    arguments = json.loads(sys.argv[1])
+    sys.exit(run_up(arguments) if arguments.get("mode") == "up" else main(arguments))

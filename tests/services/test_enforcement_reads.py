@@ -6,15 +6,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.cost import Meter
 from nimble_oke.errors import ProviderError
-from nimble_oke.services.enforcement import (
-    ENFORCED,
-    accrue_with_enforcement,
-    enforcement_due,
-    enforcement_note,
-)
+from nimble_oke.services.costs import session_accrual
+from nimble_oke.services.enforcement import ENFORCED, enforcement_due, enforcement_note
 from nimble_oke.state.store import SessionRecord, StateStore
 
 START = 1_800_000_000.0
@@ -63,9 +58,10 @@ def test_before_the_lease_ends_status_stays_offline(tmp_path: Path) -> None:
         reached.append(record.name)
 
     with _journal(tmp_path) as store:
-        accrual, note = accrue_with_enforcement(
-            store, _record(store), load_catalog(), lambda: START + 3600, target_for=target_for
+        priced = session_accrual(
+            store, _record(store), clock=lambda: START + 3600, target_for=target_for
         )
+        accrual, note = priced.accrual, priced.note
     assert reached == [] and note == ""
     assert accrual.running_usd_per_hour > 1.0
 
@@ -76,9 +72,8 @@ def test_an_unreachable_cloud_is_said_and_the_journal_left_as_it_was(tmp_path: P
 
     with _journal(tmp_path) as store:
         later = START + 3 * 3600
-        accrual, note = accrue_with_enforcement(
-            store, _record(store), load_catalog(), lambda: later, target_for=target_for
-        )
+        priced = session_accrual(store, _record(store), now=later, target_for=target_for)
+        accrual, note = priced.accrual, priced.note
         assert "could not be read" in note and "timed out" in note
         assert "counted as running" in note
         assert accrual.running_usd_per_hour > 1.0

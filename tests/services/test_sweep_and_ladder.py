@@ -25,6 +25,7 @@ from nimble_oke.services.provision import (
     TAG_CREATOR,
     TAG_ROLE,
     TAG_SESSION,
+    Keep,
     delete_in_order,
     sweep_candidates,
     teardown,
@@ -101,7 +102,7 @@ def test_down_deletes_kubernetes_created_load_balancer_and_keeps_the_cache(rig: 
         200, display_name="model-cache", freeform_tags={**tags, TAG_ROLE: ROLE_CACHE}
     )
 
-    down = teardown(SESSION, provider, store, keep_cache=True, timeouts=rig.timeouts)
+    down = teardown(SESSION, provider, store, keep=Keep(cache=True), timeouts=rig.timeouts)
 
     assert down.failed == [] and down.remaining == []
     assert down.kept == [cache]

@@ -224,6 +224,21 @@ def cache_fill_phase(cfg: NimbleConfig) -> str:
     return "model download (cpu node)"
 
 
+class _Timeline:
+    """Phases being laid out: typical or worst-case durations."""
+
+    def __init__(self, worst: bool) -> None:
+        self.worst = worst
+        self.phases: list[Phase] = []
+
+    def pick(self, span: t.Span) -> float:
+        return span.worst if self.worst else span.typical
+
+    def add(self, name: str, start: float, seconds: float, gpu: bool, source: str) -> float:
+        self.phases.append(Phase(name, start, seconds, gpu, source))
+        return start + seconds
+
+
 def _phases(
     cfg: NimbleConfig,
     shape: Shape,
@@ -238,42 +253,9 @@ def _phases(
     the warm-up CPU pool runs beside the GPU pool; on the GPU node the image is pulled at
     once (a pre-pull pod when warming off the GPU) and NIM starts when both the image and
     the cache volume are there."""
-
-    def pick(span: t.Span) -> float:
-        return span.worst if worst else span.typical
-
-    phases: list[Phase] = []
-
-    def add(name: str, start: float, seconds: float, gpu: bool, source: str) -> float:
-        phases.append(Phase(name, start, seconds, gpu, source))
-        return start + seconds
-
-    reuse = cfg.cluster.vcn_id is not None or standby
-    at = add(
-        "network",
-        0.0,
-        0.0 if reuse else pick(t.NETWORK),
-        False,
-        "kept (standby)" if standby else "oci.md: network in seconds",
-    )
-    cluster_ready = add(
-        "cluster",
-        at,
-        0.0 if standby else pick(t.CLUSTER_CREATE),
-        False,
-        "kept (standby)" if standby else "calibration.md: cluster ACTIVE 5-10 min",
-    )
-    pool = t.gpu_node_pool(shape.is_bare_metal)
-    gpu_ready = add(
-        "gpu node pool",
-        cluster_ready,
-        pick(pool),
-        True,
-        "calibration.md: GPU node ACTIVE 10-15 min (BM +5-10)",
-    )
-    weights = model.weights_for(cfg.nim.precision) * GB
-    volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
-    pull_s = model.image_gb * GB / pick(t.IMAGE_PULL_BYTES_PER_S)
+    tl = _Timeline(worst)
+    cluster_ready, gpu_ready = _provisioning(tl, cfg, shape, standby)
+    pull_s = model.image_gb * GB / tl.pick(t.IMAGE_PULL_BYTES_PER_S)
     pull_source = "calibration.md: image pull ≈55 MB/s"
     # a GPU pool started from a kept node image has the NIM image in containerd already
     gpu_pull_s = 0.0 if node_image else pull_s
@@ -282,68 +264,139 @@ def _phases(
     deploy_at = gpu_ready
     if warm_up is None:
         # the kubelet attaches and mounts a pod's volumes before it pulls its images
-        attached = add("volume attach", gpu_ready, pick(t.VOLUME_ATTACH), True, ATTACH_SOURCE)
-        container_at = add("image pull", attached, gpu_pull_s, True, pull_source)
+        attached = tl.add("volume attach", gpu_ready, tl.pick(t.VOLUME_ATTACH), True, ATTACH_SOURCE)
+        container_at = tl.add("image pull", attached, gpu_pull_s, True, pull_source)
     else:
         # a pre-pull pod (no volume) pulls the image as soon as the GPU node registers
-        pulled = add("image pull", gpu_ready, gpu_pull_s, True, pull_source + " (pre-pull pod)")
-        cpu_ready = add(
-            "cpu node pool",
-            cluster_ready,
-            pick(t.CPU_NODE_POOL),
-            False,
-            f"{warm_up.shape} {warm_up.ocpus} OCPU: assumed 5-7 min (not published)",
-        )
-        if cfg.cache.mode == "object-storage":
-            # nimble's tool image hydrates from Object Storage; the GPU pod's init container
-            # then finds the manifest matching and exits at once
-            cpu_pulled = add(
-                "cpu image pull",
-                cpu_ready,
-                t.TOOLS_IMAGE_BYTES / pick(t.IMAGE_PULL_BYTES_PER_S),
-                False,
-                "nimble tool image ≈150 MB (assumed) at ≈55 MB/s",
-            )
-            fill_s = weights / min(pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
-            fill = (cache_fill_phase(cfg), "object storage → volume, volume-bound")
-        else:
-            cpu_pulled = add(
-                "cpu image pull", cpu_ready, pull_s, False, "calibration.md: image pull ≈55 MB/s"
-            )
-            fill_s = weights / min(pick(t.NGC_DOWNLOAD_BYTES_PER_S), volume_bps)
-            fill = (cache_fill_phase(cfg), "calibration.md: NGC ≈250 MB/s, volume-bound")
-        warm = add(fill[0], cpu_pulled, fill_s, False, fill[1])
-        add(
-            "cpu node pool delete",
-            warm,
-            pick(t.TEARDOWN_NODE_POOL),
-            False,
-            "node pool delete ≈3-5 min (off the critical path)",
-        )
+        pulled = tl.add("image pull", gpu_ready, gpu_pull_s, True, pull_source + " (pre-pull pod)")
+        warm = _warm_up_phases(tl, cfg, model, warm_up, cluster_ready, pull_s)
         deploy_at = max(gpu_ready, warm)
-        attached = add(
-            "volume attach", deploy_at, pick(t.VOLUME_ATTACH), deploy_at >= gpu_ready, ATTACH_SOURCE
+        attached = tl.add(
+            "volume attach",
+            deploy_at,
+            tl.pick(t.VOLUME_ATTACH),
+            deploy_at >= gpu_ready,
+            ATTACH_SOURCE,
         )
         container_at = max(pulled, attached)
     if cfg.service.type == "LoadBalancer":
-        add("load balancer", deploy_at, pick(t.LOAD_BALANCER), False, "calibration.md: LB 1-2 min")
-    at = container_at
+        tl.add(
+            "load balancer",
+            deploy_at,
+            tl.pick(t.LOAD_BALANCER),
+            False,
+            "calibration.md: LB 1-2 min",
+        )
+    _container_phases(tl, cfg, model, startup, container_at, warm_up)
+    return sorted(tl.phases, key=lambda p: p.start_s)
+
+
+def _provisioning(
+    tl: _Timeline, cfg: NimbleConfig, shape: Shape, standby: bool
+) -> tuple[float, float]:
+    """Network → cluster → GPU pool. Returns (cluster ready, GPU node ready)."""
+    reuse = cfg.cluster.vcn_id is not None or standby
+    at = tl.add(
+        "network",
+        0.0,
+        0.0 if reuse else tl.pick(t.NETWORK),
+        False,
+        "kept (standby)" if standby else "oci.md: network in seconds",
+    )
+    cluster_ready = tl.add(
+        "cluster",
+        at,
+        0.0 if standby else tl.pick(t.CLUSTER_CREATE),
+        False,
+        "kept (standby)" if standby else "calibration.md: cluster ACTIVE 5-10 min",
+    )
+    gpu_ready = tl.add(
+        "gpu node pool",
+        cluster_ready,
+        tl.pick(t.gpu_node_pool(shape.is_bare_metal)),
+        True,
+        "calibration.md: GPU node ACTIVE 10-15 min (BM +5-10)",
+    )
+    return cluster_ready, gpu_ready
+
+
+def _warm_up_phases(
+    tl: _Timeline,
+    cfg: NimbleConfig,
+    model: Model,
+    warm_up: WarmUp,
+    cluster_ready: float,
+    pull_s: float,
+) -> float:
+    """The CPU pool beside the GPU pool fills the cache. Returns when the cache is full."""
+    weights = model.weights_for(cfg.nim.precision) * GB
+    volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
+    cpu_ready = tl.add(
+        "cpu node pool",
+        cluster_ready,
+        tl.pick(t.CPU_NODE_POOL),
+        False,
+        f"{warm_up.shape} {warm_up.ocpus} OCPU: assumed 5-7 min (not published)",
+    )
+    if cfg.cache.mode == "object-storage":
+        # nimble's tool image hydrates from Object Storage; the GPU pod's init container
+        # then finds the manifest matching and exits at once
+        cpu_pulled = tl.add(
+            "cpu image pull",
+            cpu_ready,
+            t.TOOLS_IMAGE_BYTES / tl.pick(t.IMAGE_PULL_BYTES_PER_S),
+            False,
+            "nimble tool image ≈150 MB (assumed) at ≈55 MB/s",
+        )
+        fill_s = weights / min(tl.pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
+        source = "object storage → volume, volume-bound"
+    else:
+        cpu_pulled = tl.add(
+            "cpu image pull", cpu_ready, pull_s, False, "calibration.md: image pull ≈55 MB/s"
+        )
+        fill_s = weights / min(tl.pick(t.NGC_DOWNLOAD_BYTES_PER_S), volume_bps)
+        source = "calibration.md: NGC ≈250 MB/s, volume-bound"
+    warm = tl.add(cache_fill_phase(cfg), cpu_pulled, fill_s, False, source)
+    tl.add(
+        "cpu node pool delete",
+        warm,
+        tl.pick(t.TEARDOWN_NODE_POOL),
+        False,
+        "node pool delete ≈3-5 min (off the critical path)",
+    )
+    return warm
+
+
+def _container_phases(
+    tl: _Timeline,
+    cfg: NimbleConfig,
+    model: Model,
+    startup: StartupBudget,
+    at: float,
+    warm_up: WarmUp | None,
+) -> None:
+    """On the GPU node: hydrate or download (cold), load, engine start; then smoke, bench."""
+    weights = model.weights_for(cfg.nim.precision) * GB
+    volume_bps = t.volume_throughput_bytes_per_s(cfg.cache.size_gb, cfg.cache.vpus_per_gb)
     if cfg.cache.mode == "object-storage" and warm_up is None:
-        bps = min(pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
-        at = add("model hydrate", at, weights / bps, True, "object storage → volume, volume-bound")
+        bps = min(tl.pick(t.OBJECT_STORAGE_BYTES_PER_S), volume_bps)
+        at = tl.add(
+            "model hydrate", at, weights / bps, True, "object storage → volume, volume-bound"
+        )
     if startup.download_s > 0:
         scale = (
-            (t.NGC_DOWNLOAD_BYTES_PER_S.typical / t.NGC_DOWNLOAD_BYTES_PER_S.worst) if worst else 1
+            (t.NGC_DOWNLOAD_BYTES_PER_S.typical / t.NGC_DOWNLOAD_BYTES_PER_S.worst)
+            if tl.worst
+            else 1
         )
-        at = add(
+        at = tl.add(
             "model download", at, startup.download_s * scale, True, "calibration.md: NGC ≈250 MB/s"
         )
-    at = add("model load", at, startup.load_s, True, "calibration.md: volume throughput tiers")
-    at = add("engine start", at, pick(t.ENGINE_START), True, "calibration.md: NVCF log +11 s")
-    ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
-    at = add("smoke", ready, pick(t.SMOKE), True, "measured: seconds")
-    add("benchmark", at, pick(t.BENCH), True, "default benchmark run")
-    return sorted(phases, key=lambda p: p.start_s)
+    at = tl.add("model load", at, startup.load_s, True, "calibration.md: volume throughput tiers")
+    at = tl.add("engine start", at, tl.pick(t.ENGINE_START), True, "calibration.md: NVCF log +11 s")
+    ready = max(p.end_s for p in tl.phases if p.name not in OFF_PATH)
+    at = tl.add("smoke", ready, tl.pick(t.SMOKE), True, "measured: seconds")
+    tl.add("benchmark", at, tl.pick(t.BENCH), True, "default benchmark run")
 
 
 def _windows(
@@ -362,31 +415,15 @@ def _windows(
     when ``end_phases`` (the worst-case timeline, if given) finish, whichever is later —
     so the worst case bills GPUs from their earliest start to their latest end."""
 
-    def pick(span: t.Span) -> float:
-        return span.worst if worst else span.typical
-
+    tl = _Timeline(worst)
     by = {p.name: p for p in phases}
     ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
     session_end = max(lease_s, *(p.end_s for p in end_phases or phases))
-    lb_down = session_end + (pick(t.TEARDOWN_LB) if cfg.service.type == "LoadBalancer" else 0)
-    pool_down = lb_down + pick(t.TEARDOWN_NODE_POOL)
-    cluster_down = pool_down + pick(t.TEARDOWN_CLUSTER)
-    end = cluster_down + pick(t.TEARDOWN_NETWORK)
-
-    preemptible = cfg.gpu_pool.preemptible
-    price_shape = shape
-    if worst:
-        # The fallback ladder may land on on-demand capacity or a fallback shape.
-        if preemptible and cfg.gpu_pool.allow_on_demand_fallback:
-            preemptible = False
-        for name in cfg.gpu_pool.fallback_shapes:
-            alt = catalog.shapes.get(name)
-            if (
-                alt
-                and catalog.hourly(alt.price_key) * alt.gpu_count
-                > catalog.hourly(price_shape.price_key) * price_shape.gpu_count
-            ):
-                price_shape = alt
+    lb_down = session_end + (tl.pick(t.TEARDOWN_LB) if cfg.service.type == "LoadBalancer" else 0)
+    pool_down = lb_down + tl.pick(t.TEARDOWN_NODE_POOL)
+    cluster_down = pool_down + tl.pick(t.TEARDOWN_CLUSTER)
+    end = cluster_down + tl.pick(t.TEARDOWN_NETWORK)
+    preemptible, price_shape = _pool_pricing(cfg, catalog, shape, worst)
     windows = [
         BilledWindow(
             "cluster", cluster_meters(cfg.cluster.type), by["cluster"].start_s, cluster_down
@@ -420,6 +457,49 @@ def _windows(
             end,
         ),
     ]
+    windows += _optional_windows(cfg, catalog, model, by, lb_down, end, worst, warm_up)
+    phase_windows = [
+        PhaseWindow("provisioning", 0.0, ready),
+        PhaseWindow("run", ready, session_end),
+        PhaseWindow("teardown", session_end, end),
+    ]
+    return windows, phase_windows
+
+
+def _pool_pricing(
+    cfg: NimbleConfig, catalog: Catalog, shape: Shape, worst: bool
+) -> tuple[bool, Shape]:
+    """(preemptible, shape) the GPU pool is priced at: in the worst case the fallback
+    ladder may land on on-demand capacity or the dearest fallback shape."""
+    preemptible = cfg.gpu_pool.preemptible
+    price_shape = shape
+    if not worst:
+        return preemptible, price_shape
+    if preemptible and cfg.gpu_pool.allow_on_demand_fallback:
+        preemptible = False
+    for name in cfg.gpu_pool.fallback_shapes:
+        alt = catalog.shapes.get(name)
+        if (
+            alt
+            and catalog.hourly(alt.price_key) * alt.gpu_count
+            > catalog.hourly(price_shape.price_key) * price_shape.gpu_count
+        ):
+            price_shape = alt
+    return preemptible, price_shape
+
+
+def _optional_windows(
+    cfg: NimbleConfig,
+    catalog: Catalog,
+    model: Model,
+    by: dict[str, Phase],
+    lb_down: float,
+    end: float,
+    worst: bool,
+    warm_up: WarmUp | None,
+) -> list[BilledWindow]:
+    """The warm-up CPU pool, the load balancer and the model bucket, when the session has them."""
+    windows = []
     if warm_up is not None:
         windows.append(
             BilledWindow(
@@ -439,12 +519,7 @@ def _windows(
     if cfg.cache.mode == "object-storage":
         weights = model.weights_for(cfg.nim.precision)
         windows.append(BilledWindow("model-bucket", object_storage_meters(weights), 0.0, end))
-    phase_windows = [
-        PhaseWindow("provisioning", 0.0, ready),
-        PhaseWindow("run", ready, session_end),
-        PhaseWindow("teardown", session_end, end),
-    ]
-    return windows, phase_windows
+    return windows
 
 
 def warm_up_for(cfg: NimbleConfig, catalog: Catalog, *, cache_warm: bool) -> WarmUp | None:
@@ -567,61 +642,25 @@ def build_plan(
     startup = startup_budget(cfg, model, cache_warm=cache_warm or warm is not None)
     naive_startup = startup_budget(cfg, model, cache_warm=cache_warm)
     lease_s = cfg.budget.max_hours * 3600.0
-
-    def timeline(budget: StartupBudget, worst: bool, warm_up: WarmUp | None) -> list[Phase]:
-        return _phases(
-            cfg, shape, model, budget, worst, warm_up, standby=standby, node_image=node_image
-        )
-
-    phases = timeline(startup, False, warm)
+    phases = _phases(cfg, shape, model, startup, False, warm, standby, node_image)
     # The worst case covers both a slow warm-up and the fallback to a download on the GPU.
-    worst_phases = timeline(startup, True, warm)
+    worst_phases = _phases(cfg, shape, model, startup, True, warm, standby, node_image)
     if warm is not None:
-        worst_phases += timeline(naive_startup, True, None)
+        worst_phases += _phases(cfg, shape, model, naive_startup, True, None, standby, node_image)
     windows, phase_windows = _windows(
         cfg, catalog, shape, model, phases, lease_s, worst=False, warm_up=warm
     )
     worst_windows, _ = _windows(
-        cfg,
-        catalog,
-        shape,
-        model,
-        phases,
-        lease_s,
-        worst=True,
-        end_phases=worst_phases,
-        warm_up=warm,
+        cfg, catalog, shape, model, phases, lease_s, True, end_phases=worst_phases, warm_up=warm
     )
     egress = egress_usd(catalog, cfg.budget.egress_gb)
     lines = [*cost_lines(catalog, windows), egress]
     worst_lines = [*cost_lines(catalog, worst_windows), egress]
     time_to_ready = max(p.end_s for p in phases if p.name not in OFF_PATH)
     pool = next(p for p in phases if p.name == "gpu node pool")
-    gpu_billed = time_to_ready - pool.start_s
     resources = _resources(
         cfg, shape, standby=standby, cache_warm=cache_warm, node_image=node_image
     )
-    notes = []
-    if cfg.cache.keep:
-        monthly = sum(
-            line.usd
-            for line in cost_lines(
-                catalog,
-                [
-                    BilledWindow(
-                        "cache",
-                        volume_meters(
-                            catalog, cfg.cache.size_gb, cfg.cache.vpus_per_gb, item="cache"
-                        ),
-                        0,
-                        catalog.hours_per_month * 3600,
-                    )
-                ],
-            )
-        )
-        notes.append(f"the kept model cache costs ${monthly:.2f}/month after the session")
-    if cfg.target == "sim":
-        notes.append("target sim: prices are what OCI would bill; the simulator bills $0")
     return Plan(
         session=cfg.session_name,
         target=cfg.target,
@@ -638,13 +677,29 @@ def build_plan(
         hours=cfg.budget.max_hours,
         startup=startup,
         time_to_ready_s=time_to_ready,
-        gpu_billed_s=gpu_billed,
-        notes=notes,
+        gpu_billed_s=time_to_ready - pool.start_s,
+        notes=_notes(cfg, catalog),
         config=cfg,
         warm_up=warm,
         volume_options=options,
         volume_chosen=chosen,
     )
+
+
+def _notes(cfg: NimbleConfig, catalog: Catalog) -> list[str]:
+    notes = []
+    if cfg.cache.keep:
+        month = BilledWindow(
+            "cache",
+            volume_meters(catalog, cfg.cache.size_gb, cfg.cache.vpus_per_gb, item="cache"),
+            0,
+            catalog.hours_per_month * 3600,
+        )
+        monthly = sum(line.usd for line in cost_lines(catalog, [month]))
+        notes.append(f"the kept model cache costs ${monthly:.2f}/month after the session")
+    if cfg.target == "sim":
+        notes.append("target sim: prices are what OCI would bill; the simulator bills $0")
+    return notes
 
 
 def _resources(

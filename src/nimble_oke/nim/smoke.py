@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
@@ -49,6 +50,9 @@ CHECK_NAMES = (
 _MODEL_FREE = ("live", "ready", "models", "version", "metadata", "error_shape", "metrics")
 _MAX_TOKENS = 24
 _PROMPT = "In one sentence, what is an inference endpoint?"
+
+
+_PROFILE_ID = re.compile(r"^[0-9a-f]{64}$")
 
 
 class CheckFailedError(Exception):
@@ -331,7 +335,20 @@ class _Suite:
             # Verified: the endpoint names its selected profile. Nothing to compare it with.
             return f"selected profile {shown} (no profile was planned to compare with)"
         wanted = self.expected_profile.strip().lower()
-        if wanted not in (a.lower() for a in active):
+        # a name compares with a name and an id with an id: a NIM 1.x profile id is a hash of
+        # its manifest, which no name can be turned into (1.x reports only the id)
+        comparable = [
+            a.lower()
+            for a in active
+            if bool(_PROFILE_ID.match(a.lower())) is bool(_PROFILE_ID.match(wanted))
+        ]
+        if not comparable:
+            return (
+                f"selected profile {shown}; the planned {self.expected_profile} is a "
+                f"{'profile id' if _PROFILE_ID.match(wanted) else 'profile name'} and this NIM "
+                "reports none to compare it with"
+            )
+        if wanted not in comparable:
             raise CheckFailedError(f"NIM selected {shown}, not the planned {self.expected_profile}")
         return f"selected profile {shown} (as planned)"
 

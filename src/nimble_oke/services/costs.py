@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from nimble_oke.catalog import load_catalog
+from nimble_oke.domain.catalog import Catalog
+from nimble_oke.domain.cost import Accrual, ResourceUsage, accrue
 from nimble_oke.errors import StateError
-from nimble_oke.services.enforcement import accrue_with_enforcement
+from nimble_oke.services.enforcement import reachable_target, read_enforcement_when_due
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import SessionRecord, StateStore
+
+if TYPE_CHECKING:
+    from nimble_oke.services.targets import Target
 
 
 def session_clock(store: StateStore, record: SessionRecord) -> Callable[[], float]:
@@ -31,6 +39,84 @@ def session_clock(store: StateStore, record: SessionRecord) -> Callable[[], floa
     return lambda: frozen
 
 
+@dataclass(frozen=True)
+class SessionAccrual:
+    accrual: Accrual
+    note: str = ""  # what the watchdog did, or why its lease could not be read
+
+
+def session_accrual(
+    store: StateStore,
+    session: str | SessionRecord,
+    *,
+    now: float | None = None,
+    clock: Callable[[], float] | None = None,
+    catalog: Catalog | None = None,
+    read_lease: bool = True,
+    target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
+) -> SessionAccrual:
+    """What a session has cost so far: the one way every command prices the journal.
+
+    ``now`` prices up to that instant; otherwise ``clock`` (default: the clock the session
+    was recorded on). With ``read_lease``, once the watchdog can have acted (lease over or
+    budget reached), its in-cluster lease is read into the journal first and the session
+    priced again at a fresh reading of the clock (on a fast simulated clock the watchdog
+    may act while the lease is read)."""
+    catalog = catalog or load_catalog()
+    record = store.session(session) if isinstance(session, str) else session
+    name = session if isinstance(session, str) else session.name
+    read = _reader(store, record, now, clock)
+
+    since = record.since if record is not None else None
+
+    def priced() -> tuple[Accrual, float]:
+        at = read()
+        return accrue(catalog, session_usages(store, name, since), at), at
+
+    accrual, at = priced()
+    if not read_lease or record is None:
+        return SessionAccrual(accrual)
+    changed, note = read_enforcement_when_due(
+        store, record, accrual.total_usd, at, target_for=target_for
+    )
+    return SessionAccrual(priced()[0] if changed else accrual, note)
+
+
+def session_usages(
+    store: StateStore, session: str, since: float | None = None
+) -> list[ResourceUsage]:
+    """The session's billed lifetimes from ``since`` on (the session's start: a session
+    name reused after a ``down`` that kept nothing starts a new session and a new budget)."""
+    usages = []
+    for record in store.resources(session):
+        usage = record.usage()
+        if since is not None:
+            if usage.deleted_at is not None and usage.deleted_at <= since:
+                continue
+            usage = replace(usage, created_at=max(usage.created_at, since))
+        usages.append(usage)
+    return usages
+
+
+def _reader(
+    store: StateStore,
+    record: SessionRecord | None,
+    now: float | None,
+    clock: Callable[[], float] | None,
+) -> Callable[[], float]:
+    if now is not None:
+        return lambda: now
+    if clock is not None:
+        return clock
+    return session_clock(store, record) if record is not None else store.now
+
+
+def status_text(status: str) -> str:
+    """A stored status as the user reads it."""
+    known = SessionStatus.of(status)
+    return known.display if known is not None else status
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(ts))
 
@@ -41,15 +127,17 @@ def session_summaries(store: StateStore | None = None) -> list[dict[str, Any]]:
     try:
         catalog = load_catalog()
         out = []
-        for s in store.sessions():
+        for listed in store.sessions():
             # the same accrual as `status` and `cost`: after the watchdog's lease once due
-            accrual, _note = accrue_with_enforcement(store, s, catalog, session_clock(store, s))
+            accrual = session_accrual(store, listed, catalog=catalog).accrual
+            s = store.session(listed.name) or listed  # the lease read may change its status
             resources = store.resources(s.name)
             out.append(
                 {
                     "name": s.name,
                     "target": s.target,
                     "status": s.status,
+                    "status_text": status_text(s.status),
                     "created": _iso(s.created_at),
                     "estimate_usd": s.estimate_usd,
                     "accrued_usd": round(accrual.total_usd, 6),
@@ -79,14 +167,15 @@ def session_cost(
             known = ", ".join(s.name for s in store.sessions()) or "none"
             raise StateError(f"no session named '{session}' (known sessions: {known})")
         catalog = load_catalog()
-        accrual, watchdog_note = accrue_with_enforcement(
-            store, record, catalog, session_clock(store, record)
-        )
+        priced = session_accrual(store, record, catalog=catalog)
+        accrual, watchdog_note = priced.accrual, priced.note
+        record = store.session(session) or record  # the watchdog may have acted
         resources = store.resources(session)
         return {
             "session": session,
             "target": record.target,
             "status": record.status,
+            "status_text": status_text(record.status),
             "estimate_usd": record.estimate_usd,
             "worst_case_usd": record.worst_case_usd,
             "accrued_usd": round(accrual.total_usd, 6),

@@ -24,12 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nimble_oke.domain.catalog import Catalog
-from nimble_oke.domain.cost import Accrual, accrue
 from nimble_oke.ports import CloudProvider
 from nimble_oke.redact import redact
 from nimble_oke.services.watchdog import Lease, lease_from_configmap
-from nimble_oke.state.store import SessionRecord, StateStore
+from nimble_oke.state.status import SessionStatus
+from nimble_oke.state.store import ResourceRecord, SessionRecord, StateStore
 
 if TYPE_CHECKING:
     from nimble_oke.services.targets import Target
@@ -58,30 +57,50 @@ def record_enforcement(
         return None
     at = lease.enforced_at
     for record in store.resources(session, live_only=True):
-        if record.kind == "node_pool" and record.resource_id == lease.node_pool_id:
-            if any(m.until == at for m in record.meters):
-                continue  # recorded by an earlier run
-            open_meters = [m for m in record.meters if m.until is None]
-            meters = [
-                replace(m, until=at) if m.until is None and (m.since or 0) < at else m
-                for m in record.meters
-            ]
-            if resumed_at is not None:
-                meters += [replace(m, since=resumed_at, until=None) for m in open_meters]
-            store.set_meters(session, "node_pool", record.resource_id, meters)
-            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
-            store.event(
-                session,
-                "WARNING",
-                f"{ENFORCED} {record.name or record.resource_id} to zero at {stamp} UTC "
-                f"({lease.reason})" + ("; scaled back by up" if resumed_at is not None else ""),
-            )
+        if record.kind == "node_pool" and record.created_at < at:
+            # the watchdog scales every pool of the session to zero
+            _bound_pool(store, session, record, lease, resumed_at)
         elif (
             record.kind == "load_balancer"
             and provider.state("load_balancer", record.resource_id) is None
         ):
             store.record_deleted(session, "load_balancer", record.resource_id, deleted_at=at)
     return lease
+
+
+def _bound_pool(
+    store: StateStore,
+    session: str,
+    record: ResourceRecord,
+    lease: Lease,
+    resumed_at: float | None,
+) -> None:
+    """A pool's open meters end at ``enforced_at`` (once); a GPU pool ``up`` scales back
+    bills again from ``resumed_at``."""
+    at = lease.enforced_at
+    assert at is not None
+    if any(m.until == at for m in record.meters):
+        return  # recorded by an earlier run
+    open_meters = [m for m in record.meters if m.until is None]
+    meters = [
+        replace(m, until=at) if m.until is None and (m.since or 0) < at else m
+        for m in record.meters
+    ]
+    gpu = any(m.price_key.startswith("gpu.") for m in record.meters)
+    if resumed_at is not None and gpu:
+        meters += [replace(m, since=resumed_at, until=None) for m in open_meters]
+    store.set_meters(session, "node_pool", record.resource_id, meters)
+    if not gpu:
+        return
+    if resumed_at is None:  # (up sets its own status as it scales the pool back)
+        store.set_session_status(session, SessionStatus.ENFORCED, clear_endpoint=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
+    store.event(
+        session,
+        "WARNING",
+        f"{ENFORCED} {record.name or record.resource_id} to zero at {stamp} UTC "
+        f"({lease.reason})" + ("; scaled back by up" if resumed_at is not None else ""),
+    )
 
 
 def enforcement_due(record: SessionRecord, accrued_usd: float, now: float) -> bool:
@@ -126,6 +145,7 @@ def refresh_enforcement(
     the cloud does not, so this never raises."""
     from nimble_oke.domain.config import build_config
     from nimble_oke.kube.connect import client_for
+    from nimble_oke.services.cloud_guard import record_guard_stop
 
     live = store.live_cluster(record.name)
     if live is None:
@@ -139,9 +159,11 @@ def refresh_enforcement(
         with contextlib.closing(target.provider):
             client = client_for(kubeconfig, target.token(cluster_id), namespace)
             try:
-                record_enforcement(client, namespace, target.provider, store, record.name)
+                lease = record_enforcement(client, namespace, target.provider, store, record.name)
             finally:
                 client.close()
+            if lease is None:  # the watchdog did not act: did the cloud guard?
+                record_guard_stop(target.provider, store, record.name)
     except Exception as exc:  # noqa: BLE001 - advisory: any failure leaves the journal as it was
         return (
             f"the lease has run out but the cluster's lease could not be read "
@@ -160,29 +182,19 @@ def enforcement_note(store: StateStore, session: str) -> str:
     return said[-1] if said else ""
 
 
-def accrue_with_enforcement(
+def read_enforcement_when_due(
     store: StateStore,
     record: SessionRecord,
-    catalog: Catalog,
-    clock: Callable[[], float],
+    accrued_usd: float,
+    now: float,
     *,
     target_for: Callable[[Path, SessionRecord], Target | None] = reachable_target,
-) -> tuple[Accrual, str]:
-    """The session's accrual now; once the watchdog can have acted, after reading its
-    lease into the journal (and at a fresh reading of ``clock``: on a fast simulated clock
-    the watchdog may act while the lease is read). Returns the accrual and what to tell
-    the user."""
-
-    def priced() -> tuple[Accrual, float]:
-        now = clock()
-        return accrue(catalog, [r.usage() for r in store.resources(record.name)], now), now
-
-    accrual, now = priced()
-    if not gpu_pool_billing(store, record.name) or not enforcement_due(
-        record, accrual.total_usd, now
-    ):
-        return accrual, enforcement_note(store, record.name)
+) -> tuple[bool, str]:
+    """Once the watchdog can have acted, read its lease into the journal. Returns (whether
+    the journal may have changed, what to tell the user)."""
+    if not gpu_pool_billing(store, record.name) or not enforcement_due(record, accrued_usd, now):
+        return False, enforcement_note(store, record.name)
     unread = refresh_enforcement(store, record, target_for=target_for)
     if unread:
-        return accrual, unread
-    return priced()[0], enforcement_note(store, record.name)
+        return False, unread
+    return True, enforcement_note(store, record.name)

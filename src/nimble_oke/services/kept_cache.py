@@ -110,6 +110,24 @@ def attach_kept_cache(
     return name
 
 
+def hold_kept_claim(client: Any, claim: str | None) -> str | None:
+    """Before a failed ``up`` deletes its namespace: the kept volume behind ``claim`` (the
+    one :func:`attach_kept_cache` bound) is switched to Retain so it outlives its claim.
+    Returns the volume's OCID, or None when there is no such claim."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.core_v1 import PersistentVolume
+
+    if claim is None:
+        return None
+    try:
+        pv = client.get(PersistentVolume, claim)
+    except ApiError:
+        return None
+    client.patch(PersistentVolume, claim, {"spec": {"persistentVolumeReclaimPolicy": "Retain"}})
+    csi = pv.spec.csi if pv.spec else None
+    return str(csi.volumeHandle) if csi is not None else None
+
+
 def _bound_kept_claim(client: Any, cfg: NimbleConfig, session: str) -> str | None:
     from lightkube.core.exceptions import ApiError
     from lightkube.resources.core_v1 import PersistentVolumeClaim

@@ -1,96 +1,46 @@
 """``up`` and ``down``: the session lifecycle over any target.
 
-up: plan → budget guard → lock → preflight → provision (network, cluster, GPU pool) →
-namespace + NGC secrets → render chart → server-side apply → wait with live phases →
-endpoint → smoke → optional benchmark → summary. Any failure or Ctrl-C rolls back what
-this run created (unless ``keep_on_failure``) and says exactly what was removed.
-
-down: delete the deployment (its load balancer and, unless kept, cache volumes go with it)
-→ node pool → cluster → network, then verify through the tag search that nothing of the
-session is left.
+Both are a list of steps run by one engine (services/saga.py): ``up``'s steps are in
+services/up_steps.py (record → preflight → network → cluster → GPU pool with the cache
+warm-up → connect → deploy → wait → endpoint → watchdog → ready → smoke → benchmark),
+``down``'s in services/down_steps.py (deployment → node image → cloud → kept volumes).
+Any failure of ``up`` — the project's own errors, an internal error, Ctrl-C — undoes what
+this run created (unless ``keep_on_failure``) in reverse order and says what was removed;
+a run killed outright is resumed by the next ``up`` of the session.
 """
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.plan import Plan
-from nimble_oke.errors import KubeError, NimbleError
-from nimble_oke.services.enforcement import record_enforcement
-from nimble_oke.services.kept_cache import (
-    attach_kept_cache,
-    kept_cache_ad,
-    rest_kept_volumes,
-    retain_cache_volume,
-    tune_kept_volume,
-)
-from nimble_oke.services.node_image import keep_node_image as capture_node_image
-from nimble_oke.services.node_image import usable_node_image
-from nimble_oke.services.planning import STANDBY_STATUS
-from nimble_oke.services.preflight import preflight
-from nimble_oke.services.provision import Provisioner, TeardownResult, teardown
+from nimble_oke.errors import BudgetError, NimbleError
+from nimble_oke.services.deployment import release_name
+from nimble_oke.services.down_steps import DownRun, down_steps
+from nimble_oke.services.provision import Keep, Provisioner, TeardownResult
+from nimble_oke.services.saga import Saga, SagaFailedError, Undone
+from nimble_oke.services.session_bench import bench_line, run_bench
 from nimble_oke.services.targets import Target
+from nimble_oke.services.up_steps import UpOptions, UpResult, UpRun, up_steps
 from nimble_oke.state.lock import SessionLock
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 Say = Callable[[str], None]
-LOCAL_PORTS_ANNOTATION = "sim.nimble-oke.io/local-ports"  # set by the Kubernetes simulator
-
-
-@dataclass
-class UpResult:
-    session: str
-    ok: bool
-    endpoint: str | None = None
-    phases: list[dict[str, Any]] = field(default_factory=list)
-    smoke: dict[str, Any] | None = None
-    bench: dict[str, Any] | None = None
-    placement: str | None = None
-    estimated_usd: float = 0.0
-    worst_case_usd: float = 0.0
-    rolled_back: list[str] = field(default_factory=list)
-    rollback_failed: list[str] = field(default_factory=list)
-    error: str | None = None
-    started_at: float | None = None  # store clock (simulated time on the sim target)
-    ready_at: float | None = None
-    cache_warm_up: str | None = None  # how the cache was filled off the GPU, or why not
-
-
-class _Phases:
-    """Times each phase (real seconds) and records it in the store (the ledger)."""
-
-    def __init__(self, store: StateStore, session: str, run: str, say: Say) -> None:
-        self.store, self.session, self.run, self.say = store, session, run, say
-        self.done: list[dict[str, Any]] = []
-
-    def __call__(self, name: str) -> _Phase:
-        return _Phase(self, name)
-
-
-class _Phase:
-    def __init__(self, owner: _Phases, name: str) -> None:
-        self.owner, self.name = owner, name
-
-    def __enter__(self) -> _Phase:
-        self.start = time.perf_counter()
-        self.id = self.owner.store.phase_started(self.owner.session, self.owner.run, self.name)
-        return self
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        seconds = time.perf_counter() - self.start
-        status = "ok" if exc_type is None else "failed"
-        self.owner.store.phase_ended(self.id, status)
-        self.owner.done.append({"name": self.name, "seconds": round(seconds, 3), "status": status})
-
-
-def release_name(session: str) -> str:
-    return session
+# re-exported: cli/bench_cmd.py, services/demo.py and tests import them from here
+__all__ = [
+    "DownResult",
+    "UpOptions",
+    "UpResult",
+    "bench_line",
+    "down",
+    "release_name",
+    "run_bench",
+    "up",
+]
 
 
 def up(
@@ -103,450 +53,142 @@ def up(
     bench: bool = True,
     keep_on_failure: bool = False,
     bench_requests: int | None = None,
-    on_realtime: Callable[[bool], None] | None = None,
 ) -> UpResult:
-    """Bring the session up. ``on_realtime(True/False)`` brackets the phases that run in
-    real time (smoke, benchmark) — the demo uses it to run the simulated clock 1:1 then."""
+    """Bring the session up (idempotent: a re-run converges, a killed run is resumed)."""
+    options = UpOptions(bench, keep_on_failure, bench_requests)
     cfg = plan.config or cfg  # with the planner's choices (cache volume size/VPUs)
     session = cfg.session_name
-    catalog = load_catalog()
     result = UpResult(
         session, False, estimated_usd=plan.total_usd, worst_case_usd=plan.worst_case_usd
     )
-    run_id = time.strftime("%Y%m%dT%H%M%S")
-    phases = _Phases(store, session, run_id, say)
     lock = SessionLock(store.home, session, command="nimble up")
     lock.acquire()
-    provisioner = Provisioner(
-        session, cfg, target.provider, store, catalog, say=say, timeouts=target.timeouts
-    )
-    deployed = False
-    client: Any = None
-    warm: Any = None
-    on_realtime = on_realtime or target.realtime
-    result.started_at = store.now()
     try:
-        store.upsert_session(
-            session,
-            target=target.name,
-            status="provisioning",
-            config=cfg.model_dump(mode="json"),
-            lease_expires_at=store.now() + cfg.budget.max_hours * 3600,
-            budget_usd=cfg.budget.max_usd,
-            estimate_usd=plan.total_usd,
-            worst_case_usd=plan.worst_case_usd,
-        )
-        with phases("preflight"):
-            report = preflight(cfg, target.provider, catalog, say)
-            cache_ad = kept_cache_ad(target, store, session)
-            if cache_ad:
-                # A block volume attaches only within its AD: try that AD first.
-                report.ladder.sort(key=lambda rung: rung.availability_domain != cache_ad)
-                say(f"kept cache volume in {cache_ad.split(':')[-1]}: that AD goes first")
-                tune_kept_volume(cfg, target, store, session, say)
-            node_image = usable_node_image(cfg, target, store, session, say)
-            if node_image is not None:
-                report.gpu_image = (node_image.image_id, node_image.name)
-                say(f"node image  GPU pool starts from {node_image.name} (NIM image on board)")
-        if plan.warm_up is not None and not cache_ad:
-            from nimble_oke.services.values import chart_values as _values
-            from nimble_oke.services.warmup import CacheWarmUp
-
-            warm = CacheWarmUp(
-                cfg,
-                plan,
-                target,
-                store,
-                provisioner,
-                values=_values(cfg, plan, session=session),
-                say=say,
-            )
-        provision_started = store.now()
-        with phases("provision"):
-            prov = provisioner.provision(report, while_gpu_pool_creates=warm)
-        assert prov.placement is not None and prov.kubeconfig_path is not None
-        result.placement = prov.placement.label
-        say(f"provision   network ✓  cluster ✓  gpu pool ✓ ({prov.placement.label})")
-        from nimble_oke.kube.connect import client_for
-        from nimble_oke.kube.deploy import apply_manifests, ensure_namespace, ensure_ngc_secrets
-        from nimble_oke.kube.render import render_chart
-        from nimble_oke.kube.wait import wait_ready
-        from nimble_oke.services.values import chart_values
-
-        client = client_for(
-            prov.kubeconfig_path, target.token(prov.ids["cluster"]), cfg.nim.namespace
-        )
-        # a watchdog that scaled the pool to zero: the pool bills again from this run on
-        record_enforcement(
-            client, cfg.nim.namespace, target.provider, store, session, resumed_at=provision_started
-        )
-        store.set_session_status(session, "deploying")
-        plan, profile = _after_warm_up(
-            warm, plan, cfg, catalog, prov.placement.availability_domain, result, say
-        )
-        with phases("deploy"):
-            values = chart_values(cfg, plan, session=session)
-            if profile:
-                # download-to-cache filled this profile; NIM must load the same one
-                values["nim"]["modelProfile"] = profile
-            ensure_namespace(client, cfg.nim.namespace, session)
-            kept = attach_kept_cache(
-                client, cfg, target, store, session, prov.placement.availability_domain
-            )
-            if kept is not None:
-                values["cache"]["existingClaim"] = kept
-                say(f"deploy      reusing the kept model cache volume (claim {kept})")
-            par_ready = warm is not None and warm.outcome.par_secret
-            if cfg.cache.mode == "object-storage" and not par_ready:
-                ensure_model_par(client, cfg, target, session, values)
-            manifests = render_chart(
-                values, release=release_name(session), namespace=cfg.nim.namespace
-            )
-            ensure_ngc_secrets(client, cfg.nim.namespace, target.ngc_key, session=session)
-            applied = apply_manifests(
-                client, manifests, session=session, namespace=cfg.nim.namespace
-            )
-            deployed = True
-            _record_revision(store, session, applied.manifest_hash, values)
-        with phases("wait ready"):
-            budget_real = target.real_seconds(plan.startup.budget_s + plan.time_to_ready_s) + 60
-            waited = wait_ready(
-                client,
-                cfg.nim.namespace,
-                {"app.kubernetes.io/instance": release_name(session)},
-                timeout_s=budget_real,
-                poll_s=target.poll_s,
-                on_phase=lambda p, d: say(f"deploy      {p}{' ' + d if d else ''}"),
-                clock=store.now,
-            )
-        for name, seconds in waited.phases:
-            result.phases.append(
-                {"name": f"pod: {name}", "seconds": round(seconds, 3), "status": "ok"}
-            )
-            store.record_phase(session, run_id, f"pod: {name}", seconds)
-        with phases("endpoint"):
-            result.endpoint = discover_endpoint(
-                client, cfg, session, timeout_s=target.real_seconds(600) + 30
-            )
-        record_kube_created(target, store, cfg, session)
-        if warm is not None:
-            warm.finish()
-        if result.cache_warm_up:
-            say(f"cache       {result.cache_warm_up}")
-        with phases("watchdog"):
-            install_watchdog(client, cfg, target, store, session, prov.ids["node_pool"])
-        result.ready_at = store.now()
-        store.set_session_status(session, "ready", endpoint=result.endpoint)
-        if on_realtime:
-            on_realtime(True)
-        say(f"endpoint    {result.endpoint}")
-        with phases("smoke"):
-            from nimble_oke.nim.smoke import run_smoke, to_dict
-
-            smoke = run_smoke(result.endpoint, cfg.nim.served_model_name)
-            result.smoke = to_dict(smoke)
-        passed = sum(1 for c in smoke.checks if c.passed)
-        say(f"smoke       {passed}/{len(smoke.checks)} passed")
-        if not smoke.passed:
-            failed = [c.name for c in smoke.checks if not c.passed]
-            raise NimbleError(f"smoke test failed: {', '.join(failed)}")
-        if bench:
-            with phases("bench"):
-                result.bench = run_bench(result.endpoint, cfg, requests=bench_requests)
-            store.add_bench_run(session, result.bench)
-            say("bench       " + bench_line(result.bench))
-        result.ok = True
-        return result
-    except (NimbleError, KeyboardInterrupt) as exc:
-        result.error = str(exc) if isinstance(exc, NimbleError) else "interrupted"
-        store.event(session, "ERROR", f"up failed: {result.error}")
-        if keep_on_failure:
-            store.set_session_status(session, "failed")
-            say(
-                f"keeping what was created (--keep-on-failure); remove it with: nimble down --name {session}"
-            )
-        else:
-            say(f"up failed ({result.error}); rolling back what this run created")
-            try:
-                if deployed and client is not None:
-                    _delete_deployment(client, cfg, say, target)
-                elif warm is not None and warm.client is not None:
-                    # the warm-up's claim has a block volume behind it: delete it too
-                    _delete_deployment(warm.client, cfg, say, target)
-                removed, failed = provisioner.rollback()
-            except KeyboardInterrupt:
-                say(f"rollback aborted; finish it with: nimble down --name {session}")
-                raise
-            result.rolled_back, result.rollback_failed = removed, failed
-            store.set_session_status(session, "rolled back" if not failed else "failed")
-            if failed:
-                say(
-                    f"could not remove: {'; '.join(failed)} — finish with: nimble down --name {session}"
-                )
-        if isinstance(exc, KeyboardInterrupt):
-            raise
-        result.ok = False
-        return result
+        saga: Saga[UpRun] = Saga(store, session, "up", say=say)
+        run = _up_run(cfg, plan, target, store, say, options, result, saga)
+        _run_up(saga, run)
     finally:
-        if on_realtime:
-            on_realtime(False)
-        if client is not None:
-            client.close()
-        if warm is not None:
-            warm.close()
         lock.release()
-        result.phases[:0] = phases.done
+    return result
 
 
-def _after_warm_up(
-    warm: Any,
+def _up_run(
+    cfg: NimbleConfig,
     plan: Plan,
-    cfg: NimbleConfig,
-    catalog: Any,
-    placement_ad: str | None,
-    result: UpResult,
-    say: Say,
-) -> tuple[Plan, str | None]:
-    """The plan and NIM profile the deployment uses after the cache warm-up: the warmed
-    cache (profile pinned, no download in the startup budget), or the naive plan when the
-    warm-up fell back or the GPU pool landed in another AD than the warmed volume."""
-    from nimble_oke.domain.plan import build_plan
-    from nimble_oke.services.warmup import pinned_profile
-
-    if warm is None:
-        # a kept or re-used cache was filled for the pinned profile: keep pinning it
-        pinned = cfg.cache.warm_up == "cpu-pool" and cfg.cache.mode == "pvc"
-        return plan, pinned_profile(cfg, plan) if pinned else None
-
-    outcome = warm.outcome
-    for name, seconds in outcome.phases:
-        result.phases.append(
-            {"name": f"warm-up: {name}", "seconds": round(seconds, 3), "status": "ok"}
-        )
-    if outcome.warmed and outcome.availability_domain == placement_ad:
-        how = f" (profile {outcome.profile})" if outcome.profile else " (hydrated)"
-        result.cache_warm_up = f"warmed off the GPU on {outcome.shape}{how}"
-        return plan, outcome.profile
-    if outcome.warmed:
-        reason = (
-            f"the GPU pool landed in {str(placement_ad).rsplit(':', 1)[-1]}, the warmed volume is in "
-            f"{str(outcome.availability_domain).rsplit(':', 1)[-1]}"
-        )
-        say(f"cache warm-up: {reason}; a new cache is filled on the GPU node")
-        warm.discard_claim()
-    else:
-        reason = outcome.fallback_reason or "the GPU pool already existed (nothing new to warm)"
-    if cfg.cache.mode == "object-storage":
-        result.cache_warm_up = f"fell back to hydrating on the GPU node: {reason}"
-        return build_plan(cfg, catalog, warm_up=False), None
-    result.cache_warm_up = f"fell back to a download on the GPU node: {reason}"
-    # the same profile either way, so a re-run does not roll the Deployment over
-    return build_plan(cfg, catalog, warm_up=False), pinned_profile(cfg, plan)
-
-
-def _record_revision(
-    store: StateStore, session: str, manifest_hash: str, values: dict[str, Any]
-) -> None:
-    store.add_revision(session, manifest_hash, json.dumps(values, sort_keys=True))
-
-
-def install_watchdog(
-    client: Any,
-    cfg: NimbleConfig,
     target: Target,
     store: StateStore,
-    session: str,
-    node_pool_id: str,
-) -> None:
-    """Put the session's lease into the cluster and the CronJob that enforces it."""
-    from nimble_oke.domain.cost import accrue
-    from nimble_oke.kube.deploy import apply_manifests
-    from nimble_oke.services import watchdog
-
-    now = store.now()
-    record = store.session(session)
-    expires = (
-        record.lease_expires_at
-        if record and record.lease_expires_at
-        else now + cfg.budget.max_hours * 3600
-    )
-    accrual = accrue(load_catalog(), [r.usage() for r in store.resources(session)], now)
-    lease = watchdog.Lease(
-        session=session,
-        node_pool_id=node_pool_id,
-        started_at=now,
-        expires_at=expires,
-        budget_usd=cfg.budget.max_usd,
-        usd_per_hour=accrual.running_usd_per_hour,
-        accrued_before_usd=accrual.total_usd,
-    )
-    env = {
-        "NIMBLE_OCI_AUTH": "workload_identity"
-        if cfg.cluster.type == "enhanced"
-        else "instance_principal",
-        "OCI_RESOURCE_PRINCIPAL_REGION": str(target.oci_config.get("region", "")),
-        "NIMBLE_COMPARTMENT_ID": target.provider.compartment_id,
-    }
-    apply_manifests(
-        client,
-        watchdog.manifests(cfg.nim.namespace, session, env=env),
-        session=session,
-        namespace=cfg.nim.namespace,
-        prune=False,
-    )
-    watchdog.write_lease(client, cfg.nim.namespace, lease)
-
-
-MODEL_PAR_TTL_S = 6 * 3600
-
-
-def ensure_model_par(
-    client: Any, cfg: NimbleConfig, target: Target, session: str, values: dict[str, Any]
-) -> None:
-    """A short-lived read PAR for the model's prefix, created per deployment and handed to
-    the hydrate init container through a Secret (never logged, rendered or stored)."""
-    from lightkube.models.meta_v1 import ObjectMeta
-    from lightkube.resources.core_v1 import Secret
-
-    from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
-    from nimble_oke.services.models import Storage, create_par
-
-    source = values["cache"]["objectStorage"]
-    regions = target.endpoints.get("oci_regions") or None
-    storage = Storage.from_provider(target.provider, regions)
-    with storage:
-        url = create_par(
-            storage, str(source["bucket"]), str(source["prefix"]), MODEL_PAR_TTL_S, now=target.now
-        )
-    secret = source["parSecret"]
-    client.apply(
-        Secret(
-            metadata=ObjectMeta(
-                name=secret["name"], namespace=cfg.nim.namespace, labels={SESSION_LABEL: session}
-            ),
-            type="Opaque",
-            stringData={secret["key"]: url},
-        ),
-        field_manager=FIELD_MANAGER,
-        force=True,
-    )
-
-
-def record_kube_created(target: Target, store: StateStore, cfg: NimbleConfig, session: str) -> None:
-    """Record the load balancer and block volumes Kubernetes created for the session (found
-    by the session tag the chart puts on them), so their cost accrues like the rest."""
-    from nimble_oke.domain.cost import load_balancer_meters, volume_meters
-    from nimble_oke.services.provision import TAG_SESSION
-
+    say: Say,
+    options: UpOptions,
+    result: UpResult,
+    saga: Saga[UpRun],
+) -> UpRun:
     catalog = load_catalog()
-    for found in target.provider.find_tagged({TAG_SESSION: session}):
-        if found.kind == "volume":
-            meters = volume_meters(
-                catalog,
-                cfg.cache.size_gb,
-                cfg.cache.vpus_per_gb,
-                item=f"Model cache volume ({cfg.cache.size_gb} GB)",
-            )
-        elif found.kind == "load_balancer":
-            meters = load_balancer_meters(cfg.service.lb_min_mbps)
-        else:
-            continue
-        store.record_created(
-            session,
-            found.kind,
-            found.resource_id,
-            name=found.name,
-            meters=meters,
-            tags=dict(found.tags),
+    settled = store.last_settled_run(cfg.session_name)
+    record = store.session(cfg.session_name)
+    provisioner = Provisioner(
+        cfg.session_name,
+        cfg,
+        target.provider,
+        store,
+        catalog,
+        say=say,
+        timeouts=target.timeouts,
+        run=saga.run_id,
+        lineage=saga.lineage,
+    )
+    return UpRun(
+        cfg,
+        plan,
+        target,
+        store,
+        say,
+        options,
+        result,
+        catalog,
+        saga.run_id,
+        provisioner,
+        deployment_settled=settled is not None and settled.command == "up",
+        prior_status=record.status if record is not None else None,
+    )
+
+
+def _run_up(saga: Saga[UpRun], run: UpRun) -> None:
+    result = run.result
+    result.started_at = run.store.now()
+    stopped_at = saga.interrupted_at()
+    if stopped_at is not None:
+        run.say(
+            f"resuming: the last up of {run.session} stopped in '{stopped_at}'; what it made "
+            "is adopted (and removed if this run fails)"
         )
+    try:
+        saga.run(
+            up_steps(run.options),
+            run,
+            compensate=not run.options.keep_on_failure,
+            on_failure=lambda step, exc: _failing(run, step, exc),
+        )
+        result.ok = True
+    except SagaFailedError as failure:
+        _failed(run, failure.undone)
+        if isinstance(failure.error, KeyboardInterrupt):
+            raise KeyboardInterrupt from None
+    finally:
+        if run.client is not None:
+            run.client.close()
+        if run.warm is not None:
+            run.warm.close()
+        result.phases[:0] = saga.ledger.done
 
 
-def discover_endpoint(client: Any, cfg: NimbleConfig, session: str, *, timeout_s: float) -> str:
-    """The NIM endpoint: the LB's address (on the sim, the local port it forwards from)."""
-    from lightkube.resources.core_v1 import Service
-
-    name = f"{release_name(session)}-nimble-nim"
-    deadline = time.monotonic() + timeout_s
-    while True:
-        svc = client.get(Service, name, namespace=cfg.nim.namespace)
-        annotations = svc.metadata.annotations or {}
-        port = svc.spec.ports[0].port
-        if LOCAL_PORTS_ANNOTATION in annotations:
-            local = json.loads(annotations[LOCAL_PORTS_ANNOTATION]).get(str(port))
-            if local:
-                return f"http://127.0.0.1:{local}"
-        if cfg.service.type == "LoadBalancer":
-            ingress = (
-                (svc.status.loadBalancer.ingress or [])
-                if svc.status and svc.status.loadBalancer
-                else []
-            )
-            if ingress and ingress[0].ip and LOCAL_PORTS_ANNOTATION not in annotations:
-                return f"http://{ingress[0].ip}:{port}"
-        elif LOCAL_PORTS_ANNOTATION not in annotations:
-            return f"http://{svc.spec.clusterIP}:{port}"
-        if time.monotonic() > deadline:
-            raise KubeError(
-                f"service {name} has no external address after {timeout_s:.0f}s (LB pending)"
-            )
-        time.sleep(0.1)
+def _failing(run: UpRun, step: str, exc: BaseException) -> None:
+    """Said and recorded as soon as a step fails, before anything is undone."""
+    result = run.result
+    result.exception, result.failed_step = exc, step
+    if isinstance(exc, KeyboardInterrupt):
+        result.error = "interrupted"
+    elif isinstance(exc, NimbleError):
+        result.error = str(exc)
+    else:
+        result.error = f"internal error in {step}: {type(exc).__name__}: {exc}"
+    run.store.event(run.session, "ERROR", f"up failed: {result.error}")
+    if isinstance(exc, BudgetError) and step == "budget":
+        run.say(f"up refused: {result.error}")
+    elif run.options.keep_on_failure:
+        run.say(
+            "keeping what was created (--keep-on-failure); remove it with: "
+            f"nimble down --name {run.session}"
+        )
+    else:
+        run.say(f"up failed ({result.error}); rolling back what this run created")
 
 
-def run_bench(endpoint: str, cfg: NimbleConfig, *, requests: int | None = None) -> dict[str, Any]:
-    from nimble_oke.bench import BenchConfig, run, summarize
-
-    config = BenchConfig(
-        endpoint=endpoint,
-        model=cfg.nim.served_model_name,
-        concurrency=cfg.bench.concurrency,
-        requests=requests or cfg.bench.requests,
-        warmup=cfg.bench.warmup,
-        input_tokens_mean=cfg.bench.input_tokens,
-        output_tokens=cfg.bench.output_tokens,
-        duration_s=cfg.bench.duration_s,
-    )
-    summary: dict[str, Any] = summarize(run(config))
-    return summary
-
-
-def bench_line(summary: dict[str, Any]) -> str:
-    ttft = summary.get("time_to_first_token", {}).get("p50")
-    itl = summary.get("inter_token_latency", {}).get("p50")
-    tps = summary.get("output_token_throughput", {}).get("avg")
-    validity = summary.get("validity", {}).get("status", "?")
-    errors = (
-        summary.get("error_count", summary.get("errors", {}).get("count", 0))
-        if isinstance(summary.get("errors"), dict)
-        else summary.get("error_count", 0)
-    )
-    conc = summary.get("config", {}).get("concurrency")
-    parts = [f"concurrency {conc}:" if conc else ""]
-    if ttft is not None:
-        parts.append(f"TTFT p50 {ttft:.0f} ms ·")
-    if itl is not None:
-        parts.append(f"ITL p50 {itl:.1f} ms ·")
-    if tps is not None:
-        parts.append(f"{tps:.0f} tok/s ·")
-    parts.append(f"{errors} errors · {validity}")
-    return " ".join(p for p in parts if p)
-
-
-def _delete_deployment(client: Any, cfg: NimbleConfig, say: Say, target: Target) -> None:
-    """Delete the namespace and wait until the LB and volumes it owned are released."""
-    from nimble_oke.kube.deploy import delete_namespace
-
-    if delete_namespace(client, cfg.nim.namespace):
-        say(f"deleted namespace {cfg.nim.namespace} (deployment, service, cache claim)")
-        from lightkube.core.exceptions import ApiError
-        from lightkube.resources.core_v1 import Namespace
-
-        deadline = time.monotonic() + target.real_seconds(600) + 30
-        while time.monotonic() < deadline:
-            try:
-                client.get(Namespace, cfg.nim.namespace)
-            except ApiError:
-                return
-            time.sleep(0.1)
+def _failed(run: UpRun, undone: Undone | None) -> None:
+    """After the rollback (or without one): the session's status and what is left."""
+    result, session = run.result, run.session
+    if result.failed_step == "budget":
+        return  # refused before anything: the session is as it was
+    if undone is None:
+        run.store.set_session_status(session, SessionStatus.FAILED)
+        return
+    result.rolled_back = list(run.rolled_back)
+    result.rollback_failed = [*run.rollback_failed, *undone.failed]
+    if undone.aborted:
+        run.say(f"rollback aborted; finish it with: nimble down --name {session}")
+    failed = result.rollback_failed or undone.aborted
+    if failed:
+        status = SessionStatus.FAILED
+    elif run.deployment_settled and run.prior_status is not None:
+        # a healthy (or stopped) session this run only tried to change: it is as it was
+        status = SessionStatus.of(run.prior_status) or SessionStatus.READY
+    else:
+        status = SessionStatus.ROLLED_BACK
+    run.store.set_session_status(session, status)
+    if result.rollback_failed:
+        run.say(
+            f"could not remove: {'; '.join(result.rollback_failed)} — finish with: "
+            f"nimble down --name {session}"
+        )
 
 
 @dataclass
@@ -562,64 +204,26 @@ def down(
     target: Target,
     store: StateStore,
     *,
+    keep: Keep | None = None,
+    say: Say = print,
     keep_cache: bool = False,
     keep_cluster: bool = False,
     keep_node_image: bool = False,
-    say: Say = print,
 ) -> DownResult:
-    record = store.session(session)
+    """Delete the session's deployment and cloud resources but what ``keep`` keeps, then
+    verify through the tag search that nothing else is left. ``keep_*``: the same as
+    ``keep`` (kept for callers written before :class:`Keep`)."""
+    keep = keep or Keep(keep_cache, keep_cluster, keep_node_image)
     lock = SessionLock(store.home, session, command="nimble down")
     lock.acquire()
     try:
-        if record is not None:
-            store.set_session_status(session, "tearing down")
-        deleted = False
-        live = store.live_cluster(session)
-        if live is not None and target.provider.state("cluster", live[1]):
-            kubeconfig, cluster_id = live
-            from nimble_oke.kube.connect import client_for
-
-            try:
-                client = client_for(kubeconfig, target.token(cluster_id), cfg.nim.namespace)
-                try:
-                    record_enforcement(client, cfg.nim.namespace, target.provider, store, session)
-                    if keep_cache:
-                        for volume in retain_cache_volume(client, cfg):
-                            say(f"keeping the model cache: {volume} set to Retain")
-                    _delete_deployment(client, cfg, say, target)
-                finally:
-                    client.close()
-                deleted = True
-            except (NimbleError, OSError) as exc:
-                say(
-                    f"could not reach the cluster to delete the deployment ({exc}); deleting its cloud resources directly"
-                )
-        if keep_node_image:
-            try:
-                capture_node_image(
-                    cfg, target, store, session, say, timeout_s=target.timeouts.node_pool_s
-                )
-            except NimbleError as exc:
-                # the teardown must go on: what bills at GPU rates goes regardless
-                say(f"node image  not kept ({exc}); tearing down the rest")
-        result = teardown(
-            session,
-            target.provider,
-            store,
-            keep_cache=keep_cache,
-            keep_cluster=keep_cluster,
-            keep_node_image=keep_node_image,
-            timeouts=target.timeouts,
-            say=say,
-        )
-        if keep_cache and result.kept:
-            rest_kept_volumes(cfg, target, store, session, say)
-        status = "down" if not result.failed and not result.remaining else "down (incomplete)"
-        if keep_cluster:
-            status = STANDBY_STATUS
-        elif result.kept:
-            status = "down (cache kept)"
-        store.set_session_status(session, status, clear_endpoint=True)
-        return DownResult(session, result, deleted)
+        run = DownRun(session, cfg, target, store, keep, say)
+        saga: Saga[DownRun] = Saga(store, session, "down", say=say)
+        try:
+            saga.run(down_steps(keep), run, compensate=False)
+        except SagaFailedError as failure:
+            raise failure.error from None
+        assert run.teardown is not None
+        return DownResult(session, run.teardown, run.deployment_deleted)
     finally:
         lock.release()

@@ -13,6 +13,7 @@ from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import GuardDecision, guard
 from nimble_oke.domain.plan import Plan, build_plan
 from nimble_oke.domain.profiles import check_deploy_profile
+from nimble_oke.state.status import SessionStatus
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,6 @@ def plan_session(
     return PlannedSession(plan.config or cfg, path, plan, decision)
 
 
-STANDBY_STATUS = "standby (cluster kept)"
-
-
 def session_warmth(cfg: NimbleConfig) -> Warmth:
     """What the session's last ``down`` kept, read from the journal (no cloud call): the
     kept cache volume's size (its storage meter), whether a kept node image fits this
@@ -108,5 +106,6 @@ def session_warmth(cfg: NimbleConfig) -> Warmth:
         return Warmth(
             kept_cache_gb=kept_gb,
             node_image=node_image,
-            standby=record.status == STANDBY_STATUS and any(r.kind == "cluster" for r in live),
+            standby=record.status == SessionStatus.STANDBY
+            and any(r.kind == "cluster" for r in live),
         )

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from nimble_oke.domain.catalog import Catalog, memory_fit, precision_supported
+from nimble_oke.domain.catalog import Catalog, Shape, memory_fit, precision_supported
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import CapacityError, ProviderError
 from nimble_oke.ports import CloudProvider
@@ -76,7 +76,29 @@ def preflight(
     report.kubernetes_version = version
     report.gpu_image = provider.node_image(version, gpu=True)
     say(f"Kubernetes {version} ok · GPU image {report.gpu_image[1]}")
+    limits_short = _build_ladder(cfg, provider, catalog, report)
+    if cfg.gpu_pool.placement == "spread" and max(cfg.gpu_pool.nodes, 1) > 1:
+        report.ladder = spread_first(report.ladder)
+    if not report.ladder:
+        ask = (
+            "; ask OCI for a service limit increase: "
+            + ", ".join(
+                f"{name} ≥ {need} in {provider.region}" for name, need in limits_short.items()
+            )
+            if limits_short
+            else "; try other availability domains, fallback shapes or later"
+        )
+        raise CapacityError(
+            "no availability domain, shape or pricing can host the GPU node pool — tried: "
+            + "; ".join(report.skipped)
+            + ask
+        )
+    say("fallback ladder: " + " → ".join(r.label for r in report.ladder))
+    return report
 
+
+def _resolve_ads(cfg: NimbleConfig, provider: CloudProvider) -> list[str]:
+    """The configured ADs (short names allowed) as OCI names them, or all of the region's."""
     ads = cfg.gpu_pool.availability_domains or provider.availability_domains()
     all_ads = provider.availability_domains()
     resolved = []
@@ -88,6 +110,10 @@ def preflight(
                 f"available: {', '.join(all_ads)}"
             )
         resolved.append(match[0])
+    return resolved
+
+
+def _fitting_shapes(cfg: NimbleConfig, catalog: Catalog, report: PreflightReport) -> list[Shape]:
     model = catalog.model(cfg.nim.model)
     shapes = []
     for name in [cfg.gpu_pool.shape, *cfg.gpu_pool.fallback_shapes]:
@@ -99,6 +125,16 @@ def preflight(
             report.skipped.append(f"{name}: does not fit {model.name} at {cfg.nim.precision}")
             continue
         shapes.append(shape)
+    return shapes
+
+
+def _build_ladder(
+    cfg: NimbleConfig, provider: CloudProvider, catalog: Catalog, report: PreflightReport
+) -> dict[str, int]:
+    """Fill ``report.ladder`` (pricing outer, shape middle, AD inner) with the rungs whose
+    GPU limit and capacity report allow the pool. Returns the limits found short."""
+    resolved = _resolve_ads(cfg, provider)
+    shapes = _fitting_shapes(cfg, catalog, report)
     pricings = [True, False] if cfg.gpu_pool.preemptible else [False]
     if cfg.gpu_pool.preemptible and not cfg.gpu_pool.allow_on_demand_fallback:
         pricings = [True]
@@ -124,24 +160,7 @@ def preflight(
                     report.skipped.append(f"{rung.label}: capacity report {facts.capacity}")
                     continue
                 report.ladder.append(rung)
-    if cfg.gpu_pool.placement == "spread" and nodes > 1:
-        report.ladder = spread_first(report.ladder)
-    if not report.ladder:
-        ask = (
-            "; ask OCI for a service limit increase: "
-            + ", ".join(
-                f"{name} ≥ {need} in {provider.region}" for name, need in limits_short.items()
-            )
-            if limits_short
-            else "; try other availability domains, fallback shapes or later"
-        )
-        raise CapacityError(
-            "no availability domain, shape or pricing can host the GPU node pool — tried: "
-            + "; ".join(report.skipped)
-            + ask
-        )
-    say("fallback ladder: " + " → ".join(r.label for r in report.ladder))
-    return report
+    return limits_short
 
 
 def spread_first(ladder: list[Rung]) -> list[Rung]:

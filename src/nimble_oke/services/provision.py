@@ -16,8 +16,7 @@ Everything carries freeform tags ``nimble-oke-session``, ``nimble-oke-created-by
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,10 @@ from nimble_oke.domain.catalog import Catalog, Shape
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.domain.cost import Meter, cluster_meters, node_pool_meters
 from nimble_oke.errors import CapacityError, ProviderError
+from nimble_oke.polling import poll_until
 from nimble_oke.ports import DELETE_ORDER, CloudProvider, Created, FoundResource
 from nimble_oke.services.preflight import PreflightReport, Rung
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
 
 TAG_SESSION = "nimble-oke-session"
@@ -82,7 +83,11 @@ class Provisioner:
         say: Say = lambda _m: None,
         timeouts: Timeouts | None = None,
         home: Path | None = None,
+        run: str | None = None,
+        lineage: frozenset[str] = frozenset(),
     ) -> None:
+        """``run``: the ``up`` this provisioner works for (recorded on what it creates);
+        ``lineage``: that run and the unsettled runs before it, whose creations it owns."""
         self.session = session
         self.cfg = cfg
         self.provider = provider
@@ -92,6 +97,10 @@ class Provisioner:
         self.timeouts = timeouts or Timeouts()
         self.home = home or store.home
         self.created_this_run: list[tuple[str, str]] = []
+        self.run = run
+        self.lineage = lineage | ({run} if run else set())
+        # defined tags OKE puts on every node it launches (the cloud guard selects by them)
+        self.node_defined_tags: dict[str, dict[str, str]] | None = None
         self._poll_s = float(getattr(provider, "poll_s", 1.0))
 
     # -- the idempotent step -------------------------------------------------------------
@@ -116,7 +125,7 @@ class Provisioner:
             if state is not None:
                 # idempotent: covers a run killed between the journal write and this record
                 self.store.record_created(
-                    self.session, kind, entry.resource_id, name=name, meters=meters
+                    self.session, kind, entry.resource_id, name=name, meters=meters, run=self.run
                 )
                 if entry.status != "done":
                     wr = _work_request(entry.detail)
@@ -142,6 +151,10 @@ class Provisioner:
                     name=found.name,
                     meters=meters,
                     tags=dict(found.tags),
+                    # billed since the cloud made it (or, when it does not say, since the
+                    # intent to make it was journaled), not since a later run found it
+                    created_at=found.created_at or entry.created_at,
+                    run=self.run,
                 )
                 self.provider.await_ready(kind, Created(found.resource_id), timeout_s=timeout_s)
                 self.store.journal_update(self.session, step, status="done")
@@ -164,6 +177,7 @@ class Provisioner:
             name=name or body.get("name"),
             meters=meters,
             tags=body["tags"],
+            run=self.run,
         )
         self.created_this_run.append((kind, created.resource_id))
         if while_creating is not None:
@@ -175,7 +189,9 @@ class Provisioner:
     # -- network -----------------------------------------------------------------------
 
     def network(self) -> dict[str, str]:
-        cfg, name = self.cfg, self.session
+        """The session's VCN, gateways, route tables, security lists and subnets (or the
+        ones the config names). Returns ids by role ("vcn", "subnet/workers", ...)."""
+        cfg = self.cfg
         if cfg.cluster.vcn_id:
             assert cfg.cluster.api_subnet_id and cfg.cluster.worker_subnet_id
             assert cfg.cluster.lb_subnet_id
@@ -186,49 +202,51 @@ class Provisioner:
                 "subnet/workers": cfg.cluster.worker_subnet_id,
                 "subnet/lb": cfg.cluster.lb_subnet_id,
             }
-        t = self.timeouts.network_s
-        ids: dict[str, str] = {}
         osn = self.provider.oracle_services()
         if osn is None:
             raise ProviderError("no 'All Services in Oracle Services Network' service found")
-        osn_id, osn_cidr = osn
-        ids["vcn"] = self.ensure(
-            "network/vcn",
+        ids = self._gateways(osn[0])
+        self._route_tables(ids, osn[1])
+        self._security_lists(ids, osn[1])
+        self._subnets(ids)
+        return ids
+
+    def _net(self, step: str, kind: str, spec: Callable[[], dict[str, Any]]) -> str:
+        return self.ensure(f"network/{step}", kind, spec, timeout_s=self.timeouts.network_s)
+
+    def _gateways(self, osn_id: str) -> dict[str, str]:
+        name = self.session
+        vcn = self._net(
+            "vcn",
             "vcn",
             lambda: {"name": f"{name}-vcn", "cidr": net.VCN_CIDR, "dns_label": _dns(name)},
-            timeout_s=t,
         )
-        vcn = ids["vcn"]
-        ids["igw"] = self.ensure(
-            "network/igw",
-            "internet_gateway",
-            lambda: {"name": f"{name}-igw", "vcn_id": vcn},
-            timeout_s=t,
-        )
-        ids["nat"] = self.ensure(
-            "network/nat",
-            "nat_gateway",
-            lambda: {"name": f"{name}-nat", "vcn_id": vcn},
-            timeout_s=t,
-        )
-        ids["sgw"] = self.ensure(
-            "network/sgw",
-            "service_gateway",
-            lambda: {"name": f"{name}-sgw", "vcn_id": vcn, "service_id": osn_id},
-            timeout_s=t,
-        )
-        ids["rt/public"] = self.ensure(
-            "network/rt-public",
+        return {
+            "vcn": vcn,
+            "igw": self._net(
+                "igw", "internet_gateway", lambda: {"name": f"{name}-igw", "vcn_id": vcn}
+            ),
+            "nat": self._net("nat", "nat_gateway", lambda: {"name": f"{name}-nat", "vcn_id": vcn}),
+            "sgw": self._net(
+                "sgw",
+                "service_gateway",
+                lambda: {"name": f"{name}-sgw", "vcn_id": vcn, "service_id": osn_id},
+            ),
+        }
+
+    def _route_tables(self, ids: dict[str, str], osn_cidr: str) -> None:
+        name, vcn = self.session, ids["vcn"]
+        ids["rt/public"] = self._net(
+            "rt-public",
             "route_table",
             lambda: {
                 "name": f"{name}-rt-public",
                 "vcn_id": vcn,
                 "rules": [_route(net.ANYWHERE, "CIDR_BLOCK", ids["igw"])],
             },
-            timeout_s=t,
         )
-        ids["rt/private"] = self.ensure(
-            "network/rt-private",
+        ids["rt/private"] = self._net(
+            "rt-private",
             "route_table",
             lambda: {
                 "name": f"{name}-rt-private",
@@ -238,14 +256,16 @@ class Provisioner:
                     _route(osn_cidr, "SERVICE_CIDR_BLOCK", ids["sgw"]),
                 ],
             },
-            timeout_s=t,
         )
+
+    def _security_lists(self, ids: dict[str, str], osn_cidr: str) -> None:
+        name, vcn = self.session, ids["vcn"]
         lists = net.security_lists(
             self.cfg.cluster.api_allowed_cidr, self.cfg.security.allowed_ingress_cidrs
         )
         for key, rules in lists.items():
-            ids[f"sl/{key}"] = self.ensure(
-                f"network/sl-{key}",
+            ids[f"sl/{key}"] = self._net(
+                f"sl-{key}",
                 "security_list",
                 lambda key=key, rules=rules: {  # type: ignore[misc]
                     "name": f"{name}-sl-{key}",
@@ -253,11 +273,13 @@ class Provisioner:
                     "rules": rules,
                     "osn_cidr": osn_cidr,
                 },
-                timeout_s=t,
             )
+
+    def _subnets(self, ids: dict[str, str]) -> None:
+        name, vcn = self.session, ids["vcn"]
         for subnet in net.NetworkPlan().subnets:
-            ids[f"subnet/{subnet.key}"] = self.ensure(
-                f"network/subnet-{subnet.key}",
+            ids[f"subnet/{subnet.key}"] = self._net(
+                f"subnet-{subnet.key}",
                 "subnet",
                 lambda s=subnet: {  # type: ignore[misc]
                     "name": f"{name}-{s.key}",
@@ -268,9 +290,7 @@ class Provisioner:
                     "route_table_id": ids[f"rt/{s.route_table}"],
                     "security_list_ids": [ids[f"sl/{s.security_list}"]],
                 },
-                timeout_s=t,
             )
-        return ids
 
     # -- cluster and node pool ----------------------------------------------------------
 
@@ -338,6 +358,7 @@ class Provisioner:
                         "preemptible": rung.preemptible,
                         "labels": {"nimble-oke/session": self.session},
                         "user_data_b64": net.cloud_init_b64(),
+                        "node_defined_tags": self.node_defined_tags,
                     },
                     timeout_s=self.timeouts.node_pool_s,
                     meters=node_pool_meters(
@@ -364,26 +385,44 @@ class Provisioner:
 
     def _ensure_pool_size(self, pool_id: str, size: int) -> None:
         """Converge the pool to the configured size (e.g. after the watchdog scaled it to
-        zero when a lease ran out): scale it and wait for the nodes to be ACTIVE."""
+        zero when a lease ran out, or the cloud guard stopped its nodes): start stopped
+        nodes, scale, and wait for the nodes to be ACTIVE."""
         live = [n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE]
+        # a node whose instance the cloud guard stopped may still be ACTIVE in its pool
+        stopped = [n for n in live if self.provider.instance_state(n["id"]) == "STOPPED"]
+        for node in stopped:
+            self.say(f"gpu pool: starting node {node['name']} (stopped by the cloud guard)")
+            self.provider.start_instance(node["id"])
+        if len(live) == size and not stopped:
+            return
         if len(live) == size:
+            self._await_pool_size(pool_id, size)
             return
         self.say(f"gpu pool: scaling from {len(live)} to {size} node(s)")
         self.provider.scale_node_pool(pool_id, size)
-        deadline = time.monotonic() + self.timeouts.node_pool_s
-        while True:
+        self._await_pool_size(pool_id, size)
+
+    def _await_pool_size(self, pool_id: str, size: int) -> None:
+        def converged() -> bool | None:
             nodes = [
                 n for n in self.provider.node_pool_nodes(pool_id) if n["state"] not in _NODE_GONE
             ]
             active = [n for n in nodes if n["state"] == "ACTIVE"]
             if len(active) == size and len(nodes) == size:
-                return
+                return True
             errors = [n["error"] for n in nodes if n.get("error")]
             if errors:
                 raise CapacityError(f"scaling node pool {pool_id}: {'; '.join(errors)}")
-            if time.monotonic() > deadline:
-                raise ProviderError(f"node pool {pool_id} did not reach {size} ACTIVE node(s)")
-            time.sleep(self._poll_s)
+            return None
+
+        poll_until(
+            converged,
+            timeout_s=self.timeouts.node_pool_s,
+            interval_s=self._poll_s,
+            on_timeout=lambda: ProviderError(
+                f"node pool {pool_id} did not reach {size} ACTIVE node(s)"
+            ),
+        )
 
     def discard_failed_pool(self, step: str) -> None:
         entry = self.store.journal_entry(self.session, step)
@@ -446,18 +485,34 @@ class Provisioner:
 
     # -- rollback -----------------------------------------------------------------------
 
-    def rollback(self) -> tuple[list[str], list[str]]:
-        """Delete what *this run* created, in dependency order. Returns (removed, failed)."""
-        targets = [
-            FoundResource(kind, rid, "", "") for kind, rid in reversed(self.created_this_run)
+    def owned(self, kinds: Collection[str] = DELETE_ORDER) -> list[FoundResource]:
+        """The live resources of these kinds that this run owns: created by it, or by an
+        unsettled run before it (a killed or failed ``up`` it took over)."""
+        mine = set(self.created_this_run)
+        return [
+            FoundResource(r.kind, r.resource_id, r.name or "", "", r.tags)
+            for r in self.store.resources(self.session, live_only=True)
+            if r.kind in kinds and (r.run in self.lineage or (r.kind, r.resource_id) in mine)
         ]
-        removed, failed = delete_in_order(
+
+    def rollback(self, kinds: Collection[str] = DELETE_ORDER) -> tuple[list[str], list[str]]:
+        """Delete what this run owns (see :meth:`owned`) of these kinds, in dependency
+        order. Returns (removed, failed), each naming resources as the user knows them."""
+        targets = self.owned(kinds)
+        removed_ids, failed = delete_in_order(
             self.provider, self.store, self.session, targets, self.timeouts, self.say
         )
         for entry in self.store.journal(self.session):
-            if entry.resource_id in removed:
+            if entry.resource_id in removed_ids:
                 self.store.journal_update(self.session, entry.step, status="rolled_back")
-        return removed, failed
+        self.created_this_run = [c for c in self.created_this_run if c[1] not in removed_ids]
+        names = {t.resource_id: describe(t) for t in targets}
+        return [names[rid] for rid in removed_ids], failed
+
+
+def describe(resource: FoundResource) -> str:
+    """A resource as the user knows it: "node pool try1-gpu", "cluster try1"."""
+    return f"{resource.kind.replace('_', ' ')} {resource.name or resource.resource_id}"
 
 
 def delete_in_order(
@@ -480,18 +535,41 @@ def delete_in_order(
                 provider.delete(kind, target.resource_id)
                 started.append(target)
             except ProviderError as exc:
-                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+                failed.append(f"{describe(target)}: {exc.message}")
         for target in started:
             try:
                 provider.await_deleted(kind, target.resource_id, timeout_s=timeouts.delete_s)
             except ProviderError as exc:
-                failed.append(f"{kind} {target.resource_id}: {exc.message}")
+                failed.append(f"{describe(target)}: {exc.message}")
                 continue
             removed.append(target.resource_id)
             if store is not None and session is not None:
                 store.record_deleted(session, kind, target.resource_id)
-            say(f"deleted {kind} {target.name or target.resource_id}")
+            say(f"deleted {describe(target)}")
     return removed, failed
+
+
+@dataclass(frozen=True)
+class Keep:
+    """What ``down`` keeps for the next ``up`` (everything else of the session goes).
+
+    ``cache``: the model-cache volume (``--keep-cache``); ``cluster``: the network and
+    the cluster — standby, a basic control plane is free (``--keep-cluster``);
+    ``node_image``: a GPU worker image holding the NIM image (``--keep-node-image``)."""
+
+    cache: bool = False
+    cluster: bool = False
+    node_image: bool = False
+
+    def status_after(self, result: TeardownResult) -> SessionStatus:
+        """The session's status once ``down`` has run with this policy."""
+        if self.cluster:
+            return SessionStatus.STANDBY
+        if result.kept:
+            return SessionStatus.DOWN_CACHE_KEPT
+        if result.failed or result.remaining:
+            return SessionStatus.DOWN_INCOMPLETE
+        return SessionStatus.DOWN
 
 
 @dataclass
@@ -508,55 +586,23 @@ def teardown(
     provider: CloudProvider,
     store: StateStore,
     *,
-    keep_cache: bool = False,
-    keep_cluster: bool = False,
-    keep_node_image: bool = False,
+    keep: Keep = Keep(),
     timeouts: Timeouts | None = None,
     say: Say = lambda _m: None,
 ) -> TeardownResult:
-    """Delete everything the session owns (journal ∪ tags), keep the cache volume if asked,
-    then verify through the tag search that nothing of the session is left.
+    """Delete everything the session owns (journal ∪ tags) but what ``keep`` keeps, then
+    verify through the tag search that nothing of the session is left.
 
-    ``keep_cluster`` (standby) keeps the network and the cluster: what bills at GPU rates
+    ``keep.cluster`` (standby) keeps the network and the cluster: what bills at GPU rates
     (node pools, load balancers) goes, and the next ``up`` only waits for a node pool."""
     timeouts = timeouts or Timeouts()
-    known = {r.resource_id: r for r in store.resources(session, live_only=True)}
-    targets: dict[str, FoundResource] = {}
-    for rid, record in known.items():
-        if record.kind in DELETE_ORDER and provider.state(record.kind, rid) is not None:
-            targets[rid] = FoundResource(record.kind, rid, record.name or "", "", record.tags)
-        elif record.kind in DELETE_ORDER:
-            store.record_deleted(session, record.kind, rid)
-    for found in provider.find_tagged({TAG_SESSION: session}):
-        targets.setdefault(found.resource_id, found)
-    kept: list[str] = []
-    # Volumes tagged as the model cache are kept; when none carries the role tag, every
-    # session volume is a cache (the chart's PVCs are the only volumes a session creates).
-    role_tagged = any(t.tags.get(TAG_ROLE) == ROLE_CACHE for t in targets.values())
-    if keep_cache:
-        for rid, target in list(targets.items()):
-            if target.kind == "volume" and (
-                target.tags.get(TAG_ROLE) == ROLE_CACHE or not role_tagged
-            ):
-                kept.append(rid)
-                del targets[rid]
-                store.record_created(
-                    session, "volume", rid, name=target.name, tags=dict(target.tags)
-                )
-                store.mark_kept(session, "volume", rid)
-                say(f"keeping the model cache volume {target.name or rid}")
-    if keep_node_image:
-        for rid, target in list(targets.items()):
-            if target.kind == "node_image":
-                kept.append(rid)
-                del targets[rid]
-                store.mark_kept(session, "node_image", rid)
+    targets = _session_resources(session, provider, store)
+    kept = _set_aside_kept(session, store, targets, keep, say)
     standby: list[str] = []
-    if keep_cluster:
-        for rid, target in list(targets.items()):
-            if target.kind in STANDBY_KINDS:
-                standby.append(rid)
-                del targets[rid]
+    if keep.cluster:
+        standby = [rid for rid, t in targets.items() if t.kind in STANDBY_KINDS]
+        for rid in standby:
+            del targets[rid]
         say("keeping the network and the cluster (standby)")
     removed, failed = delete_in_order(
         provider, store, session, list(targets.values()), timeouts, say
@@ -566,10 +612,60 @@ def teardown(
         for f in provider.find_tagged({TAG_SESSION: session})
         if f.resource_id not in kept and f.resource_id not in standby
     ]
-    if not failed and not keep_cluster:
+    if not failed and not keep.cluster:
         # (a standby keeps its journal: the next up finds the network and cluster by it)
         store.clear_journal(session)
     return TeardownResult(removed, failed, kept, remaining, standby)
+
+
+def _session_resources(
+    session: str, provider: CloudProvider, store: StateStore
+) -> dict[str, FoundResource]:
+    """Everything of the session that still exists: the journal's live records (those the
+    cloud no longer has are marked deleted on the way) and whatever carries its tag."""
+    targets: dict[str, FoundResource] = {}
+    for record in store.resources(session, live_only=True):
+        if record.kind not in DELETE_ORDER:
+            continue
+        if provider.state(record.kind, record.resource_id) is None:
+            store.record_deleted(session, record.kind, record.resource_id)
+            continue
+        targets[record.resource_id] = FoundResource(
+            record.kind, record.resource_id, record.name or "", "", record.tags
+        )
+    for found in provider.find_tagged({TAG_SESSION: session}):
+        targets.setdefault(found.resource_id, found)
+    return targets
+
+
+def _set_aside_kept(
+    session: str,
+    store: StateStore,
+    targets: dict[str, FoundResource],
+    keep: Keep,
+    say: Say,
+) -> list[str]:
+    """Take what ``keep`` keeps out of ``targets`` and mark it kept in the journal.
+
+    Volumes tagged as the model cache are kept; when none carries the role tag, every
+    session volume is a cache (the chart's PVCs are the only volumes a session creates)."""
+    kept: list[str] = []
+    role_tagged = any(t.tags.get(TAG_ROLE) == ROLE_CACHE for t in targets.values())
+    for rid, target in list(targets.items()):
+        is_cache = target.kind == "volume" and (
+            target.tags.get(TAG_ROLE) == ROLE_CACHE or not role_tagged
+        )
+        if keep.cache and is_cache:
+            store.record_created(session, "volume", rid, name=target.name, tags=dict(target.tags))
+            store.mark_kept(session, "volume", rid)
+            say(f"keeping the model cache volume {target.name or rid}")
+        elif keep.node_image and target.kind == "node_image":
+            store.mark_kept(session, "node_image", rid)
+        else:
+            continue
+        kept.append(rid)
+        del targets[rid]
+    return kept
 
 
 def sweep_candidates(provider: CloudProvider, session: str | None) -> list[FoundResource]:

@@ -11,13 +11,14 @@ from typing import Any
 
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig, build_config
-from nimble_oke.domain.cost import accrue
 from nimble_oke.errors import BudgetError, StateError
-from nimble_oke.services.costs import session_clock
-from nimble_oke.services.enforcement import accrue_with_enforcement, reachable_target
+from nimble_oke.services.costs import session_accrual, session_clock, status_text
+from nimble_oke.services.enforcement import reachable_target
 from nimble_oke.services.lifecycle import UpResult, down, up
 from nimble_oke.services.planning import plan_session, session_warmth
+from nimble_oke.services.provision import Keep
 from nimble_oke.services.targets import Target, oci_target, sim_target
+from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import SessionRecord, StateStore, default_home
 
 Say = Callable[[str], None]
@@ -97,6 +98,11 @@ def up_dict(result: UpResult) -> dict[str, Any]:
         "rolled_back": result.rolled_back,
         "rollback_failed": result.rollback_failed,
         "error": result.error,
+        # for the CLI: the failure's kind (a NimbleError subclass name, or the internal
+        # error's type) and the exit code it maps to (0 when ok; 70 for a bug)
+        "error_kind": result.error_kind,
+        "failed_step": result.failed_step,
+        "exit_code": result.exit_code,
     }
 
 
@@ -111,11 +117,14 @@ def session_config(store: StateStore, name: str) -> NimbleConfig:
 def run_down(
     name: str,
     *,
-    keep_cache: bool,
     say: Say,
+    keep: Keep | None = None,
+    keep_cache: bool = False,
     keep_cluster: bool = False,
     keep_node_image: bool = False,
 ) -> dict[str, Any]:
+    """``keep_*``: the same as ``keep`` (kept for callers written before :class:`Keep`)."""
+    keep = keep or Keep(keep_cache, keep_cluster, keep_node_image)
     with StateStore() as plain:
         cfg = session_config(plain, name)
     target = resolve_target(cfg)
@@ -125,12 +134,10 @@ def run_down(
             cfg,
             target,
             store,
-            keep_cache=keep_cache,
-            keep_cluster=keep_cluster,
-            keep_node_image=keep_node_image,
+            keep=keep,
             say=say,
         )
-        accrual = accrue(load_catalog(), [r.usage() for r in store.resources(name)], store.now())
+        accrual = session_accrual(store, name, now=store.now(), read_lease=False).accrual
         return {
             "session": name,
             "removed": len(result.teardown.removed),
@@ -155,13 +162,15 @@ def run_status(
     with StateStore() as store:
         catalog = load_catalog()
         out = []
-        for record in store.sessions():
-            if name and record.name != name:
+        for listed in store.sessions():
+            if name and listed.name != name:
                 continue
-            clock = session_clock(store, record)
-            accrual, watchdog_note = accrue_with_enforcement(
-                store, record, catalog, clock, target_for=target_for
+            clock = session_clock(store, listed)
+            priced = session_accrual(
+                store, listed, clock=clock, catalog=catalog, target_for=target_for
             )
+            accrual, watchdog_note = priced.accrual, priced.note
+            record = store.session(listed.name) or listed  # the watchdog may have acted
             now = clock()
             resources = store.resources(record.name)
             left = None if record.lease_expires_at is None else record.lease_expires_at - now
@@ -170,6 +179,7 @@ def run_status(
                     "session": record.name,
                     "target": record.target,
                     "status": record.status,
+                    "status_text": status_text(record.status),
                     "endpoint": record.endpoint,
                     "lease_seconds_left": None if left is None else round(max(0.0, left)),
                     "accrued_usd": round(accrual.total_usd, 6),
@@ -197,7 +207,11 @@ def run_extend(name: str, hours: float) -> float:
         if record is None:
             raise StateError(f"no session named '{name}'")
     cfg = build_config(record.config, {}, source=f"session {name}")
-    target = resolve_target(cfg) if record.status in ("ready", "deploying") else None
+    target = (
+        resolve_target(cfg)
+        if SessionStatus.of(record.status) in (SessionStatus.READY, SessionStatus.DEPLOYING)
+        else None
+    )
     now_fn = target.now if target is not None else time.time
     closing = (
         contextlib.closing(target.provider) if target is not None else contextlib.nullcontext()

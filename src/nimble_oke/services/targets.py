@@ -40,9 +40,6 @@ class Target:
     ngc_key_simulated: bool
     endpoints: dict[str, Any]
     now: Callable[[], float] = time.time
-    # No longer used: the simulated clock needs no client to slow it down for real-time
-    # phases (kept for callers that still test it; always None).
-    realtime: Callable[[bool], None] | None = None
     # Wait ``sim_seconds`` of the target's time: real time on OCI; on the sim a sleep the
     # simulated clock knows about (it may jump to its end while this process waits).
     sleep: Callable[[float], None] = time.sleep
@@ -126,7 +123,6 @@ def sim_target(cfg: NimbleConfig, endpoints: Mapping[str, Any], env: Mapping[str
         simulated,
         dict(endpoints),
         now=clock.now,
-        realtime=None,
         sleep=clock.sleep,
     )
 

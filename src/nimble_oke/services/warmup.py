@@ -18,7 +18,6 @@ AD, the CPU pool failing to launch, the download failing — falls back to the n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,8 @@ from nimble_oke.domain.cost import cpu_pool_meters
 from nimble_oke.domain.plan import Plan, WarmUp, cache_fill_phase
 from nimble_oke.domain.profiles import list_profiles, parse_profile
 from nimble_oke.errors import NimbleError
+from nimble_oke.polling import PollTimeoutError, poll_until, wait_quietly
+from nimble_oke.services.deployment import ensure_model_par, release_name
 from nimble_oke.services.preflight import Rung
 
 Say = Callable[[str], None]
@@ -246,6 +247,20 @@ def hydrate_job(
     }
 
 
+def delete_warm_up_jobs(client: Any, namespace: str) -> None:
+    """Delete the warm-up's Jobs and their pods (a Job's pod holds the cache claim)."""
+    from lightkube.core.exceptions import ApiError
+    from lightkube.resources.batch_v1 import Job
+    from lightkube.types import CascadeType
+
+    for name in (WARM_JOB, PREPULL_JOB):
+        try:
+            client.delete(Job, name, namespace=namespace, cascade=CascadeType.FOREGROUND)
+        except ApiError as exc:
+            if exc.status.code != 404:
+                raise
+
+
 def gpu_node_fill(cfg: NimbleConfig) -> str:
     """What the GPU node does instead when the warm-up falls back."""
     if cfg.cache.mode == "object-storage":
@@ -338,6 +353,7 @@ class CacheWarmUp:
                     "subnet_id": network["subnet/workers"],
                     "preemptible": False,
                     "labels": {ROLE_LABEL: WARM_JOB},
+                    "node_defined_tags": self.provisioner.node_defined_tags,
                 },
                 timeout_s=self.provisioner.timeouts.node_pool_s,
                 meters=cpu_pool_meters(catalog, warm.ocpus, warm.memory_gb, 1),
@@ -359,7 +375,6 @@ class CacheWarmUp:
         fill; delete its Job so the volume is released. Returns the claim name."""
         from nimble_oke.kube.deploy import apply_manifests, ensure_namespace, ensure_ngc_secrets
         from nimble_oke.kube.render import render_chart
-        from nimble_oke.services.lifecycle import release_name
 
         cfg, session = self.cfg, self.session
         ensure_namespace(self.client, cfg.nim.namespace, session)
@@ -381,8 +396,6 @@ class CacheWarmUp:
             gpu_tolerations=list(values["scheduling"].get("extraTolerations") or []),
         )
         if cfg.cache.mode == "object-storage":
-            from nimble_oke.services.lifecycle import ensure_model_par
-
             if values["cache"]["objectStorage"]["auth"] == "par":
                 ensure_model_par(self.client, cfg, self.target, session, values)
                 self.outcome.par_secret = True
@@ -406,39 +419,45 @@ class CacheWarmUp:
         return claim
 
     def _wait_job(self, name: str) -> None:
+        budget = self.plan.startup.budget_s + 3600
+        try:
+            poll_until(
+                lambda: self._job_done(name),
+                timeout_s=self.target.real_seconds(budget) + 30,
+                interval_s=self.target.poll_s,
+            )
+        except PollTimeoutError:
+            raise WarmUpUnavailableError(
+                f"the cache fill Job did not finish within {budget:.0f} s"
+            ) from None
+
+    def _job_done(self, name: str) -> bool | None:
+        """True once the Job succeeded; None while it runs; raises when it cannot finish."""
         from lightkube.resources.batch_v1 import Job
 
-        budget = self.plan.startup.budget_s + 3600
-        deadline = time.monotonic() + self.target.real_seconds(budget) + 30
-        while True:
-            job = self.client.get(Job, name, namespace=self.cfg.nim.namespace)
-            status = job.status
-            if status is not None and (status.succeeded or 0) >= 1:
-                return
-            for condition in (status.conditions or []) if status else []:
-                if condition.type == "Failed" and condition.status == "True":
-                    raise WarmUpUnavailableError(
-                        f"the cache fill Job failed ({condition.reason}: {condition.message}); "
-                        f"see: kubectl -n {self.cfg.nim.namespace} logs job/{name}"
-                    )
-            stuck = self._stuck_pod(name)
-            if stuck and "ImagePull" in stuck:
-                # the GPU node pulls the same image with the same key: stop before it bills
-                what = "nimble tool" if self.cfg.cache.mode == "object-storage" else "NIM"
-                raise WarmUpFatalError(
-                    f"the {what} image could not be pulled on the warm-up node ({stuck}); the "
-                    "GPU node would fail the same way",
-                    hint="check the NGC API key's access to nvcr.io (nimble doctor)"
-                    if what == "NIM"
-                    else "check cache.toolsImage in the chart values and its registry",
-                )
-            if stuck:
-                raise WarmUpUnavailableError(f"the cache fill Job's pod is stuck ({stuck})")
-            if time.monotonic() > deadline:
+        status = self.client.get(Job, name, namespace=self.cfg.nim.namespace).status
+        if status is not None and (status.succeeded or 0) >= 1:
+            return True
+        for condition in (status.conditions or []) if status else []:
+            if condition.type == "Failed" and condition.status == "True":
                 raise WarmUpUnavailableError(
-                    f"the cache fill Job did not finish within {budget:.0f} s"
+                    f"the cache fill Job failed ({condition.reason}: {condition.message}); "
+                    f"see: kubectl -n {self.cfg.nim.namespace} logs job/{name}"
                 )
-            time.sleep(self.target.poll_s)
+        stuck = self._stuck_pod(name)
+        if stuck and "ImagePull" in stuck:
+            # the GPU node pulls the same image with the same key: stop before it bills
+            what = "nimble tool" if self.cfg.cache.mode == "object-storage" else "NIM"
+            raise WarmUpFatalError(
+                f"the {what} image could not be pulled on the warm-up node ({stuck}); the "
+                "GPU node would fail the same way",
+                hint="check the NGC API key's access to nvcr.io (nimble doctor)"
+                if what == "NIM"
+                else "check cache.toolsImage in the chart values and its registry",
+            )
+        if stuck:
+            raise WarmUpUnavailableError(f"the cache fill Job's pod is stuck ({stuck})")
+        return None
 
     def _stuck_pod(self, job: str) -> str | None:
         """A reason the Job's pod will not get anywhere by waiting (the registry refuses
@@ -467,12 +486,15 @@ class CacheWarmUp:
                 raise
         if not wait:
             return
-        deadline = time.monotonic() + self.target.real_seconds(600) + 30
-        while time.monotonic() < deadline:
-            pods = list(self.client.list(Pod, namespace=ns, labels={ROLE_LABEL: name}))
-            if not pods:
-                return
-            time.sleep(self.target.poll_s)
+        wait_quietly(
+            lambda: (
+                None
+                if list(self.client.list(Pod, namespace=ns, labels={ROLE_LABEL: name}))
+                else True
+            ),
+            timeout_s=self.target.real_seconds(600) + 30,
+            interval_s=self.target.poll_s,
+        )
 
     def _release_cpu_pool(self) -> None:
         """Start deleting the CPU pool; :meth:`finish` waits for it later, off the path."""
@@ -504,13 +526,17 @@ class CacheWarmUp:
             if exc.status.code != 404:
                 raise
             return
-        deadline = time.monotonic() + self.target.real_seconds(300) + 30
-        while time.monotonic() < deadline:
+
+        def gone() -> bool | None:
             try:
                 self.client.get(PersistentVolumeClaim, self.outcome.claim, namespace=ns)
             except ApiError:
-                return
-            time.sleep(self.target.poll_s)
+                return True
+            return None
+
+        wait_quietly(
+            gone, timeout_s=self.target.real_seconds(300) + 30, interval_s=self.target.poll_s
+        )
 
     def finish(self) -> None:
         """After the endpoint is ready: the CPU pool's deletion has finished by now (or is

@@ -28,7 +28,7 @@ LEASE_KEY = "lease.json"
 @dataclass(frozen=True)
 class Lease:
     session: str
-    node_pool_id: str
+    node_pool_id: str  # "" when the lease is written before the GPU pool exists
     started_at: float  # the clock the cloud bills with (simulated time on the sim target)
     expires_at: float
     budget_usd: float
@@ -53,17 +53,22 @@ class Decision:
     accrued_usd: float
 
 
-def decide(lease: Lease, now: float) -> Decision:
-    """Enforce when the lease has expired or the projected accrual reached the budget."""
+def decide(lease: Lease, now: float, period_s: float = 0.0) -> Decision:
+    """Enforce when the lease ends or the projected accrual reaches the budget before the
+    next check (``period_s`` from now): the GPU pool is at zero *by* the lease's end."""
     hours = max(0.0, now - lease.started_at) / 3600
     accrued = lease.accrued_before_usd + hours * lease.usd_per_hour
+    at_next = accrued + period_s / 3600 * lease.usd_per_hour
     if lease.enforced_at is not None:
         return Decision(False, f"already enforced: {lease.reason}", accrued)
     if now >= lease.expires_at:
         return Decision(True, "lease expired", accrued)
-    if accrued >= lease.budget_usd:
+    if now + period_s >= lease.expires_at:
+        left = (lease.expires_at - now) / 60
+        return Decision(True, f"lease ends in {left:.0f} min, before the next check", accrued)
+    if at_next >= lease.budget_usd:
         return Decision(
-            True, f"budget reached (${accrued:.2f} of ${lease.budget_usd:.2f})", accrued
+            True, f"budget reached (${at_next:.2f} of ${lease.budget_usd:.2f})", accrued
         )
     return Decision(
         False,
@@ -79,19 +84,26 @@ def enforce(
     *,
     say: Callable[[str], None] = lambda _m: None,
 ) -> tuple[Decision, Lease]:
-    """Check the lease and, if it is over, stop what bills: GPU nodes and load balancers."""
+    """Check the lease and, if it is over, stop what bills: every node pool of the session
+    (the GPU pool, and a warm-up CPU pool if one is left — found by the session tag, so a
+    pool created after the lease was written is found too) and its load balancers."""
     from nimble_oke.services.provision import TAG_SESSION
 
-    decision = decide(lease, now)
+    decision = decide(lease, now, PERIOD_S)
     if not decision.enforce:
         say(f"watchdog: ok — {decision.reason}")
         return decision, lease
-    say(f"watchdog: {decision.reason} — scaling the GPU pool to zero and deleting load balancers")
-    if provider.state("node_pool", lease.node_pool_id) is not None:
-        provider.scale_node_pool(lease.node_pool_id, 0)
-    for found in provider.find_tagged({TAG_SESSION: lease.session}):
-        if found.kind == "load_balancer":
-            provider.delete(found.kind, found.resource_id)
+    say(f"watchdog: {decision.reason} — scaling the node pools to zero and deleting load balancers")
+    found = provider.find_tagged({TAG_SESSION: lease.session})
+    pools = {f.resource_id for f in found if f.kind == "node_pool"}
+    if lease.node_pool_id:
+        pools.add(lease.node_pool_id)
+    for pool in sorted(pools):
+        if provider.state("node_pool", pool) is not None:
+            provider.scale_node_pool(pool, 0)
+    for item in found:
+        if item.kind == "load_balancer":
+            provider.delete(item.kind, item.resource_id)
     updated = Lease(**{**asdict(lease), "enforced_at": now, "reason": decision.reason})
     return decision, updated
 
@@ -107,6 +119,7 @@ def read_lease(data: Mapping[str, Any] | None) -> Lease | None:
 WATCHDOG_NAME = "nimble-watchdog"
 TOOLS_IMAGE = "ghcr.io/nimble-oke/nimble-tools:0.2.0"
 SCHEDULE = "*/5 * * * *"
+PERIOD_S = 300.0  # how often the CronJob checks (SCHEDULE)
 
 
 def lease_from_configmap(client: Any, namespace: str) -> Lease | None:
@@ -164,7 +177,6 @@ def manifests(
     the node's instance principal — never from a key in the cluster."""
     labels = {"app.kubernetes.io/name": WATCHDOG_NAME, "nimble-oke/session": session}
     meta = {"name": WATCHDOG_NAME, "namespace": namespace, "labels": labels}
-    container_env = [{"name": k, "value": v} for k, v in sorted((env or {}).items())]
     return [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
         {
@@ -205,56 +217,50 @@ def manifests(
                         "backoffLimit": 2,
                         "template": {
                             "metadata": {"labels": labels},
-                            "spec": {
-                                "serviceAccountName": WATCHDOG_NAME,
-                                "restartPolicy": "OnFailure",
-                                # A session's cluster may have only GPU nodes: run there too.
-                                "tolerations": [
-                                    {
-                                        "key": "nvidia.com/gpu",
-                                        "operator": "Exists",
-                                        "effect": "NoSchedule",
-                                    },
-                                    {
-                                        "key": "oci.oraclecloud.com/oke-is-preemptible",
-                                        "operator": "Exists",
-                                        "effect": "NoSchedule",
-                                    },
-                                ],
-                                "securityContext": {
-                                    "runAsNonRoot": True,
-                                    "runAsUser": 1000,
-                                    "seccompProfile": {"type": "RuntimeDefault"},
-                                },
-                                "containers": [
-                                    {
-                                        "name": "watchdog",
-                                        "image": TOOLS_IMAGE,
-                                        "command": [
-                                            "nimble",
-                                            "watchdog",
-                                            "run",
-                                            "--namespace",
-                                            namespace,
-                                        ],
-                                        "env": container_env,
-                                        "resources": {
-                                            "requests": {"cpu": "50m", "memory": "128Mi"},
-                                            "limits": {"cpu": "500m", "memory": "256Mi"},
-                                        },
-                                        "securityContext": {
-                                            "allowPrivilegeEscalation": False,
-                                            "capabilities": {"drop": ["ALL"]},
-                                        },
-                                    }
-                                ],
-                            },
+                            "spec": _pod_spec(namespace, env or {}),
                         },
                     }
                 },
             },
         },
     ]
+
+
+# A session's cluster may have only GPU nodes (and they may be preemptible): run there too.
+TOLERATIONS = [
+    {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "oci.oraclecloud.com/oke-is-preemptible", "operator": "Exists", "effect": "NoSchedule"},
+]
+
+
+def _pod_spec(namespace: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The watchdog's pod: non-root, no privilege, small, on any node of the session."""
+    return {
+        "serviceAccountName": WATCHDOG_NAME,
+        "restartPolicy": "OnFailure",
+        "tolerations": TOLERATIONS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 1000,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [
+            {
+                "name": "watchdog",
+                "image": TOOLS_IMAGE,
+                "command": ["nimble", "watchdog", "run", "--namespace", namespace],
+                "env": [{"name": k, "value": v} for k, v in sorted(env.items())],
+                "resources": {
+                    "requests": {"cpu": "50m", "memory": "128Mi"},
+                    "limits": {"cpu": "500m", "memory": "256Mi"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "capabilities": {"drop": ["ALL"]},
+                },
+            }
+        ],
+    }
 
 
 def run_in_cluster(namespace: str, say: Callable[[str], None] = print) -> Decision | None:

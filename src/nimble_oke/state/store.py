@@ -112,7 +112,34 @@ MIGRATIONS: Sequence[str] = (
         UNIQUE (session, revision)
     );
     """,
+    # 3: runs of up/down and their steps (the saga's journal); which run made a resource
+    """
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        session TEXT NOT NULL,
+        command TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        error TEXT
+    );
+    CREATE INDEX runs_session ON runs(session);
+    CREATE TABLE run_steps (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        run TEXT NOT NULL,
+        step TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        ended_at REAL,
+        detail TEXT
+    );
+    CREATE INDEX run_steps_run ON run_steps(run);
+    ALTER TABLE resources ADD COLUMN run TEXT;
+    ALTER TABLE sessions ADD COLUMN restarted_at REAL;
+    """,
 )
+RUN_STATUSES = ("running", "ok", "rolled_back", "failed", "kept")
+STEP_STATUSES = ("running", "done", "failed", "undone", "undo_failed")
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -151,6 +178,7 @@ class ResourceRecord:
     created_at: float
     deleted_at: float | None
     kept: bool
+    run: str | None = None  # the run that recorded it first (None: before runs existed)
 
     def usage(self) -> ResourceUsage:
         return ResourceUsage(
@@ -159,6 +187,21 @@ class ResourceRecord:
             self.created_at,
             self.deleted_at,
         )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One ``up`` or ``down``: ``running`` until it ends (a killed run stays ``running``),
+    then ``ok``, ``rolled_back``, ``failed`` (could not finish its rollback) or ``kept``
+    (``--keep-on-failure``)."""
+
+    id: str
+    session: str
+    command: str
+    status: str
+    started_at: float
+    ended_at: float | None
+    error: str | None
 
 
 @dataclass(frozen=True)
@@ -174,6 +217,12 @@ class SessionRecord:
     worst_case_usd: float | None
     endpoint: str | None
     config: dict[str, Any]
+    restarted_at: float | None = None  # a down that kept nothing ended the session before
+
+    @property
+    def since(self) -> float | None:
+        """Where this session's cost and budget start (None: all it ever recorded)."""
+        return self.restarted_at
 
 
 def _meters_to_json(meters: Sequence[Meter]) -> str:
@@ -308,6 +357,15 @@ class StateStore:
                 ),
             )
 
+    def restart_session(self, name: str) -> None:
+        """Start the session anew (an ``up`` after a ``down`` that kept nothing): its budget
+        and ``cost`` count from now; the journal of the earlier one stays for history."""
+        with self._tx() as db:
+            db.execute(
+                "UPDATE sessions SET restarted_at=?, updated_at=? WHERE name=?",
+                (self.now(), self.now(), name),
+            )
+
     def set_session_status(
         self,
         name: str,
@@ -361,6 +419,7 @@ class StateStore:
             worst_case_usd=row["worst_case_usd"],
             endpoint=row["endpoint"],
             config=json.loads(row["config_json"] or "{}"),
+            restarted_at=row["restarted_at"],
         )
 
     # -- journal -------------------------------------------------------------------------
@@ -466,13 +525,15 @@ class StateStore:
         meters: Sequence[Meter] = (),
         tags: dict[str, str] | None = None,
         created_at: float | None = None,
+        run: str | None = None,
     ) -> None:
-        """Record a resource's creation (idempotent: the first creation time wins)."""
+        """Record a resource's creation (idempotent: the first creation time and run win).
+        ``run``: the run that created (or adopted) it, which owns it until a run ends ok."""
         with self._tx() as db:
             db.execute(
                 """INSERT INTO resources (session, kind, resource_id, name, meters_json,
-                       tags_json, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                       tags_json, created_at, run)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT(session, kind, resource_id) DO UPDATE SET deleted_at=NULL""",
                 (
                     session,
@@ -482,6 +543,7 @@ class StateStore:
                     _meters_to_json(meters),
                     json.dumps(tags or {}, sort_keys=True),
                     self.now() if created_at is None else created_at,
+                    run,
                 ),
             )
 
@@ -538,9 +600,89 @@ class StateStore:
                 created_at=r["created_at"],
                 deleted_at=r["deleted_at"],
                 kept=bool(r["kept"]),
+                run=r["run"],
             )
             for r in rows
         ]
+
+    # -- runs (the saga's journal) --------------------------------------------------------
+
+    def start_run(self, session: str, command: str) -> str:
+        """Record that an ``up``/``down`` of ``session`` starts; returns its id (unique even
+        for two runs in the same second)."""
+        now = self.now()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(now))
+        run_id = f"{stamp}-{os.urandom(3).hex()}"
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO runs (id, session, command, status, started_at) "
+                "VALUES (?, ?, ?, 'running', ?)",
+                (run_id, session, command, now),
+            )
+        return run_id
+
+    def end_run(self, run_id: str, status: str, error: str | None = None) -> None:
+        if status not in RUN_STATUSES:
+            raise ValueError(f"run status must be one of {RUN_STATUSES}")
+        with self._tx() as db:
+            db.execute(
+                "UPDATE runs SET status=?, ended_at=?, error=? WHERE id=?",
+                (status, self.now(), redact(error) if error else None, run_id),
+            )
+
+    def runs(self, session: str) -> list[RunRecord]:
+        rows = self._db.execute(
+            "SELECT * FROM runs WHERE session=? ORDER BY started_at, rowid", (session,)
+        ).fetchall()
+        return [
+            RunRecord(
+                r["id"],
+                r["session"],
+                r["command"],
+                r["status"],
+                r["started_at"],
+                r["ended_at"],
+                r["error"],
+            )
+            for r in rows
+        ]
+
+    def unfinished_runs(self, session: str) -> list[RunRecord]:
+        """The runs since the session's last run that ended ok, oldest first: what they
+        created is not settled yet, so the next run finishes it or rolls it back. A run
+        that ended ok (an ``up`` that reached its end, a ``down``) settles everything
+        before it."""
+        runs = self.runs(session)
+        settled = max((i for i, r in enumerate(runs) if r.status == "ok"), default=-1)
+        return runs[settled + 1 :]
+
+    def last_settled_run(self, session: str) -> RunRecord | None:
+        ok = [r for r in self.runs(session) if r.status == "ok"]
+        return ok[-1] if ok else None
+
+    def step_started(self, run_id: str, step: str) -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO run_steps (run, step, status, started_at) VALUES (?, ?, 'running', ?)",
+                (run_id, step, self.now()),
+            )
+            return int(cur.lastrowid or 0)
+
+    def step_ended(self, step_id: int, status: str, detail: str | None = None) -> None:
+        if status not in STEP_STATUSES:
+            raise ValueError(f"step status must be one of {STEP_STATUSES}")
+        with self._tx() as db:
+            db.execute(
+                "UPDATE run_steps SET status=?, ended_at=?, detail=? WHERE id=?",
+                (status, self.now(), redact(detail) if detail else None, step_id),
+            )
+
+    def run_steps(self, run_id: str) -> list[tuple[str, str]]:
+        """(step, status) of a run, in the order they were journaled."""
+        rows = self._db.execute(
+            "SELECT step, status FROM run_steps WHERE run=? ORDER BY id", (run_id,)
+        ).fetchall()
+        return [(r["step"], r["status"]) for r in rows]
 
     # -- events, phases, benchmark runs ----------------------------------------------------
 

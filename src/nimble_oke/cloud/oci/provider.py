@@ -20,8 +20,10 @@ from typing import Any, ClassVar
 import oci
 
 from nimble_oke.cloud.oci import errors as oe
+from nimble_oke.cloud.oci.guard import CloudGuardMixin
 from nimble_oke.domain.network import OSN, Rule
 from nimble_oke.errors import CapacityError, ProviderError
+from nimble_oke.polling import poll_until
 from nimble_oke.ports import Created, FoundResource, GpuAvailability
 
 SEARCH_TYPES = {
@@ -75,7 +77,7 @@ def fast_retry_strategy(attempts: int = 6) -> Any:
     ).get_retry_strategy()
 
 
-class OciProvider:
+class OciProvider(CloudGuardMixin):
     """Implements :class:`nimble_oke.ports.CloudProvider`."""
 
     def __init__(
@@ -132,6 +134,7 @@ class OciProvider:
             self.limits = oci.limits.LimitsClient(self.config, **kwargs)
             self.search = oci.resource_search.ResourceSearchClient(self.config, **kwargs)
             self.lb = oci.load_balancer.LoadBalancerClient(self.config, **kwargs)
+            self.scheduler = oci.resource_scheduler.ScheduleClient(self.config, **kwargs)
         except config_errors as exc:
             oe.translate(exc, "configuring the OCI SDK")
 
@@ -146,6 +149,7 @@ class OciProvider:
             self.limits,
             self.search,
             self.lb,
+            self.scheduler,
         ):
             session = getattr(getattr(client, "base_client", None), "session", None)
             if session is not None:
@@ -431,7 +435,10 @@ class OciProvider:
             if spec.get("shape_config")
             else None,
             node_config_details=m.CreateNodePoolNodeConfigDetails(
-                size=spec["size"], placement_configs=placements
+                size=spec["size"],
+                placement_configs=placements,
+                # OKE puts these on every instance it launches (the cloud guard's selector)
+                defined_tags=spec.get("node_defined_tags") or None,
             ),
             initial_node_labels=[
                 m.KeyValue(key=k, value=v) for k, v in spec.get("labels", {}).items()
@@ -453,34 +460,48 @@ class OciProvider:
     # -- wait ------------------------------------------------------------------------------
 
     def await_ready(self, kind: str, created: Created, *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
         if created.work_request_id:
-            self._await_work_request(kind, created, deadline)
+            self._await_work_request(kind, created, timeout_s)
             return
-        while True:
+
+        def ready() -> bool | None:
             state = self.state(kind, created.resource_id)
             if state in READY:
-                return
+                return True
             if kind == "node_pool" and state in BROKEN:
-                errors = [
-                    n["error"] for n in self.node_pool_nodes(created.resource_id) if n["error"]
-                ]
-                message = "; ".join(errors) or f"node pool {state}"
-                if oe.is_capacity_message(message):
-                    raise CapacityError(f"node_pool {created.resource_id}: {message}")
-                raise ProviderError(f"node_pool {created.resource_id} is {state}: {message}")
+                self._raise_pool_failure(created.resource_id, str(state))
             if state is None or state in ("FAILED", *DELETING):
                 raise ProviderError(f"{kind} {created.resource_id} ended in state {state}")
-            if time.monotonic() > deadline:
-                raise ProviderError(f"timed out waiting for {kind} {created.resource_id} ({state})")
-            self._sleep(self.poll_s)
+            last[0] = state
+            return None
 
-    def _await_work_request(self, kind: str, created: Created, deadline: float) -> None:
+        last: list[str | None] = [None]
+        poll_until(
+            ready,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {created.resource_id} ({last[0]})"
+            ),
+        )
+
+    def _raise_pool_failure(self, pool_id: str, state: str) -> None:
+        errors = [n["error"] for n in self.node_pool_nodes(pool_id) if n["error"]]
+        message = "; ".join(errors) or f"node pool {state}"
+        if oe.is_capacity_message(message):
+            raise CapacityError(f"node_pool {pool_id}: {message}")
+        raise ProviderError(f"node_pool {pool_id} is {state}: {message}")
+
+    def _await_work_request(self, kind: str, created: Created, timeout_s: float) -> None:
         wr_id = str(created.work_request_id)
-        while True:
+        seen: list[Any] = [None]
+
+        def finished() -> bool | None:
             wr = self._call(f"waiting for the {kind}", self.ce.get_work_request, wr_id).data
+            seen[0] = wr
             if wr.status == "SUCCEEDED":
-                return
+                return True
             if wr.status in ("FAILED", "CANCELED"):
                 errors = self._call(
                     f"reading errors of work request {wr_id}",
@@ -492,12 +513,18 @@ class OciProvider:
                 if oe.is_capacity_message(message):
                     raise CapacityError(f"{kind} {created.resource_id}: {message}")
                 raise ProviderError(f"{kind} {created.resource_id} failed: {message}")
-            if time.monotonic() > deadline:
-                raise ProviderError(
-                    f"timed out waiting for {kind} {created.resource_id} "
-                    f"(work request {wr_id} {wr.status}, {wr.percent_complete}%)"
-                )
-            self._sleep(self.poll_s)
+            return None
+
+        poll_until(
+            finished,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {created.resource_id} "
+                f"(work request {wr_id} {seen[0].status}, {seen[0].percent_complete}%)"
+            ),
+        )
 
     # -- state and delete --------------------------------------------------------------------
 
@@ -514,6 +541,7 @@ class OciProvider:
         "volume": ("blocks", "get_volume"),
         "load_balancer": ("lb", "get_load_balancer"),
         "node_image": ("compute", "get_image"),
+        "schedule": ("scheduler", "get_schedule"),
     }
     _DELETERS: ClassVar[dict[str, tuple[str, str]]] = {
         kind: (client, "delete_" + getter[4:]) for kind, (client, getter) in _GETTERS.items()
@@ -554,9 +582,7 @@ class OciProvider:
             f"installing the {name} add-on", self.ce.install_addon, cluster_id, details
         )
         wr_id = str(response.headers["opc-work-request-id"])
-        self._await_work_request(
-            f"{name} add-on", Created(cluster_id, wr_id), time.monotonic() + timeout_s
-        )
+        self._await_work_request(f"{name} add-on", Created(cluster_id, wr_id), timeout_s)
         return True
 
     def _read(self, kind: str, resource_id: str) -> Any:
@@ -600,11 +626,15 @@ class OciProvider:
         return str(wr) if wr else None
 
     def await_deleted(self, kind: str, resource_id: str, *, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        while self.state(kind, resource_id) is not None:
-            if time.monotonic() > deadline:
-                raise ProviderError(f"timed out waiting for {kind} {resource_id} to be deleted")
-            self._sleep(self.poll_s)
+        poll_until(
+            lambda: True if self.state(kind, resource_id) is None else None,
+            timeout_s=timeout_s,
+            interval_s=self.poll_s,
+            sleep=self._sleep,
+            on_timeout=lambda: ProviderError(
+                f"timed out waiting for {kind} {resource_id} to be deleted"
+            ),
+        )
 
     # -- search, kubeconfig, scaling ----------------------------------------------------------
 
@@ -639,6 +669,7 @@ class OciProvider:
                 continue
             if any(found_tags.get(k) != v for k, v in tags.items()):
                 continue
+            created = item.time_created.timestamp() if item.time_created else None
             out.append(
                 FoundResource(
                     kind,
@@ -646,9 +677,33 @@ class OciProvider:
                     str(item.display_name or ""),
                     state,
                     found_tags,
+                    created,
                 )
             )
-        return out
+        return out + self._tagged_schedules(tags)
+
+    def _tagged_schedules(self, tags: Mapping[str, str]) -> list[FoundResource]:
+        """Resource Scheduler schedules carrying the tags (Resource Search does not index
+        them): listed in the compartment and matched here."""
+        items = self._call(
+            "listing schedules",
+            oci.pagination.list_call_get_all_results,
+            self.scheduler.list_schedules,
+            compartment_id=self.compartment_id,
+        ).data
+        return [
+            FoundResource(
+                "schedule",
+                str(item.id),
+                str(item.display_name or ""),
+                str(item.lifecycle_state),
+                dict(item.freeform_tags or {}),
+                item.time_created.timestamp() if item.time_created else None,
+            )
+            for item in items
+            if str(item.lifecycle_state) not in GONE
+            and all((item.freeform_tags or {}).get(k) == v for k, v in tags.items())
+        ]
 
     def kubeconfig(self, cluster_id: str) -> str:
         details = oci.container_engine.models.CreateClusterKubeconfigContentDetails(

@@ -15,7 +15,9 @@ from nimble_oke.sim.oci.services import (
     network,
     nodes,
     objectstorage,
+    resourcescheduler,
     search,
+    tagging,
     workrequests,
 )
 from nimble_oke.sim.oci.world import World
@@ -48,6 +50,8 @@ def build_router(world: World) -> Router:
         loadbalancer,
         objectstorage,
         search,
+        tagging,
+        resourcescheduler,
     ):
         module.register(router)
     for module_with_actions in (
@@ -57,6 +61,7 @@ def build_router(world: World) -> Router:
         loadbalancer,
         objectstorage,
         images,
+        resourcescheduler,
     ):
         module_with_actions.register_actions(world)
     return router

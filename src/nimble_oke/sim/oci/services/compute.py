@@ -126,6 +126,17 @@ def _shape_config(world: World, node: Resource, pool: Resource | None) -> dict[s
     }
 
 
+def effective_defined_tags(world: World, node: Resource) -> dict[str, Any]:
+    """OKE puts the pool's ``nodeConfigDetails.definedTags`` on the instances it launches
+    (a Resource Scheduler schedule selects them by such a tag)."""
+    pool = world.resources.get(str(node.wire["nodePoolId"]))
+    from_pool = ((pool.wire.get("nodeConfigDetails") or {}) if pool else {}).get("definedTags")
+    merged: dict[str, Any] = {k: dict(v) for k, v in (from_pool or {}).items()}
+    for namespace, values in (node.wire.get("definedTags") or {}).items():
+        merged.setdefault(namespace, {}).update(values)
+    return merged
+
+
 def instance_view(world: World, node: Resource) -> dict[str, Any]:
     """The node's instance in ``oci.core.models.Instance`` wire form."""
     pool = world.resources.get(str(node.wire["nodePoolId"]))
@@ -139,7 +150,7 @@ def instance_view(world: World, node: Resource) -> dict[str, Any]:
         "compartmentId": pool.wire["compartmentId"] if pool else None,
         "clusterPlacementGroupId": None,
         "dedicatedVmHostId": None,
-        "definedTags": dict(node.wire.get("definedTags") or {}),
+        "definedTags": effective_defined_tags(world, node),
         "displayName": _display_name(world, node),
         "extendedMetadata": {},
         "faultDomain": node.wire["faultDomain"],
