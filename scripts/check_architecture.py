@@ -4,7 +4,8 @@
   hides a cycle from Python, not from the reader); imports under ``if TYPE_CHECKING:`` are
   annotations only and make no edge;
 - simulator modules (``nimble_oke.sim``) that import product services or CLI modules
-  (the simulator depends on the product's public surface only);
+  (the simulator depends on the product's public surface only); here annotation-only
+  imports count too, as they do for import-linter's contract (``.importlinter``);
 - functions longer than ``--max-lines`` lines (default 80).
 
 Prints each finding and exits 1 if there is any (``--report`` prints and exits 0).
@@ -42,20 +43,29 @@ def discover(src: Path) -> dict[str, Module]:
     return modules
 
 
+def _is_type_checking(test: ast.expr) -> bool:
+    """``TYPE_CHECKING`` or ``typing.TYPE_CHECKING`` (not ``not TYPE_CHECKING``)."""
+    if isinstance(test, ast.Name):
+        return test.id == "TYPE_CHECKING"
+    return isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+
+
 def _type_checking_only(tree: ast.AST) -> set[int]:
-    """ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    """ids of the nodes inside the body of ``if TYPE_CHECKING:`` blocks (their ``else:``
+    runs)."""
     found: set[int] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if isinstance(node, ast.If) and _is_type_checking(node.test):
             for child in node.body:
                 found.update(id(n) for n in ast.walk(child))
     return found
 
 
-def imported_names(module: Module, tree: ast.AST) -> Iterator[str]:
-    """Every module name this module imports at run time, anywhere in its body."""
+def imported_names(module: Module, tree: ast.AST, *, annotations: bool = False) -> Iterator[str]:
+    """Every module name this module imports at run time, anywhere in its body (with
+    ``annotations``, also those imported under ``if TYPE_CHECKING:``)."""
     package = module.name if module.is_package else module.name.rpartition(".")[0]
-    annotations_only = _type_checking_only(tree)
+    annotations_only = set() if annotations else _type_checking_only(tree)
     for node in ast.walk(tree):
         if id(node) in annotations_only:
             continue
@@ -82,12 +92,13 @@ def resolve(name: str, modules: dict[str, Module]) -> str | None:
     return None
 
 
-def import_graph(modules: dict[str, Module]) -> dict[str, set[str]]:
+def import_graph(modules: dict[str, Module], *, annotations: bool = False) -> dict[str, set[str]]:
+    """Module -> the project modules it imports (see :func:`imported_names`)."""
     graph: dict[str, set[str]] = {}
     for module in modules.values():
-        tree = ast.parse(module.path.read_text(), str(module.path))
+        tree = ast.parse(module.path.read_text(encoding="utf-8"), str(module.path))
         edges: set[str] = set()
-        for name in imported_names(module, tree):
+        for name in imported_names(module, tree, annotations=annotations):
             if not name.startswith(PACKAGE):
                 continue
             target = resolve(name, modules)
@@ -145,6 +156,7 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 
 def sim_violations(graph: dict[str, set[str]]) -> list[str]:
+    """``graph`` should count annotation-only imports (``import_graph(annotations=True)``)."""
     return sorted(
         f"{module} imports {target}"
         for module, targets in graph.items()
@@ -155,9 +167,11 @@ def sim_violations(graph: dict[str, set[str]]) -> list[str]:
 
 
 def long_functions(modules: dict[str, Module], max_lines: int) -> list[str]:
+    """``path:line name (n lines)`` of every function (decorators included) longer than
+    ``max_lines``; a nested function is counted on its own and in its outer function."""
     found: list[str] = []
     for module in modules.values():
-        tree = ast.parse(module.path.read_text(), str(module.path))
+        tree = ast.parse(module.path.read_text(encoding="utf-8"), str(module.path))
         for node in ast.walk(tree):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
                 first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
@@ -177,7 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     graph = import_graph(modules)
     findings = {
         "import cycles": [" ↔ ".join(c) for c in cycles(graph)],
-        "simulator → product service/CLI imports": sim_violations(graph),
+        "simulator → product service/CLI imports": sim_violations(
+            import_graph(modules, annotations=True)
+        ),
         f"functions over {args.max_lines} lines": long_functions(modules, args.max_lines),
     }
     total = 0

@@ -20,6 +20,7 @@ from nimble_oke.cli.common import (
     stdin_is_interactive,
     unreachable_as,
 )
+from nimble_oke.cli.flags import session_flags
 
 OutputOpt = Annotated[str, typer.Option("--output", "-o", help="table or json.")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file.")]
@@ -60,7 +61,6 @@ def up_cmd(
     output: OutputOpt = "table",
 ) -> None:
     """Provision, deploy, smoke-test and benchmark a NIM session (idempotent)."""
-    from nimble_oke.cli.app import session_flags
     from nimble_oke.services.sessions import run_up
 
     check_output_format(output)

@@ -96,6 +96,16 @@ def _challenge(header: str) -> dict[str, str]:
     return values
 
 
+class _Verdict(Exception):  # noqa: N818 - an answer, not an error
+    """An answer reached before the manifest request (a refused key, an odd registry):
+    raised by the token steps, turned into :class:`NgcAccess` by the caller."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.detail = detail
+
+
 async def check_ngc_access_async(
     api_key: str | None, image: str, registry_url: str = "https://nvcr.io", *, timeout_s: float = 15
 ) -> NgcAccess:
@@ -115,80 +125,100 @@ async def check_ngc_access_async(
     ref = parse_image(image)
     base = registry_url.rstrip("/")
     host = urlsplit(base).netloc or base
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as http:
-            async with http.get(f"{base}/v2/") as resp:
-                await resp.read()
-                header = resp.headers.get("WWW-Authenticate", "")
-                status = resp.status
-            token: str | None = None
-            if status == 401:
-                params = _challenge(header)
-                if params.get("scheme") != "bearer" or "realm" not in params:
-                    return result(
-                        "registry_error",
-                        f"{host} asked for unsupported auth {params.get('scheme')!r}",
-                    )
-                query = {"scope": f"repository:{ref.repository}:pull"}
-                if "service" in params:
-                    query["service"] = params["service"]
-                basic = {"Authorization": _basic_auth("$oauthtoken", api_key.strip())}
-                async with http.get(params["realm"], params=query, headers=basic) as resp:
-                    if resp.status == 401:
-                        await resp.read()
-                        return result(
-                            "unauthorized", f"{host} rejected the NGC API key (401 Unauthorized)"
-                        )
-                    if resp.status != 200:
-                        await resp.read()
-                        return result(
-                            "registry_error", f"token request to {host} answered HTTP {resp.status}"
-                        )
-                    try:
-                        body = await resp.json(content_type=None)
-                    except ValueError:
-                        body = None
-                token = (
-                    body.get("token") or body.get("access_token")
-                    if isinstance(body, dict)
-                    else None
-                )
-                if not token:
-                    return result("registry_error", f"{host} returned no registry token")
-            elif status != 200:
-                return result("registry_error", f"{host}/v2/ answered HTTP {status}")
-            headers = {"Accept": _MANIFEST_ACCEPT}
-            if token:
-                headers["Authorization"] = f"Bearer {token}"
-            url = f"{base}/v2/{ref.repository}/manifests/{ref.reference}"
-            async with http.head(url, headers=headers) as resp:
-                status = resp.status
-                header = resp.headers.get("WWW-Authenticate", "")
-                digest = resp.headers.get("Docker-Content-Digest")
+        status, header, digest = await _head_manifest(base, host, ref, api_key.strip(), timeout_s)
+    except _Verdict as verdict:
+        return result(verdict.reason, verdict.detail)
     except (aiohttp.ClientError, TimeoutError) as exc:
         return result(
             "unreachable",
             f"cannot reach {host}: {type(exc).__name__} (network, proxy or egress rule?)",
         )
+    reason, detail = _manifest_verdict(status, header, host, ref)
+    return result(reason, detail, digest if reason == "ok" else None)
+
+
+async def _head_manifest(
+    base: str, host: str, ref: ImageRef, api_key: str, timeout_s: float
+) -> tuple[int, str, str | None]:
+    """``HEAD`` the image's manifest (with a registry token when the registry asks for
+    one): its status, ``WWW-Authenticate`` header and ``Docker-Content-Digest``."""
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http:
+        token = await _registry_token(http, base, host, ref, api_key)
+        headers = {"Accept": _MANIFEST_ACCEPT}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        url = f"{base}/v2/{ref.repository}/manifests/{ref.reference}"
+        async with http.head(url, headers=headers) as resp:
+            return (
+                resp.status,
+                resp.headers.get("WWW-Authenticate", ""),
+                resp.headers.get("Docker-Content-Digest"),
+            )
+
+
+async def _registry_token(
+    http: aiohttp.ClientSession, base: str, host: str, ref: ImageRef, api_key: str
+) -> str | None:
+    """Steps 1–2: ``/v2/`` answers 200 (an open registry: no token) or 401 with a Bearer
+    challenge, whose realm trades the key for a pull token."""
+    async with http.get(f"{base}/v2/") as resp:
+        await resp.read()
+        header = resp.headers.get("WWW-Authenticate", "")
+        status = resp.status
+    if status == 200:
+        return None
+    if status != 401:
+        raise _Verdict("registry_error", f"{host}/v2/ answered HTTP {status}")
+    challenge = _challenge(header)
+    if challenge.get("scheme") != "bearer" or "realm" not in challenge:
+        raise _Verdict(
+            "registry_error", f"{host} asked for unsupported auth {challenge.get('scheme')!r}"
+        )
+    return await _bearer_token(http, challenge, host, ref, api_key)
+
+
+async def _bearer_token(
+    http: aiohttp.ClientSession, challenge: dict[str, str], host: str, ref: ImageRef, api_key: str
+) -> str:
+    """Step 2: basic auth ``$oauthtoken:<key>`` at the challenge's realm, for a pull scope."""
+    query = {"scope": f"repository:{ref.repository}:pull"}
+    if "service" in challenge:
+        query["service"] = challenge["service"]
+    basic = {"Authorization": _basic_auth("$oauthtoken", api_key)}
+    async with http.get(challenge["realm"], params=query, headers=basic) as resp:
+        if resp.status == 401:
+            await resp.read()
+            raise _Verdict("unauthorized", f"{host} rejected the NGC API key (401 Unauthorized)")
+        if resp.status != 200:
+            await resp.read()
+            raise _Verdict("registry_error", f"token request to {host} answered HTTP {resp.status}")
+        try:
+            body = await resp.json(content_type=None)
+        except ValueError:
+            body = None
+    token = body.get("token") or body.get("access_token") if isinstance(body, dict) else None
+    if not token:
+        raise _Verdict("registry_error", f"{host} returned no registry token")
+    return str(token)
+
+
+def _manifest_verdict(status: int, header: str, host: str, ref: ImageRef) -> tuple[str, str]:
+    """Step 3: the manifest request's status as a reason and a sentence for the user."""
     where = f"{ref.repository}:{ref.reference}"
     if status == 200:
-        return result("ok", f"the key can pull {where}", digest)
+        return "ok", f"the key can pull {where}"
     if status in (401, 403):
         if "insufficient_scope" in header or status == 403:
-            return result(
+            return (
                 "no_entitlement",
                 f"the key is valid but its NGC org is not entitled to {where} "
                 "(insufficient_scope: authorization failed)",
             )
-        return result(
-            "unauthorized", f"{host} refused the registry token for {where} (HTTP {status})"
-        )
+        return "unauthorized", f"{host} refused the registry token for {where} (HTTP {status})"
     if status == 404:
-        return result(
-            "not_found", f"{where} does not exist on {host} (check the image name and tag)"
-        )
-    return result("registry_error", f"manifest request for {where} answered HTTP {status}")
+        return "not_found", f"{where} does not exist on {host} (check the image name and tag)"
+    return "registry_error", f"manifest request for {where} answered HTTP {status}"
 
 
 def check_ngc_access(

@@ -14,16 +14,24 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nimble_oke.catalog import load_catalog
-from nimble_oke.domain.cost import accrue
+from nimble_oke.domain.cost import Accrual, accrue
 from nimble_oke.errors import BudgetError
 from nimble_oke.services.lifecycle import bench_line, down, up
-from nimble_oke.services.planning import plan_session
+from nimble_oke.services.planning import PlannedSession, plan_session
 from nimble_oke.services.targets import sim_target
 from nimble_oke.state.store import StateStore
+
+if TYPE_CHECKING:
+    from nimble_oke.domain.config import NimbleConfig
+    from nimble_oke.domain.plan import Plan
+    from nimble_oke.services.lifecycle import DownResult, UpResult
+    from nimble_oke.services.targets import Target
+    from nimble_oke.sim.stack import SimStack
 
 Echo = Callable[[str], None] | None
 
@@ -48,12 +56,32 @@ def run_demo(
     home: Path | None = None,
     bench: bool = True,
 ) -> dict[str, Any]:
-    from nimble_oke.services.sim_tools import product_stack
-
     started = time.perf_counter()
     say = echo or (lambda _line: None)
     say("nimble demo — the whole lifecycle on the local simulator (no cloud account, $0 spent)")
     planned = plan_session(None, DEMO_FLAGS, yes=True, env={})
+    _narrate_plan(planned, say)
+
+    def indent(message: str) -> None:
+        say("  " + message)
+
+    run = _run_on_simulator(
+        planned.config, planned.plan, indent, time_scale=time_scale, home=home, bench=bench
+    )
+    wall = time.perf_counter() - started
+    say(
+        f"{'done' if run.ok else 'FAILED'} in {wall:.1f}s — "
+        + (
+            "nothing left running, $0 spent (checked against the simulators' inventories)"
+            if run.ok
+            else (run.result.error or "resources left behind")
+        )
+    )
+    return _summary(run, planned.plan, wall)
+
+
+def _narrate_plan(planned: PlannedSession, say: Callable[[str], None]) -> None:
+    """The plan's two lines; a session the budget guard would not let through stops here."""
     cfg, plan = planned.config, planned.plan
     say(
         f"  plan        {plan.shape.name} ×{cfg.gpu_pool.nodes} preemptible · {plan.model.name} "
@@ -67,64 +95,109 @@ def run_demo(
     if planned.guard.action != "proceed":
         raise BudgetError(f"budget guard: {planned.guard.reason}")
 
-    def indent(message: str) -> None:
-        say("  " + message)
+
+@dataclass(frozen=True)
+class _DemoRun:
+    """What the lifecycle did on the simulated stack, read before the stack stops."""
+
+    result: UpResult
+    teardown: DownResult
+    accrued: Accrual
+    accrued_at_ready_usd: float
+    billed_before_down_usd: float
+    leftovers: dict[str, int]
+
+    @property
+    def leaked(self) -> int:
+        return sum(self.leftovers.values())
+
+    @property
+    def ready_s(self) -> float | None:
+        """Simulated seconds from ``up`` starting to the endpoint being ready."""
+        result = self.result
+        if result.ok and result.ready_at and result.started_at:
+            return result.ready_at - result.started_at
+        return None
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.result.ok and self.leaked == 0 and not self.teardown.teardown.failed)
+
+
+def _run_on_simulator(
+    cfg: NimbleConfig,
+    plan: Plan,
+    indent: Callable[[str], None],
+    *,
+    time_scale: float | None,
+    home: Path | None,
+    bench: bool,
+) -> _DemoRun:
+    """A private simulated stack in a temporary directory, gone when the demo ends."""
+    from nimble_oke.services.sim_tools import product_stack
 
     with tempfile.TemporaryDirectory(prefix="nimble-demo-") as tmp:
         state = Path(tmp)
         with product_stack(state / "sim", time_scale=time_scale, seed=7) as stack:
             target = sim_target(cfg, stack.endpoints(), {})
-            store_home = home or state / "home"
             with (
                 contextlib.closing(target.provider),
-                StateStore(store_home, now=stack.clock.wall) as store,
+                StateStore(home or state / "home", now=stack.clock.wall) as store,
             ):
-                sim_started = stack.clock.now()
-                result = up(cfg, plan, target, store, say=indent, bench=bench)
-                ready_s = None
-                if result.ok and result.ready_at and result.started_at:
-                    ready_s = result.ready_at - result.started_at
-                    indent(
-                        f"simulated   ready after {_minutes(result.ready_at - result.started_at)} "
-                        f"of cloud time (plan: {_minutes(plan.time_to_ready_s)})"
-                    )
-                billing_before_down = _billed(stack)
-                accrued_at_ready = accrue(
-                    load_catalog(),
-                    [r.usage() for r in store.resources(cfg.session_name)],
-                    store.now(),
-                ).total_usd
-                teardown = down(cfg.session_name, cfg, target, store, say=lambda _m: None)
-                accrued = accrue(
-                    load_catalog(),
-                    [r.usage() for r in store.resources(cfg.session_name)],
-                    store.now(),
-                )
-                indent(
-                    f"cost        accrued ${accrued.total_usd:.2f} over "
-                    f"{_minutes(stack.clock.now() - sim_started)} simulated · "
-                    + " · ".join(f"{k} ${v:.3f}" for k, v in _by_category(accrued.lines).items())
-                )
-                leftovers = stack.leftovers()
-                leaked = sum(leftovers.values())
-                indent(
-                    f"down        {len(teardown.teardown.removed)} resources deleted · "
-                    f"{leaked} left {'✓' if leaked == 0 else '✗ ' + str(leftovers)}"
-                )
-    wall = time.perf_counter() - started
-    ok = bool(result.ok and leaked == 0 and not teardown.teardown.failed)
-    say(
-        f"{'done' if ok else 'FAILED'} in {wall:.1f}s — "
-        + (
-            "nothing left running, $0 spent (checked against the simulators' inventories)"
-            if ok
-            else (result.error or "resources left behind")
+                return _up_and_down(cfg, plan, target, store, stack, indent, bench=bench)
+
+
+def _up_and_down(
+    cfg: NimbleConfig,
+    plan: Plan,
+    target: Target,
+    store: StateStore,
+    stack: SimStack,
+    indent: Callable[[str], None],
+    *,
+    bench: bool,
+) -> _DemoRun:
+    """Exactly what ``nimble up`` and ``nimble down`` run, then the simulators' inventory:
+    "nothing left running" is measured, not assumed."""
+    sim_started = stack.clock.now()
+    result = up(cfg, plan, target, store, say=indent, bench=bench)
+    if result.ok and result.ready_at and result.started_at:
+        indent(
+            f"simulated   ready after {_minutes(result.ready_at - result.started_at)} "
+            f"of cloud time (plan: {_minutes(plan.time_to_ready_s)})"
         )
+    billed_before_down = _billed(stack)
+    accrued_at_ready = _accrued(store, cfg.session_name).total_usd
+    teardown = down(cfg.session_name, cfg, target, store, say=lambda _m: None)
+    accrued = _accrued(store, cfg.session_name)
+    indent(
+        f"cost        accrued ${accrued.total_usd:.2f} over "
+        f"{_minutes(stack.clock.now() - sim_started)} simulated · "
+        + " · ".join(f"{k} ${v:.3f}" for k, v in _by_category(accrued.lines).items())
     )
-    smoke = result.smoke or {}
-    checks = smoke.get("checks", [])
+    run = _DemoRun(
+        result, teardown, accrued, accrued_at_ready, billed_before_down, stack.leftovers()
+    )
+    indent(
+        f"down        {len(teardown.teardown.removed)} resources deleted · "
+        f"{run.leaked} left {'✓' if run.leaked == 0 else '✗ ' + str(run.leftovers)}"
+    )
+    return run
+
+
+def _accrued(store: StateStore, session: str) -> Accrual:
+    """The session's cost so far, from the lifetimes the state store recorded."""
+    usages = [r.usage() for r in store.resources(session)]
+    return accrue(load_catalog(), usages, store.now())
+
+
+def _summary(run: _DemoRun, plan: Plan, wall: float) -> dict[str, Any]:
+    """The demo's result as ``nimble demo --output json`` prints it."""
+    result = run.result
+    checks = (result.smoke or {}).get("checks", [])
+    ready_s = run.ready_s
     return {
-        "ok": ok,
+        "ok": run.ok,
         "phases": result.phases,
         "placement": result.placement,
         "endpoint": result.endpoint,
@@ -136,15 +209,15 @@ def run_demo(
         "bench_line": bench_line(result.bench) if result.bench else None,
         "cost": {
             "estimated_usd": round(plan.total_usd, 4),
-            "accrued_usd": round(accrued.total_usd, 4),
-            "accrued_at_ready_usd": round(accrued_at_ready, 4),
-            "simulator_billed_usd_before_down": round(billing_before_down, 4),
+            "accrued_usd": round(run.accrued.total_usd, 4),
+            "accrued_at_ready_usd": round(run.accrued_at_ready_usd, 4),
+            "simulator_billed_usd_before_down": round(run.billed_before_down_usd, 4),
             "spent_usd": 0.0,
         },
         "ready_s": None if ready_s is None else round(ready_s, 1),
         "plan_ready_s": round(plan.time_to_ready_s, 1),
-        "leaked_resources": leaked,
-        "leftovers": leftovers,
+        "leaked_resources": run.leaked,
+        "leftovers": run.leftovers,
         "error": result.error,
         "wall_seconds": round(wall, 3),
     }

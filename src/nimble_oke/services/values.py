@@ -39,16 +39,13 @@ def container_resources(plan: Plan) -> dict[str, Any]:
 
 
 def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, Any]:
+    """The chart's values for one session, section by section (key order is the chart's
+    values.yaml order: rendered files and exports stay byte-identical)."""
     cfg = plan.config or cfg  # the planner's cache volume size and VPUs (the StorageClass's)
-    model = plan.model
-    startup = plan.startup
-    values: dict[str, Any] = {
+    return {
         "session": session,
         "replicas": cfg.nim.replicas,
-        "image": {
-            "repository": cfg.nim.image_repository or model.image,
-            "tag": cfg.nim.image_tag or model.tag,
-        },
+        "image": _image(cfg, plan),
         "imagePullSecrets": [NGC_PULL_SECRET],
         "ngc": {"apiKeySecret": {"name": NGC_API_SECRET, "key": "NGC_API_KEY"}},
         "nim": {
@@ -56,79 +53,126 @@ def chart_values(cfg: NimbleConfig, plan: Plan, *, session: str) -> dict[str, An
             "servedModelName": cfg.nim.served_model_name or "",
         },
         "resources": container_resources(plan),
-        "cache": {
-            "mode": cfg.cache.mode,
-            "size": f"{cfg.cache.size_gb}Gi",
-            "keep": cfg.cache.keep,
-            "storageClass": {
-                "name": f"{session}-cache",
-                "create": True,
-                "vpusPerGB": cfg.cache.vpus_per_gb,
-                "reclaimPolicy": "Retain" if cfg.cache.keep else "Delete",
-            },
-        },
-        "scheduling": {
-            "shape": plan.shape.name if cfg.gpu_pool.pin_shape else "",
-            # OKE taints preemptible nodes; a preemptible session must tolerate it.
-            "extraTolerations": [PREEMPTIBLE_TOLERATION] if cfg.gpu_pool.preemptible else [],
-        },
-        "probes": {
-            "startup": {
-                "periodSeconds": startup.period_s,
-                "failureThreshold": startup.failure_threshold,
-                "budgetSeconds": int(startup.budget_s),
-                "computedBy": (
-                    f"nimble plan: {model.name} {cfg.nim.precision}, cache {cfg.cache.mode} "
-                    f"{cfg.cache.size_gb} GB @ {cfg.cache.vpus_per_gb} VPU/GB"
-                    if startup.computed
-                    else "explicit (probes.mode: explicit)"
-                ),
-            },
-            "readiness": {"periodSeconds": cfg.probes.readiness_period_s},
-            "liveness": {"periodSeconds": cfg.probes.liveness_period_s},
-        },
+        "cache": _cache(cfg, session),
+        "scheduling": _scheduling(cfg, plan),
+        "probes": _probes(cfg, plan),
         "security": {"seccomp": {"type": cfg.security.seccomp}},
-        "networkPolicy": {
-            "enabled": cfg.security.network_policy,
-            "ingress": {
-                "namespaces": list(cfg.security.allowed_ingress_namespaces),
-                "cidrs": list(cfg.security.allowed_ingress_cidrs),
-            },
-        },
-        "service": {
-            "type": cfg.service.type,
-            "loadBalancer": {
-                "shapeFlexMinMbps": cfg.service.lb_min_mbps,
-                "shapeFlexMaxMbps": cfg.service.lb_max_mbps,
-            },
-        },
+        "networkPolicy": _network_policy(cfg),
+        "service": _service(cfg),
         "tags": dict(CREATOR_TAG),
-        "autoscaling": {
-            "enabled": cfg.autoscaling.enabled,
-            "engine": cfg.autoscaling.engine,
-            "minReplicas": max(1, cfg.autoscaling.min_replicas),
-            "maxReplicas": cfg.autoscaling.max_replicas,
-            "hpa": {"metric": "cpu" if cfg.autoscaling.metric == "cpu" else "nim"},
-        },
-        "monitoring": {
-            "serviceMonitor": {"enabled": cfg.monitoring.enabled},
-            "prometheusRule": {"enabled": cfg.monitoring.enabled},
-            "otel": {"enabled": cfg.monitoring.otel},
-        },
+        "autoscaling": _autoscaling(cfg),
+        "monitoring": _monitoring(cfg),
         "podDisruptionBudget": {"enabled": cfg.nim.replicas > 1},
         "tests": {"enabled": False},
     }
+
+
+def _image(cfg: NimbleConfig, plan: Plan) -> dict[str, Any]:
+    return {
+        "repository": cfg.nim.image_repository or plan.model.image,
+        "tag": cfg.nim.image_tag or plan.model.tag,
+    }
+
+
+def _cache(cfg: NimbleConfig, session: str) -> dict[str, Any]:
+    cache: dict[str, Any] = {
+        "mode": cfg.cache.mode,
+        "size": f"{cfg.cache.size_gb}Gi",
+        "keep": cfg.cache.keep,
+        "storageClass": {
+            "name": f"{session}-cache",
+            "create": True,
+            "vpusPerGB": cfg.cache.vpus_per_gb,
+            "reclaimPolicy": "Retain" if cfg.cache.keep else "Delete",
+        },
+    }
     if cfg.cache.mode == "object-storage":
-        values["cache"]["objectStorage"] = {
-            "namespace": cfg.cache.namespace or "",
-            "bucket": cfg.cache.bucket or "",
-            # `nimble models push --model <repo name>` lays versions out under
-            # <prefix>/<repo name>/<version>/ (repo name: org--model, one path segment)
-            "prefix": f"{cfg.cache.prefix}/{cfg.nim.model.replace('/', '--')}",
-            "version": cfg.cache.version or "",
-            "auth": "par",
-            "parSecret": {"name": f"{session}-model-par", "key": "PAR_URL"},
-        }
+        cache["objectStorage"] = _object_storage(cfg, session)
+    return cache
+
+
+def _object_storage(cfg: NimbleConfig, session: str) -> dict[str, Any]:
+    """Where the hydrate job reads the model, through a PAR held in a per-session Secret."""
+    return {
+        "namespace": cfg.cache.namespace or "",
+        "bucket": cfg.cache.bucket or "",
+        # `nimble models push --model <repo name>` lays versions out under
+        # <prefix>/<repo name>/<version>/ (repo name: org--model, one path segment)
+        "prefix": f"{cfg.cache.prefix}/{cfg.nim.model.replace('/', '--')}",
+        "version": cfg.cache.version or "",
+        "auth": "par",
+        "parSecret": {"name": f"{session}-model-par", "key": "PAR_URL"},
+    }
+
+
+def _scheduling(cfg: NimbleConfig, plan: Plan) -> dict[str, Any]:
+    return {
+        "shape": plan.shape.name if cfg.gpu_pool.pin_shape else "",
+        # OKE taints preemptible nodes; a preemptible session must tolerate it.
+        "extraTolerations": [PREEMPTIBLE_TOLERATION] if cfg.gpu_pool.preemptible else [],
+    }
+
+
+def _probes(cfg: NimbleConfig, plan: Plan) -> dict[str, Any]:
+    startup = plan.startup
+    return {
+        "startup": {
+            "periodSeconds": startup.period_s,
+            "failureThreshold": startup.failure_threshold,
+            "budgetSeconds": int(startup.budget_s),
+            "computedBy": _startup_budget_origin(cfg, plan),
+        },
+        "readiness": {"periodSeconds": cfg.probes.readiness_period_s},
+        "liveness": {"periodSeconds": cfg.probes.liveness_period_s},
+    }
+
+
+def _startup_budget_origin(cfg: NimbleConfig, plan: Plan) -> str:
+    """What the startup budget was computed from, rendered as a comment for the reader."""
+    if not plan.startup.computed:
+        return "explicit (probes.mode: explicit)"
+    return (
+        f"nimble plan: {plan.model.name} {cfg.nim.precision}, cache {cfg.cache.mode} "
+        f"{cfg.cache.size_gb} GB @ {cfg.cache.vpus_per_gb} VPU/GB"
+    )
+
+
+def _network_policy(cfg: NimbleConfig) -> dict[str, Any]:
+    return {
+        "enabled": cfg.security.network_policy,
+        "ingress": {
+            "namespaces": list(cfg.security.allowed_ingress_namespaces),
+            "cidrs": list(cfg.security.allowed_ingress_cidrs),
+        },
+    }
+
+
+def _service(cfg: NimbleConfig) -> dict[str, Any]:
+    return {
+        "type": cfg.service.type,
+        "loadBalancer": {
+            "shapeFlexMinMbps": cfg.service.lb_min_mbps,
+            "shapeFlexMaxMbps": cfg.service.lb_max_mbps,
+        },
+    }
+
+
+def _autoscaling(cfg: NimbleConfig) -> dict[str, Any]:
+    return {
+        "enabled": cfg.autoscaling.enabled,
+        "engine": cfg.autoscaling.engine,
+        "minReplicas": max(1, cfg.autoscaling.min_replicas),
+        "maxReplicas": cfg.autoscaling.max_replicas,
+        "hpa": {"metric": "cpu" if cfg.autoscaling.metric == "cpu" else "nim"},
+    }
+
+
+def _monitoring(cfg: NimbleConfig) -> dict[str, Any]:
+    otel: dict[str, Any] = {"enabled": cfg.monitoring.otel}
     if cfg.monitoring.otel and cfg.monitoring.otel_endpoint:
-        values["monitoring"]["otel"]["endpoint"] = cfg.monitoring.otel_endpoint
-    return values
+        otel["endpoint"] = cfg.monitoring.otel_endpoint
+    return {
+        "serviceMonitor": {"enabled": cfg.monitoring.enabled},
+        "prometheusRule": {"enabled": cfg.monitoring.enabled},
+        "otel": otel,
+    }

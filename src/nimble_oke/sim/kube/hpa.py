@@ -80,6 +80,19 @@ class _MetricResult:
     status: Obj
 
 
+@dataclass
+class _Decision:
+    """What one sync decided: the replica count, the reason the events give, whether to
+    write the scale, and the metric statuses; ``computed`` is False when no count could be
+    computed from the metrics (the conditions say why)."""
+
+    desired: int
+    reason: str = ""
+    rescale: bool = True
+    metrics: list[Obj] = field(default_factory=list)
+    computed: bool = True
+
+
 class _MetricError(Exception):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
@@ -244,23 +257,9 @@ class HpaController:
         state = self._state.setdefault(uid, _HpaState())
         status = json.loads(json.dumps(hpa.get("status") or {}))
         conditions: list[Obj] = status.get("conditions") or []
-        spec = hpa["spec"]
-        ref = spec.get("scaleTargetRef") or {}
         target = self._target(hpa)
         if target is None:
-            rt = by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
-            what = f"{rt.plural if rt else str(ref.get('kind', '')).lower()}"
-            group = f".{rt.group}" if rt and rt.group else ""
-            message = f'{what}{group} "{ref.get("name", "")}" not found'
-            self._condition(
-                conditions,
-                "AbleToScale",
-                False,
-                "FailedGetScale",
-                f"the HPA controller was unable to get the target's current scale: {message}",
-            )
-            self._event(hpa, "FailedGetScale", message, warning=True)
-            self._write_status(hpa, {**status, "conditions": conditions})
+            self._target_missing(hpa, status, conditions)
             return
         self._condition(
             conditions,
@@ -271,14 +270,67 @@ class HpaController:
         )
         now = self.c.clock.now()
         current = int(target["spec"].get("replicas", 1))
+        decision = self._decide(hpa, state, target, current, samples, conditions, now)
+        if not decision.computed:
+            status.update(
+                currentReplicas=current, currentMetrics=decision.metrics, conditions=conditions
+            )
+            self._write_status(hpa, status)
+            return
+        desired = current
+        if decision.rescale:
+            if not self._rescale(hpa, target, state, current, decision, conditions, now):
+                status.update(currentReplicas=current, conditions=conditions)
+                self._write_status(hpa, status)
+                return
+            desired = decision.desired
+            status["lastScaleTime"] = self.c.store.now_iso()
+        self._prune(state, hpa["spec"], now)
+        status.update(
+            currentReplicas=current,
+            desiredReplicas=desired,
+            currentMetrics=decision.metrics,
+            conditions=conditions,
+            observedGeneration=hpa["metadata"].get("generation", 1),
+        )
+        self._write_status(hpa, status)
+
+    def _target_missing(self, hpa: Obj, status: Obj, conditions: list[Obj]) -> None:
+        """The scale target does not exist: AbleToScale=False, a FailedGetScale event."""
+        ref = hpa["spec"].get("scaleTargetRef") or {}
+        rt = by_kind(str(ref.get("apiVersion", "")), str(ref.get("kind", "")))
+        what = f"{rt.plural if rt else str(ref.get('kind', '')).lower()}"
+        group = f".{rt.group}" if rt and rt.group else ""
+        message = f'{what}{group} "{ref.get("name", "")}" not found'
+        self._condition(
+            conditions,
+            "AbleToScale",
+            False,
+            "FailedGetScale",
+            f"the HPA controller was unable to get the target's current scale: {message}",
+        )
+        self._event(hpa, "FailedGetScale", message, warning=True)
+        self._write_status(hpa, {**status, "conditions": conditions})
+
+    def _decide(
+        self,
+        hpa: Obj,
+        state: _HpaState,
+        target: Obj,
+        current: int,
+        samples: dict[str, dict[str, float]],
+        conditions: list[Obj],
+        now: float,
+    ) -> _Decision:
+        """The replica count to write and why: clamped into [min, max] first (as upstream
+        does before reading metrics), else the metrics' proposal, stabilized and rate
+        limited."""
+        spec = hpa["spec"]
         min_replicas = int(spec.get("minReplicas", 1))
         max_replicas = int(spec["maxReplicas"])
         if not state.recommendations:
             state.recommendations.append(Stamped(current, now))
-        metric_statuses: list[Obj] = []
-        desired, reason, rescale = 0, "", True
         if current == 0 and min_replicas != 0:
-            desired, rescale = 0, False
             self._condition(
                 conditions,
                 "ScalingActive",
@@ -286,72 +338,68 @@ class HpaController:
                 "ScalingDisabled",
                 "scaling is disabled since the replica count of the target is zero",
             )
-        elif current > max_replicas:
-            desired, reason = max_replicas, "Current number of replicas above Spec.MaxReplicas"
-        elif current < min_replicas:
-            desired, reason = min_replicas, "Current number of replicas below Spec.MinReplicas"
-        else:
-            pods = [_view(p) for p in self._selected_pods(target)]
-            proposal, metric_name, metric_statuses = self._replicas_for_metrics(
-                hpa, current, pods, samples, conditions, behavior_of(spec)
+            return _Decision(0, rescale=False)
+        if current > max_replicas:
+            return _Decision(max_replicas, "Current number of replicas above Spec.MaxReplicas")
+        if current < min_replicas:
+            return _Decision(min_replicas, "Current number of replicas below Spec.MinReplicas")
+        pods = [_view(p) for p in self._selected_pods(target)]
+        proposal, metric_name, metrics = self._replicas_for_metrics(
+            hpa, current, pods, samples, conditions, behavior_of(spec)
+        )
+        if proposal is None:
+            return _Decision(current, rescale=False, metrics=metrics, computed=False)
+        desired = max(0, proposal)
+        reason = ""
+        if desired > current:
+            reason = f"{metric_name} above target"
+        elif desired < current:
+            reason = "All metrics below target"
+        desired = self._normalize(
+            spec, state, conditions, current, desired, min_replicas, max_replicas, now
+        )
+        return _Decision(desired, reason, rescale=desired != current, metrics=metrics)
+
+    def _rescale(
+        self,
+        hpa: Obj,
+        target: Obj,
+        state: _HpaState,
+        current: int,
+        decision: _Decision,
+        conditions: list[Obj],
+        now: float,
+    ) -> bool:
+        """Write the target's scale; False (FailedRescale, AbleToScale=False) if refused."""
+        desired, reason = decision.desired, decision.reason
+        try:
+            self._scale(target, desired)
+        except ApiError as exc:
+            self._event(
+                hpa,
+                "FailedRescale",
+                f"New size: {desired}; reason: {reason}; error: {exc}",
+                warning=True,
             )
-            if proposal is None:
-                status.update(
-                    currentReplicas=current, currentMetrics=metric_statuses, conditions=conditions
-                )
-                self._write_status(hpa, status)
-                return
-            desired = max(0, proposal)
-            if desired > current:
-                reason = f"{metric_name} above target"
-            elif desired < current:
-                reason = "All metrics below target"
-            desired = self._normalize(
-                spec, state, conditions, current, desired, min_replicas, max_replicas, now
-            )
-            rescale = desired != current
-        if rescale:
-            try:
-                self._scale(target, desired)
-            except ApiError as exc:
-                self._event(
-                    hpa,
-                    "FailedRescale",
-                    f"New size: {desired}; reason: {reason}; error: {exc}",
-                    warning=True,
-                )
-                self._condition(
-                    conditions,
-                    "AbleToScale",
-                    False,
-                    "FailedUpdateScale",
-                    f"the HPA controller was unable to update the target scale: {exc}",
-                )
-                status.update(currentReplicas=current, conditions=conditions)
-                self._write_status(hpa, status)
-                return
             self._condition(
                 conditions,
                 "AbleToScale",
-                True,
-                "SucceededRescale",
-                f"the HPA controller was able to update the target scale to {desired}",
+                False,
+                "FailedUpdateScale",
+                f"the HPA controller was unable to update the target scale: {exc}",
             )
-            self._event(hpa, "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
-            change = Stamped(abs(desired - current), now)
-            (state.ups if desired > current else state.downs).append(change)
-            status["lastScaleTime"] = self.c.store.now_iso()
-        else:
-            desired = current
-        self._prune(state, spec, now)
-        status.update(
-            currentReplicas=current,
-            desiredReplicas=desired,
-            currentMetrics=metric_statuses,
-            conditions=conditions,
-            observedGeneration=hpa["metadata"].get("generation", 1),
+            return False
+        self._condition(
+            conditions,
+            "AbleToScale",
+            True,
+            "SucceededRescale",
+            f"the HPA controller was able to update the target scale to {desired}",
         )
-        self._write_status(hpa, status)
+        self._event(hpa, "SuccessfulRescale", f"New size: {desired}; reason: {reason}")
+        change = Stamped(abs(desired - current), now)
+        (state.ups if desired > current else state.downs).append(change)
+        return True
 
     def _replicas_for_metrics(
         self,

@@ -114,6 +114,36 @@ def pv_bytes_per_s(pv: Obj) -> float | None:
     return block_volume_bytes_per_s(size, vpus)
 
 
+def _provisioned_pv(pvc: Obj, sc: Obj, handle: str, size: int, vpus: int, zone: str | None) -> Obj:
+    """The PersistentVolume the external provisioner writes for a new volume."""
+    provisioner = str(sc.get("provisioner", ""))
+    pv: Obj = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {
+            "name": f"csi-{uuid.uuid4()}",
+            "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
+        },
+        "spec": {
+            "capacity": {"storage": quantity.format_bytes(size)},
+            "accessModes": pvc["spec"].get("accessModes") or ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+            "storageClassName": sc["metadata"]["name"],
+            "volumeMode": pvc["spec"].get("volumeMode", "Filesystem"),
+            "csi": {
+                "driver": provisioner,
+                "volumeHandle": handle,
+                "fsType": "ext4",
+                "volumeAttributes": {"vpusPerGB": str(vpus)},
+            },
+        },
+        "status": {"phase": "Available"},
+    }
+    if provisioner == OCI_BV_PROVISIONER and zone:
+        pv["spec"]["nodeAffinity"] = zone_node_affinity(str(zone))
+    return pv
+
+
 class VolumeController:
     def __init__(self, cluster: Cluster) -> None:
         self.c = cluster
@@ -269,98 +299,11 @@ class VolumeController:
         return tags
 
     async def _provision(self, pvc: Obj, sc: Obj, node: str | None) -> None:
+        """The external provisioner's work for one claim; any failure is an event on it."""
         meta = pvc["metadata"]
-        provisioner = str(sc.get("provisioner", ""))
-        component = f"{provisioner}_csi-oci-controller"
+        component = f"{sc.get('provisioner', '')}_csi-oci-controller"
         try:
-            self.c.events.record(
-                pvc,
-                "Provisioning",
-                f"External provisioner is provisioning volume for claim "
-                f'"{meta["namespace"]}/{meta["name"]}"',
-                component=component,
-            )
-            requested = int(
-                quantity.parse(
-                    ((pvc["spec"].get("resources") or {}).get("requests") or {}).get("storage", 0)
-                )
-            )
-            size = requested
-            modes = pvc["spec"].get("accessModes") or ["ReadWriteOnce"]
-            params: dict[str, Any] = sc.get("parameters") or {}
-            vpus = int(params.get("vpusPerGB", DEFAULT_VPUS_PER_GB))
-            zone: str | None = None
-            if provisioner == OCI_BV_PROVISIONER:
-                size = max(size, OCI_BV_MIN_BYTES)
-                if "ReadWriteMany" in modes or "ReadOnlyMany" in modes:
-                    self.c.events.record(
-                        pvc,
-                        "ProvisioningFailed",
-                        f'failed to provision volume with StorageClass "{sc["metadata"]["name"]}"'
-                        ": rpc error: code = InvalidArgument desc = invalid volume capabilities "
-                        "requested. Only SINGLE_NODE_WRITER is supported ('accessModes.ReadWrite"
-                        "Once' on Kubernetes)",
-                        type_="Warning",
-                        component=component,
-                    )
-                    return
-                if node:
-                    node_obj = self.c.store.get(NODES, "", node)
-                    zone = ((node_obj or {}).get("metadata", {}).get("labels") or {}).get(
-                        "topology.kubernetes.io/zone"
-                    )
-                request = VolumeRequest(
-                    pvc_namespace=meta["namespace"],
-                    pvc_name=meta["name"],
-                    pvc_uid=meta["uid"],
-                    storage_class=sc["metadata"]["name"],
-                    size_bytes=size,
-                    vpus_per_gb=vpus,
-                    freeform_tags=self._tags(pvc, sc),
-                    availability_domain=zone,
-                )
-                handle = await self.c.volume_provisioner.create_volume(request)
-            else:
-                handle = f"local-{uuid.uuid4().hex}"
-            current = self.c.store.get(PVCS, meta["namespace"], meta["name"])
-            if current is None or current["metadata"]["uid"] != meta["uid"]:
-                if provisioner == OCI_BV_PROVISIONER:
-                    await self.c.volume_provisioner.delete_volume(handle)
-                return
-            self.c.volume_dir(handle)
-            pv_name = f"csi-{uuid.uuid4()}"
-            pv: Obj = {
-                "apiVersion": "v1",
-                "kind": "PersistentVolume",
-                "metadata": {
-                    "name": pv_name,
-                    "annotations": {"pv.kubernetes.io/provisioned-by": provisioner},
-                },
-                "spec": {
-                    "capacity": {"storage": quantity.format_bytes(size)},
-                    "accessModes": modes,
-                    "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
-                    "storageClassName": sc["metadata"]["name"],
-                    "volumeMode": pvc["spec"].get("volumeMode", "Filesystem"),
-                    "csi": {
-                        "driver": provisioner,
-                        "volumeHandle": handle,
-                        "fsType": "ext4",
-                        "volumeAttributes": {"vpusPerGB": str(vpus)},
-                    },
-                },
-                "status": {"phase": "Available"},
-            }
-            if provisioner == OCI_BV_PROVISIONER and zone:
-                pv["spec"]["nodeAffinity"] = zone_node_affinity(str(zone))
-            created = self.c.store.create(PVS, pv)
-            self._bind(current, created)
-            self.c.events.record(
-                current,
-                "ProvisioningSucceeded",
-                f"Successfully provisioned volume {pv_name}",
-                component=component,
-            )
+            await self._provision_claim(pvc, sc, node, component)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -375,6 +318,88 @@ class VolumeController:
         finally:
             self._tasks.pop(meta["uid"], None)
             self.c.nudge()
+
+    async def _provision_claim(self, pvc: Obj, sc: Obj, node: str | None, component: str) -> None:
+        """Create the volume, then its PV bound to the claim (if the claim still exists;
+        if not, the new volume is deleted again)."""
+        meta = pvc["metadata"]
+        provisioner = str(sc.get("provisioner", ""))
+        self.c.events.record(
+            pvc,
+            "Provisioning",
+            f"External provisioner is provisioning volume for claim "
+            f'"{meta["namespace"]}/{meta["name"]}"',
+            component=component,
+        )
+        size = int(
+            quantity.parse(
+                ((pvc["spec"].get("resources") or {}).get("requests") or {}).get("storage", 0)
+            )
+        )
+        params: dict[str, Any] = sc.get("parameters") or {}
+        vpus = int(params.get("vpusPerGB", DEFAULT_VPUS_PER_GB))
+        zone: str | None = None
+        if provisioner == OCI_BV_PROVISIONER:
+            size = max(size, OCI_BV_MIN_BYTES)
+            created_volume = await self._create_block_volume(pvc, sc, node, size, vpus, component)
+            if created_volume is None:
+                return
+            handle, zone = created_volume
+        else:
+            handle = f"local-{uuid.uuid4().hex}"
+        current = self.c.store.get(PVCS, meta["namespace"], meta["name"])
+        if current is None or current["metadata"]["uid"] != meta["uid"]:
+            if provisioner == OCI_BV_PROVISIONER:
+                await self.c.volume_provisioner.delete_volume(handle)
+            return
+        self.c.volume_dir(handle)
+        pv = _provisioned_pv(pvc, sc, handle, size, vpus, zone)
+        created = self.c.store.create(PVS, pv)
+        self._bind(current, created)
+        self.c.events.record(
+            current,
+            "ProvisioningSucceeded",
+            f"Successfully provisioned volume {pv['metadata']['name']}",
+            component=component,
+        )
+
+    async def _create_block_volume(
+        self, pvc: Obj, sc: Obj, node: str | None, size: int, vpus: int, component: str
+    ) -> tuple[str, str | None] | None:
+        """(volume id, availability domain) from the OCI block volume back end, in the zone
+        of the consuming node if there is one; None (a ProvisioningFailed event) for access
+        modes the CSI driver cannot serve."""
+        meta = pvc["metadata"]
+        modes = pvc["spec"].get("accessModes") or ["ReadWriteOnce"]
+        if "ReadWriteMany" in modes or "ReadOnlyMany" in modes:
+            self.c.events.record(
+                pvc,
+                "ProvisioningFailed",
+                f'failed to provision volume with StorageClass "{sc["metadata"]["name"]}"'
+                ": rpc error: code = InvalidArgument desc = invalid volume capabilities "
+                "requested. Only SINGLE_NODE_WRITER is supported ('accessModes.ReadWrite"
+                "Once' on Kubernetes)",
+                type_="Warning",
+                component=component,
+            )
+            return None
+        zone: str | None = None
+        if node:
+            node_obj = self.c.store.get(NODES, "", node)
+            zone = ((node_obj or {}).get("metadata", {}).get("labels") or {}).get(
+                "topology.kubernetes.io/zone"
+            )
+        request = VolumeRequest(
+            pvc_namespace=meta["namespace"],
+            pvc_name=meta["name"],
+            pvc_uid=meta["uid"],
+            storage_class=sc["metadata"]["name"],
+            size_bytes=size,
+            vpus_per_gb=vpus,
+            freeform_tags=self._tags(pvc, sc),
+            availability_domain=zone,
+        )
+        return await self.c.volume_provisioner.create_volume(request), zone
 
     # --- reclaim ------------------------------------------------------------------------------
     def _on_delete(self, rt: ResourceType, obj: Obj) -> None:

@@ -726,9 +726,20 @@ def addon_options(ctx: Ctx) -> Reply:
 
 
 def register_actions(world: World) -> None:
-    def wr(a: dict[str, Any]) -> Resource:
-        return world.resources[a["wr"]]
+    """Container Engine's timed actions (``world.later`` names them): clusters, node
+    pools, add-ons, preempted nodes."""
+    _register_cluster_actions(world)
+    _register_pool_actions(world)
+    _register_addon_actions(world)
+    _register_node_actions(world)
 
+
+def _wr(world: World, a: dict[str, Any]) -> Resource:
+    """The work request an action reports to (its ``wr`` argument)."""
+    return world.resources[a["wr"]]
+
+
+def _register_cluster_actions(world: World) -> None:
     def cluster_active(a: dict[str, Any]) -> None:
         res = world.resources[a["id"]]
         if res.wire["lifecycleState"] not in ("CREATING", "UPDATING"):
@@ -741,13 +752,13 @@ def register_actions(world: World) -> None:
         res.wire["endpoints"] = _cluster_endpoints(world, res)
         res.wire["metadata"]["timeUpdated"] = world.timestamp()
         world.touch(res)
-        workrequests.finish(world, wr(a), a.get("action", "CREATED"))
+        workrequests.finish(world, _wr(world, a), a.get("action", "CREATED"))
 
     def cluster_failed(a: dict[str, Any]) -> None:
         res = world.resources[a["id"]]
         res.wire["lifecycleDetails"] = a["message"]
         world.mark_deleted(res, "FAILED")
-        workrequests.finish(world, wr(a), "CREATED", ("InternalError", a["message"]))
+        workrequests.finish(world, _wr(world, a), "CREATED", ("InternalError", a["message"]))
         world.emit("cluster_deleted", res.id, None)  # its control plane never came up
 
     def cluster_deleted(a: dict[str, Any]) -> None:
@@ -758,11 +769,19 @@ def register_actions(world: World) -> None:
             return
         world.mark_deleted(res, "DELETED")
         res.wire["metadata"]["timeDeleted"] = world.timestamp()
-        workrequests.finish(world, wr(a), "DELETED")
+        workrequests.finish(world, _wr(world, a), "DELETED")
         world.emit("cluster_deleted", res.id, None)
 
+    world.actions.update(
+        cluster_active=cluster_active,
+        cluster_failed=cluster_failed,
+        cluster_deleted=cluster_deleted,
+    )
+
+
+def _register_pool_actions(world: World) -> None:
     def pool_wr_done(a: dict[str, Any]) -> None:
-        req = wr(a)
+        req = _wr(world, a)
         pool = world.resources[req.extra["pool"]]
         mode = req.extra.get("mode")
         if mode == "delete":
@@ -780,7 +799,7 @@ def register_actions(world: World) -> None:
         world.touch(pool)
 
     def pool_wr_fail(a: dict[str, Any]) -> None:
-        req = wr(a)
+        req = _wr(world, a)
         if req.wire["status"] not in ("ACCEPTED", "IN_PROGRESS"):
             return
         pool = world.resources[req.extra["pool"]]
@@ -810,6 +829,14 @@ def register_actions(world: World) -> None:
         if a.get("wr"):
             workrequests.finish(world, world.resources[a["wr"]], "DELETED")
 
+    world.actions.update(
+        pool_wr_done=pool_wr_done,
+        pool_wr_fail=pool_wr_fail,
+        pool_deleted=pool_deleted,
+    )
+
+
+def _register_addon_actions(world: World) -> None:
     def addon_active(a: dict[str, Any]) -> None:
         res = world.resources[a["id"]]
         addon = res.extra["addons"].get(a["name"])
@@ -817,14 +844,18 @@ def register_actions(world: World) -> None:
             addon["lifecycleState"] = "ACTIVE"
             addon["currentInstalledVersion"] = addon["version"]
             world.touch(res)
-        workrequests.finish(world, wr(a), "CREATED")
+        workrequests.finish(world, _wr(world, a), "CREATED")
 
     def addon_removed(a: dict[str, Any]) -> None:
         res = world.resources[a["id"]]
         res.extra["addons"].pop(a["name"], None)
         world.touch(res)
-        workrequests.finish(world, wr(a), "DELETED")
+        workrequests.finish(world, _wr(world, a), "DELETED")
 
+    world.actions.update(addon_active=addon_active, addon_removed=addon_removed)
+
+
+def _register_node_actions(world: World) -> None:
     def node_preempted(a: dict[str, Any]) -> None:
         node = world.resources[a["id"]]
         if node.wire["lifecycleState"] != "ACTIVE":
@@ -849,17 +880,7 @@ def register_actions(world: World) -> None:
             )
             _launch(world, pool, 1, req, "ReconcileNodePool")
 
-    world.actions.update(
-        node_preempted=node_preempted,
-        cluster_active=cluster_active,
-        cluster_failed=cluster_failed,
-        cluster_deleted=cluster_deleted,
-        pool_wr_done=pool_wr_done,
-        pool_wr_fail=pool_wr_fail,
-        pool_deleted=pool_deleted,
-        addon_active=addon_active,
-        addon_removed=addon_removed,
-    )
+    world.actions.update(node_preempted=node_preempted)
 
 
 def register(router: Router) -> None:
