@@ -86,6 +86,18 @@ def test_a_wait_that_polls_past_the_whole_container_start_still_books_the_downlo
     assert seconds["model download"] > 0 and seconds["model load"] > 0
 
 
+def test_a_wait_whose_first_poll_finds_the_pod_ready_still_books_download_and_load(
+    deployer: Deployer,
+) -> None:
+    """A loaded machine (or a fast simulated start) may let the pod become Ready before
+    wait_ready's first poll: the phases NIM's log shows are booked all the same."""
+    deployer.deploy()
+    wait_ready(deployer.client, NAMESPACE, SELECTOR, timeout_s=60, poll_s=0.2)
+    again = wait_ready(deployer.client, NAMESPACE, SELECTOR, timeout_s=60, poll_s=0.2)
+    assert [p for p, _s in again.phases] == ["model download", "model load", "ready"]
+    assert again.downloaded
+
+
 def _pod_with_init_running(init_name: str) -> Pod:
     return Pod.from_dict(
         {

@@ -65,7 +65,8 @@ class PodView:
 @dataclass
 class WaitResult:
     pod: str
-    phases: list[tuple[str, float]] = field(default_factory=list)  # (name, real seconds)
+    # (name, seconds on wait_ready's clock: the store's, simulated on the sim target)
+    phases: list[tuple[str, float]] = field(default_factory=list)
     downloaded: bool = False
 
 
@@ -221,6 +222,19 @@ def _log_tail(client: Any, namespace: str, pod: str, lines: int = 40) -> list[st
         return []
 
 
+def _backfill_first_poll(client: Any, namespace: str, view: PodView, result: WaitResult) -> None:
+    """The first poll may already find the pod past its download or load (a loaded machine,
+    a fast simulated start): book those phases from NIM's log as if the poll before had seen
+    the pod scheduling, so the ledger does not lose them (with the log's own durations)."""
+    if not stepped_over("scheduling", view.phase):
+        return
+    lines = _log_tail(client, namespace, view.name, _FULL_LOG_LINES)
+    _spent, rebuilt, _already = backfill("scheduling", view.phase, 0.0, lines)
+    result.phases.extend(rebuilt)
+    if any(p == "model download" for p, _s in rebuilt):
+        result.downloaded = True
+
+
 def wait_ready(
     client: Any,
     namespace: str,
@@ -256,7 +270,9 @@ def wait_ready(
         )
         if view.phase != current:
             now = clock()
-            if current is not None:
+            if current is None:
+                _backfill_first_poll(client, namespace, view, result)
+            else:
                 lines = (
                     _log_tail(client, namespace, view.name, _FULL_LOG_LINES)
                     if stepped_over(current, view.phase)
