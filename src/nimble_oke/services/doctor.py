@@ -14,7 +14,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import NimbleError
-from nimble_oke.services.targets import Target
+from nimble_oke.services.targets import Target, target_kind
 
 
 @dataclass(frozen=True)
@@ -285,12 +285,13 @@ def run_doctor(
     client_factory: Callable[[], Any] | None = None,
     registry_url: str | None = "https://nvcr.io",
 ) -> list[Check]:
+    kind = target_kind(cfg.target)
     checks = [check_python_deps()]
-    simulated = cfg.target == "sim"
-    if not simulated:
+    if kind.oci_profile:
         checks.append(check_oci_config(cfg))
-    checks.append(check_ngc_key(cfg, env, simulated=simulated))
-    checks.append(check_ngc_access(cfg, env, registry_url=None if simulated else registry_url))
+    checks.append(check_ngc_key(cfg, env, simulated=not kind.real_registry))
+    registry = registry_url if kind.real_registry else None
+    checks.append(check_ngc_access(cfg, env, registry_url=registry))
     if target is not None:
         checks += provider_checks(cfg, target)
     checks += cluster_checks(client_factory)
