@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimble_oke.cloud.oci.object_storage import OciObjectStorage
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import ConfigError, ProviderError
 from nimble_oke.ngc_keys import NGC_KEY_RE, throwaway_key
@@ -44,6 +45,7 @@ __all__ = [
     "reachable_target_for",
     "sim_target",
     "target_kind",
+    "target_storage",
 ]
 
 
@@ -204,6 +206,10 @@ class TargetKind:
     - ``oci_profile``: it reads the user's OCI config profile (doctor checks that file).
     - ``real_registry``: images come from nvcr.io with a real NGC key (doctor probes it);
       the sim has a simulated registry and accepts a simulated key.
+    - ``model_storage``: the model repository's Object Storage for ``nimble models`` (no
+      cloud provider needed); ``target_storage``: the same for a built :class:`Target`
+      (its signer and retry policy shared); ``storage_poll_s``: how often to look at a
+      replica being filled.
     """
 
     name: str
@@ -213,6 +219,9 @@ class TargetKind:
     live_clock: Callable[[Path], Callable[[], float] | None]
     oci_profile: bool
     real_registry: bool
+    model_storage: Callable[[NimbleConfig], OciObjectStorage]
+    target_storage: Callable[[Target], OciObjectStorage]
+    storage_poll_s: float
 
 
 def _open_sim(cfg: NimbleConfig, env: Mapping[str, str], _require_key: bool) -> Target:
@@ -231,6 +240,36 @@ def _sim_clock(home: Path) -> Callable[[], float] | None:
     if current["running"] and current["endpoints"]:
         return SimClockClient(str(current["endpoints"]["admin"])).now
     return None
+
+
+def _sim_model_storage(_cfg: NimbleConfig) -> OciObjectStorage:
+    """The simulator service's Object Storage: its regions' endpoints, fast retries."""
+    import oci
+
+    from nimble_oke.cloud.oci.provider import fast_retry_strategy
+
+    endpoints = sim_service.ensure_running(default_home())
+    return OciObjectStorage(
+        config=dict(oci.config.from_file(str(endpoints["oci_config"]), "DEFAULT")),
+        compartment_id=str(endpoints["compartment_id"]),
+        endpoints=dict(endpoints.get("oci_regions") or {}),
+        retry_strategy=fast_retry_strategy(),
+    )
+
+
+def _oci_model_storage(cfg: NimbleConfig) -> OciObjectStorage:
+    """The OCI config profile's Object Storage (new buckets in the configured compartment,
+    else the tenancy)."""
+    config = oci_config(cfg)
+    compartment = cfg.oci.compartment_id or str(config.get("tenancy", ""))
+    return OciObjectStorage(config=config, compartment_id=compartment)
+
+
+def _target_storage(target: Target) -> OciObjectStorage:
+    """Object Storage through the target's provider; on the sim, its regions' endpoints
+    (an empty mapping on OCI)."""
+    regions = target.endpoints.get("oci_regions") or None
+    return OciObjectStorage.from_provider(target.provider, regions)
 
 
 def _open_oci(cfg: NimbleConfig, env: Mapping[str, str], require_key: bool) -> Target:
@@ -252,6 +291,9 @@ TARGETS: dict[str, TargetKind] = {
             live_clock=_sim_clock,
             oci_profile=False,
             real_registry=False,
+            model_storage=_sim_model_storage,
+            target_storage=_target_storage,
+            storage_poll_s=0.05,
         ),
         TargetKind(
             name="oci",
@@ -261,6 +303,9 @@ TARGETS: dict[str, TargetKind] = {
             live_clock=lambda _home: time.time,
             oci_profile=True,
             real_registry=True,
+            model_storage=_oci_model_storage,
+            target_storage=_target_storage,
+            storage_poll_s=10.0,
         ),
     )
 }
@@ -286,3 +331,8 @@ def reachable_target_for(
 ) -> Target | None:
     """A recorded session's target without starting anything (see :class:`TargetKind`)."""
     return target_kind(target).reachable(home, cfg, os.environ if env is None else env)
+
+
+def target_storage(target: Target) -> OciObjectStorage:
+    """Object Storage of a built target (the deployment's model PAR), as a context manager."""
+    return target_kind(target.name).target_storage(target)
