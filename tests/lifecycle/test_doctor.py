@@ -165,10 +165,12 @@ def test_doctor_checks_follow_the_target_registry(tmp_path: Path) -> None:
     assert by_name(sim, "NGC API key").status == "warn"
     assert "skipped on the sim target" in by_name(sim, "NGC model access").detail
     missing = str(tmp_path / "absent")
-    oci = run_doctor(build_config({"target": "oci", "oci": {"config_file": missing}}, {}), None, {})
+    oci_cfg = build_config({"target": "oci", "oci": {"config_file": missing}}, {})
+    oci = run_doctor(oci_cfg, None, {}, metadata_url="http://127.0.0.1:9/v2")
     assert by_name(oci, "OCI config").status == "fail"
     assert by_name(oci, "NGC API key").status == "fail"
     assert by_name(oci, "NGC model access").detail == "no NGC key to check"
+    assert by_name(oci, "NIM profiles").status == "warn"  # unreachable: the catalog decides
 
 
 def test_target_registry_names_and_reachability(tmp_path: Path) -> None:
