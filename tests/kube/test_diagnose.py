@@ -7,7 +7,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from nimble_oke.kube import podstate
 from nimble_oke.kube.diagnose import Finding, collect, diagnose
+from nimble_oke.nim_logformat import download_percent, progress_message
 
 from .conftest import NAMESPACE, Deployer, deployment
 
@@ -87,6 +89,52 @@ def test_image_pull_auth_failure(make_deployer: MakeDeployer) -> None:
     finding = d.await_finding("nvcr.io refused the image pull")
     assert "401 Unauthorized" in finding.evidence
     assert "$oauthtoken" in finding.fix
+
+
+def test_pod_state_reads_a_real_pull_failure_from_lightkube_objects(
+    make_deployer: MakeDeployer,
+) -> None:
+    """The classifier the live wait and the warm-up use (a lightkube Pod's ``to_dict()``)
+    sees the same pull failure troubleshoot names."""
+    from lightkube.resources.core_v1 import Pod
+
+    d = make_deployer(pull_auth=lambda _registry, _user, _password: "unauthorized")
+    d.deploy()
+    d.await_finding("nvcr.io refused the image pull")
+    pods = [p.to_dict() for p in d.client.list(Pod, namespace=NAMESPACE)]
+    stuck = [podstate.stuck_reason(p) for p in pods]
+    assert any(s and s.split(":")[0] in podstate.IMAGE_PULL_FAILURES for s in stuck), stuck
+    assert all(not podstate.is_ready(p) for p in pods)
+
+
+def test_pod_state_names_each_kubelet_reason() -> None:
+    """Container statuses as the API returns them (kubelet reasons, lastState)."""
+
+    def pod(waiting: str = "", last: dict[str, Any] | None = None) -> dict[str, Any]:
+        state = {"waiting": {"reason": waiting, "message": "m"}} if waiting else {"running": {}}
+        status = {"name": "nim", "restartCount": 3, "state": state, "lastState": {}}
+        if last is not None:
+            status["lastState"] = {"terminated": last}
+        return {"status": {"containerStatuses": [status], "conditions": []}}
+
+    invalid = podstate.containers(pod("InvalidImageName"))[0]
+    assert invalid.image_pull_failed and invalid.stuck == "InvalidImageName: m"
+    config = podstate.containers(pod("CreateContainerConfigError"))[0]
+    assert config.config_failed and not config.image_pull_failed
+    assert (
+        podstate.stuck_reason(pod("CreateContainerConfigError")) == "CreateContainerConfigError: m"
+    )
+    crash = podstate.containers(pod("CrashLoopBackOff", {"reason": "OOMKilled", "exitCode": 137}))
+    assert crash[0].crash_looping and crash[0].oom_killed and crash[0].restarts == 3
+    assert crash[0].last_exit == " (last exit: OOMKilled, code 137)"
+    assert podstate.stuck_reason(pod("CrashLoopBackOff")) is None  # may heal: not stuck
+    assert not podstate.is_scheduled(pod())
+
+
+def test_the_progress_line_the_emulator_prints_is_the_one_readers_parse() -> None:
+    line = f"INFO 2026-11-27 13:00:05.123 ngc_download.py:88] {progress_message(7)} (1 GB / 9 GB)"
+    assert download_percent(line) == 7
+    assert download_percent("INFO … Model download complete") is None
 
 
 def test_image_pull_insufficient_scope(make_deployer: MakeDeployer) -> None:

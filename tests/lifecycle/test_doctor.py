@@ -153,3 +153,35 @@ def test_cluster_checks_device_plugin(tmp_path: Path) -> None:
         assert by_name(with_gpu, "GPU device plugin").status == "pass"
     unreachable = cluster_checks(lambda: kube_client(kubeconfig))
     assert by_name(unreachable, "kubeconfig").status == "fail"
+
+
+def test_doctor_checks_follow_the_target_registry(tmp_path: Path) -> None:
+    """The target's declared facts decide the checks: the sim reads no OCI profile and has
+    no real registry (a simulated key is fine); oci checks its profile and the real key."""
+    from nimble_oke.services.doctor import run_doctor
+
+    sim = run_doctor(build_config({"target": "sim"}, {}), None, {})
+    assert not any(c.name == "OCI config" for c in sim)
+    assert by_name(sim, "NGC API key").status == "warn"
+    assert "skipped on the sim target" in by_name(sim, "NGC model access").detail
+    missing = str(tmp_path / "absent")
+    oci_cfg = build_config({"target": "oci", "oci": {"config_file": missing}}, {})
+    oci = run_doctor(oci_cfg, None, {}, metadata_url="http://127.0.0.1:9/v2")
+    assert by_name(oci, "OCI config").status == "fail"
+    assert by_name(oci, "NGC API key").status == "fail"
+    assert by_name(oci, "NGC model access").detail == "no NGC key to check"
+    assert by_name(oci, "NIM profiles").status == "warn"  # unreachable: the catalog decides
+
+
+def test_target_registry_names_and_reachability(tmp_path: Path) -> None:
+    from nimble_oke.errors import ConfigError
+    from nimble_oke.services.targets import TARGETS, reachable_target_for, target_kind
+
+    assert sorted(TARGETS) == ["oci", "sim"]
+    with pytest.raises(ConfigError, match="target 'aws': allowed oci, sim"):
+        target_kind("aws")
+    # A stopped simulator: nothing can have changed there, and nothing is started.
+    cfg = build_config({"target": "sim"}, {})
+    assert reachable_target_for(tmp_path, "sim", cfg, {}) is None
+    assert target_kind("sim").live_clock(tmp_path) is None
+    assert not (tmp_path / "sim" / "sim.pid").exists()

@@ -182,3 +182,22 @@ def test_storage_from_an_oci_provider_shares_its_signer_and_retry_policy(
             assert [v.version for v in list_versions(storage, bucket)] == ["v1"]
     finally:
         provider.close()
+
+
+def test_the_repository_reaches_object_storage_through_the_port_only() -> None:
+    """services/models.py holds no SDK client: no oci import, no provider internals (the
+    OCI adapter is cloud/oci/object_storage.py, behind ports_storage.ObjectStore)."""
+    import ast
+
+    import nimble_oke.services.models as repo
+
+    tree = ast.parse(Path(repo.__file__).read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {m for m in imported if m and (m == "oci" or m.startswith("oci."))}
+    attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
+    assert not attributes & {"ce", "base_client", "signer"}

@@ -24,6 +24,8 @@ from nimble_oke.domain.profiles import (
 )
 from nimble_oke.errors import CatalogError
 
+from .metadata_server import metadata_api
+
 CATALOG = load_catalog()
 LLAMA_8B = "meta/llama-3.1-8b-instruct"
 LLAMA_70B = "meta/llama-3.3-70b-instruct"
@@ -201,3 +203,43 @@ def test_deploy_check_for_the_configured_profile() -> None:
         check("bf16", "tensorrt_llm-a10-fp8-tp1")
     with pytest.raises(CatalogError, match="compute capability"):
         check("fp8", "tensorrt_llm-a10-fp8-tp1")
+
+
+def test_cli_ngc_metadata_says_which_published_profiles_fit() -> None:
+    """--ngc asks the NIM Metadata API (its emulator here, on 127.0.0.1) without
+    credentials; a 1.x tag has no published metadata, which is not an error."""
+    with metadata_api() as url:
+        args = ["profiles", LLAMA_8B, "--shape", "VM.GPU.A10.1", "--ngc", "--metadata-url", url]
+        fresh = CliRunner().invoke(cli(), [*args, "--image-tag", "2.0.12", "-o", "json"])
+        old = CliRunner().invoke(cli(), [*args, "--image-tag", "1.8.0"], env={"COLUMNS": "220"})
+    assert fresh.exit_code == 0, fresh.output
+    published = json.loads(fresh.output)["ngc_metadata"]
+    assert published["status"] == "pass" and "vllm-bf16-tp1-pp1" in published["detail"]
+    assert old.exit_code == 0 and "publishes no metadata" in old.output
+    plain = CliRunner().invoke(
+        cli(), ["profiles", LLAMA_8B, "--shape", "VM.GPU.A10.1", "-o", "json"]
+    )
+    assert "ngc_metadata" not in json.loads(plain.output)  # nothing asked without --ngc
+
+
+def test_nim_profiles_from_themetadata_api() -> None:
+    from nimble_oke.domain.config import build_config
+    from nimble_oke.services.doctor import check_nim_profiles
+
+    def cfg(**nim: str):  # type: ignore[no-untyped-def]
+        return build_config(
+            {"target": "oci", "gpu_pool": {"shape": "VM.GPU.A10.1"}, "nim": nim}, {}
+        )
+
+    with metadata_api() as url:
+        fits = check_nim_profiles(cfg(image_tag="2.0.12"), metadata_url=url)
+        assert fits.status == "pass" and "vllm-bf16-tp1-pp1" in fits.detail, fits
+        assert "tp2" not in fits.detail  # one A10: single-GPU profiles only
+        pinned = check_nim_profiles(
+            cfg(image_tag="2.0.12", model_profile="vllm-bf16-tp4-pp1"), metadata_url=url
+        )
+        assert pinned.status == "warn" and "not among the profiles" in pinned.detail, pinned
+        none = check_nim_profiles(cfg(image_tag="1.8.0"), metadata_url=url)
+        assert none.status == "pass" and "publishes no metadata" in none.detail
+    unreachable = check_nim_profiles(cfg(image_tag="2.0.12"), metadata_url="http://127.0.0.1:9/v2")
+    assert unreachable.status == "warn" and "unreachable" in unreachable.detail

@@ -41,6 +41,7 @@ from nimble_oke.bench.raw import load_raw, save_raw
 from nimble_oke.bench.result import BenchResult
 from nimble_oke.bench.shard import merge, shard
 from nimble_oke.errors import ConfigError, EndpointError, KubeError
+from nimble_oke.polling import poll_until
 
 TOOLS_IMAGE = "ghcr.io/nimble-oke/nimble-tools:0.2.0"  # the same tag the watchdog CronJob runs
 RUN_LABEL = "nimble-oke/bench-run"
@@ -343,13 +344,15 @@ def run_in_cluster(
     poll_s: float = 0.2,
     keep_jobs: bool = False,
     say: Say = lambda _m: None,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> InClusterRun:
     """Run ``config`` as ``workers`` Jobs in ``namespace`` against ``service`` and merge.
 
     ``client`` is a lightkube Client for the cluster. ``timeout_s`` (real seconds) bounds
     the whole run from Job creation to the last shard's completion (default: 900 s for
     scheduling, image pull and a requests-bounded run, plus ``duration_s``); the Jobs are
-    deleted afterwards (also on failure or Ctrl-C) unless ``keep_jobs``."""
+    deleted afterwards (also on failure or Ctrl-C) unless ``keep_jobs``. ``sleep`` waits
+    between polls (``Target.sleep`` on the sim: the simulated clock knows the wait)."""
     from lightkube import codecs
     from lightkube.resources.batch_v1 import Job
     from lightkube.types import CascadeType
@@ -372,7 +375,7 @@ def run_in_cluster(
             client.create(codecs.from_dict(m), namespace=namespace)
             created.append(m["metadata"]["name"])
         say(f"bench       {workers} worker Jobs in {namespace} → {endpoint}")
-        results = _collect(client, namespace, shards, config, timeout_s, poll_s)
+        results = _collect(client, namespace, shards, config, timeout_s, poll_s, sleep)
     finally:
         if not keep_jobs:
             for name in created:
@@ -397,34 +400,51 @@ def _collect(
     config: BenchConfig,
     timeout_s: float,
     poll_s: float,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> list[BenchResult]:
-    from lightkube.resources.batch_v1 import Job
-
-    deadline = time.monotonic() + timeout_s
+    """Every shard's result, read from its Job's pod log as the Job finishes (a failed
+    worker stops the run at once)."""
     pending = {s.job: s for s in shards}
     results: dict[int, BenchResult] = {}
-    while pending:
+
+    def all_finished() -> bool | None:
         for name, info in list(pending.items()):
-            state = _finished(client.get(Job, name, namespace=namespace))
-            if state is None:
-                continue
-            pod = _job_pod(client, namespace, name)
-            info.pod = pod.metadata.name if pod is not None else None
-            lines = _log_lines(client, namespace, info.pod) if info.pod else []
-            if state == "Failed":
-                tail = " | ".join(line.rstrip() for line in lines[-5:]) or "no log"
-                raise EndpointError(f"bench worker {info.index} (job {name}) failed: {tail}")
-            try:
-                results[info.index] = decode_raw(lines, api_key=config.api_key)
-            except ValueError as exc:
-                raise EndpointError(f"bench worker {info.index} (pod {info.pod}): {exc}") from None
-            del pending[name]
-        if pending and time.monotonic() > deadline:
-            raise EndpointError(
-                f"bench workers {sorted(s.index for s in pending.values())} did not finish "
-                f"within {timeout_s:.0f}s (kubectl describe job -n {namespace} "
-                f"{next(iter(pending))})"
-            )
-        if pending:
-            time.sleep(poll_s)
+            result = _shard_result(client, namespace, name, info, config)
+            if result is not None:
+                results[info.index] = result
+                del pending[name]
+        return True if not pending else None
+
+    def too_late() -> EndpointError:
+        return EndpointError(
+            f"bench workers {sorted(s.index for s in pending.values())} did not finish "
+            f"within {timeout_s:.0f}s (kubectl describe job -n {namespace} "
+            f"{next(iter(pending))})"
+        )
+
+    poll_until(
+        all_finished, timeout_s=timeout_s, interval_s=poll_s, on_timeout=too_late, sleep=sleep
+    )
     return [results[i] for i in range(len(shards))]
+
+
+def _shard_result(
+    client: Any, namespace: str, job: str, info: ShardInfo, config: BenchConfig
+) -> BenchResult | None:
+    """The shard's result once its Job has finished (None while it runs); raises when the
+    worker failed or its log holds no result."""
+    from lightkube.resources.batch_v1 import Job
+
+    state = _finished(client.get(Job, job, namespace=namespace))
+    if state is None:
+        return None
+    pod = _job_pod(client, namespace, job)
+    info.pod = pod.metadata.name if pod is not None else None
+    lines = _log_lines(client, namespace, info.pod) if info.pod else []
+    if state == "Failed":
+        tail = " | ".join(line.rstrip() for line in lines[-5:]) or "no log"
+        raise EndpointError(f"bench worker {info.index} (job {job}) failed: {tail}")
+    try:
+        return decode_raw(lines, api_key=config.api_key)
+    except ValueError as exc:
+        raise EndpointError(f"bench worker {info.index} (pod {info.pod}): {exc}") from None

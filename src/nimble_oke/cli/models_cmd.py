@@ -17,7 +17,9 @@ from nimble_oke.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from nimble_oke.domain.config import NimbleConfig
     from nimble_oke.services.models import Reader, Storage
+    from nimble_oke.services.targets import TargetKind
 
 models_app = typer.Typer(
     help="Model repository in OCI Object Storage: push, list, promote, replicate, hydrate.",
@@ -45,32 +47,18 @@ def check_bucket_flags(
     check_flag("--to", to_region, region_name)
 
 
-def open_storage(config: str | None, target: str | None) -> Storage:
-    """The target's Object Storage: the simulator service on ``sim`` (its regions'
-    endpoints, fast retries), the OCI config profile on ``oci``."""
-    import oci
-
+def _target(config: str | None, target: str | None) -> tuple[NimbleConfig, TargetKind]:
     from nimble_oke.config_file import load_config
-    from nimble_oke.services.models import Storage
+    from nimble_oke.services.targets import target_kind
 
     cfg, _ = load_config(config or OPTIONS.config, {"target": target})
-    if cfg.target == "sim":
-        from nimble_oke.cloud.oci.provider import fast_retry_strategy
-        from nimble_oke.services.sim_service import ensure_running
-        from nimble_oke.state.store import default_home
+    return cfg, target_kind(cfg.target)
 
-        endpoints = ensure_running(default_home())
-        return Storage(
-            config=dict(oci.config.from_file(str(endpoints["oci_config"]), "DEFAULT")),
-            compartment_id=str(endpoints["compartment_id"]),
-            endpoints=dict(endpoints.get("oci_regions") or {}),
-            retry_strategy=fast_retry_strategy(),
-        )
-    from nimble_oke.services.targets import oci_config as profile_config
 
-    oci_config = profile_config(cfg)
-    compartment = cfg.oci.compartment_id or str(oci_config.get("tenancy", ""))
-    return Storage(config=oci_config, compartment_id=compartment)
+def open_storage(config: str | None, target: str | None) -> Storage:
+    """The target's Object Storage (the target registry knows how each reaches it)."""
+    cfg, kind = _target(config, target)
+    return kind.model_storage(cfg)
 
 
 @models_app.command("push")
@@ -190,8 +178,9 @@ def replicate_cmd(
 
     check_output_format(output)
     check_bucket_flags(bucket, region, to)
-    with open_storage(config, target) as storage:
-        poll_s = 0.05 if storage.endpoints else 10.0
+    cfg, kind = _target(config, target)
+    with kind.model_storage(cfg) as storage:
+        poll_s = kind.storage_poll_s
         result = replicate(
             storage, bucket, to, model=model, region=region, deep=deep, timeout_s=timeout,
             poll_s=poll_s,
@@ -210,7 +199,7 @@ def _hydrate_reader(
     auth: str, source: Any, region: str | None, config: str | None, target: str | None
 ) -> tuple[Reader, Storage | None]:
     from nimble_oke.errors import ConfigError
-    from nimble_oke.services.models import ParReader, SdkReader, Storage
+    from nimble_oke.services.models import ParReader, Storage
 
     if auth == "par":
         url = os.environ.get(PAR_ENV, "")
@@ -218,19 +207,16 @@ def _hydrate_reader(
             raise ConfigError(f"--auth par needs the PAR URL in ${PAR_ENV}")
         return ParReader(url), None
     if auth == "workload-identity":
-        import oci
-
         region = region or os.environ.get("OCI_RESOURCE_PRINCIPAL_REGION")
         if not region:
             raise ConfigError("--auth workload-identity needs --region")
-        signer = oci.auth.signers.get_oke_workload_identity_resource_principal_signer()
-        storage = Storage(config={"region": region}, signer=signer)
+        storage = Storage.with_workload_identity(region)
     elif auth == "config":
         storage = open_storage(config, target)
     else:
         raise ConfigError(f"--auth {auth!r}: allowed values are par, workload-identity, config")
     storage.namespace_name = source.namespace  # the source names it; no extra call
-    return SdkReader(storage, source.bucket, region), storage
+    return storage.reader(source.bucket, region), storage
 
 
 @models_app.command("hydrate")

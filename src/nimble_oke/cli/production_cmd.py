@@ -49,6 +49,20 @@ monitoring_app = typer.Typer(
 def profiles(
     model: Annotated[str, typer.Argument(help="NIM model, e.g. meta/llama-3.1-8b-instruct.")],
     shape: Annotated[str, typer.Option("--shape", "-s", help="GPU shape, e.g. VM.GPU.A10.2.")],
+    ngc: Annotated[
+        bool,
+        typer.Option(
+            "--ngc/--no-ngc",
+            help="Also ask NGC's NIM Metadata API which profiles fit (no credentials sent).",
+        ),
+    ] = False,
+    image_tag: Annotated[
+        str | None, typer.Option(help="NIM image tag for --ngc (default: the catalog's).")
+    ] = None,
+    metadata_url: Annotated[
+        str | None,
+        typer.Option(help="NIM Metadata API base URL for --ngc (default: NGC's; a mirror)."),
+    ] = None,
     output: OutputOpt = "table",
 ) -> None:
     """NIM profiles (engine × precision × tensor parallelism) for a model on a GPU shape:
@@ -57,9 +71,22 @@ def profiles(
     from nimble_oke.domain.profiles import list_profiles
 
     check_output_format(output)
-    options = list_profiles(load_catalog(), model, shape)
+    catalog = load_catalog()
+    options = list_profiles(catalog, model, shape)
+    published = None
+    if ngc:
+        from nimble_oke.services.doctor import nim_profile_fit
+
+        spec = catalog.model(model)
+        image = f"{spec.image}:{image_tag or spec.tag}"
+        published = nim_profile_fit(image, shape, None, metadata_url=metadata_url)
     if output == "json":
-        print_json({"model": model, "shape": shape, "profiles": [o.as_dict() for o in options]})
+        ngc_fit = published.as_dict() if published is not None else None
+        profiles_json = [o.as_dict() for o in options]
+        print_json(
+            {"model": model, "shape": shape, "profiles": profiles_json}
+            | ({"ngc_metadata": ngc_fit} if ngc else {})
+        )
         return
     from rich.table import Table
 
@@ -81,6 +108,8 @@ def profiles(
             o.reason,
         )
     console().print(table)
+    if published is not None:
+        console().print(f"NGC metadata ({published.status}): {published.detail}")
     if not any(o.fits for o in options):
         err(f"no profile of {model} fits {shape} (the table says why; try a larger shape)")
         raise typer.Exit(1)

@@ -13,6 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from nimble_oke.kube.podstate import UNSCHEDULABLE_EVENT, containers, is_ready, is_scheduled
+from nimble_oke.nim_logformat import (
+    DOWNLOAD_COMPLETE,
+    DOWNLOAD_PROGRESS_RE,
+    FOUND_IN_CACHE,
+    download_percent,
+)
+
 # Messages the kubelet, scheduler, CSI driver and NIM print (calibration.md, nim.md).
 CUDA_OOM = re.compile(r"CUDA out of memory|torch\.OutOfMemoryError|cudaErrorMemoryAllocation", re.I)
 # vLLM (inside NIM) when the KV cache cannot hold one sequence of the max model length, or
@@ -30,7 +38,7 @@ NO_KERNEL = re.compile(
     r"profile .* (is )?(not compatible|incompatible)|(requires|needs) compute capability",
     re.I,
 )
-DOWNLOAD_PROGRESS = re.compile(r"Downloading model files:\s+(\d{1,3})%")
+DOWNLOAD_PROGRESS = DOWNLOAD_PROGRESS_RE  # the old name (nimble_oke.nim_logformat)
 PULL_AUTH = re.compile(
     r"401 Unauthorized|unauthorized|insufficient_scope|authentication required", re.I
 )
@@ -79,11 +87,6 @@ def _gpu_allocatable(snap: Snapshot) -> int:
     return total
 
 
-def _container_states(pod: dict[str, Any]) -> list[dict[str, Any]]:
-    status = pod.get("status") or {}
-    return [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]
-
-
 def rule_no_gpu_nodes(snap: Snapshot) -> Finding | None:
     if _gpu_allocatable(snap) > 0:
         return None
@@ -103,21 +106,14 @@ def rule_no_gpu_nodes(snap: Snapshot) -> Finding | None:
 
 
 def _unscheduled(snap: Snapshot) -> set[str]:
-    names = set()
-    for pod in snap.pods:
-        conditions = (pod.get("status") or {}).get("conditions") or []
-        if not any(
-            c.get("type") == "PodScheduled" and c.get("status") == "True" for c in conditions
-        ):
-            names.add(pod.get("metadata", {}).get("name", ""))
-    return names
+    return {p.get("metadata", {}).get("name", "") for p in snap.pods if not is_scheduled(p)}
 
 
 def rule_scheduling(snap: Snapshot) -> Finding | None:
     pending = _unscheduled(snap)
     events = [
         e
-        for e in _events(snap, "FailedScheduling")
+        for e in _events(snap, UNSCHEDULABLE_EVENT)
         if e.get("involvedObject", {}).get("name") in pending
     ]
     for event in reversed(events):  # the newest explanation first
@@ -187,18 +183,15 @@ def rule_pvc(snap: Snapshot) -> Finding | None:
 
 def rule_image_pull(snap: Snapshot) -> Finding | None:
     for pod in snap.pods:
-        for cs in _container_states(pod):
-            waiting = (cs.get("state") or {}).get("waiting") or {}
-            reason = waiting.get("reason")
-            if reason not in ("ErrImagePull", "ImagePullBackOff"):
+        for cs in containers(pod):
+            if not cs.image_pull_failed:
                 continue
-            message = str(waiting.get("message", ""))
             pulls = [
                 e.get("message", "")
                 for e in _events(snap, "Failed")
                 if "pull" in str(e.get("message", "")).lower()
             ]
-            evidence = message or (pulls[-1] if pulls else reason)
+            evidence = cs.waiting_message or (pulls[-1] if pulls else cs.waiting_reason)
             if PULL_AUTH.search(evidence) or any(PULL_AUTH.search(str(p)) for p in pulls):
                 return Finding(
                     "nvcr.io refused the image pull (NGC credentials)",
@@ -248,27 +241,22 @@ def _still_downloading(lines: list[str]) -> bool:
     """The last download progress line is below 100% and no completion follows it."""
     percent: int | None = None
     for line in lines:
-        match = DOWNLOAD_PROGRESS.search(line)
-        if match:
-            percent = int(match.group(1))
-        elif "Model download complete" in line or "Model files found in cache" in line:
+        found = download_percent(line)
+        if found is not None:
+            percent = found
+        elif DOWNLOAD_COMPLETE in line or FOUND_IN_CACHE in line:
             percent = None
     return percent is not None and percent < 100
-
-
-def _is_ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
 def rule_crashes(snap: Snapshot) -> Finding | None:
     """Why a pod crashes or restarts. Pods that are not Ready are looked at first; for a pod
     that is Ready again the cause is history (previous container), so only a warning."""
-    for pod in sorted(snap.pods, key=_is_ready):
+    for pod in sorted(snap.pods, key=is_ready):
         finding = _crash_cause(snap, pod)
         if finding is None:
             continue
-        if _is_ready(pod):
+        if is_ready(pod):
             return replace(
                 finding,
                 evidence=finding.evidence + " (earlier; the pod is Ready now)",
@@ -281,13 +269,11 @@ def rule_crashes(snap: Snapshot) -> Finding | None:
 def _crash_cause(snap: Snapshot, pod: dict[str, Any]) -> Finding | None:
     name = pod.get("metadata", {}).get("name", "")
     lines = snap.logs.get(name, [])
-    for cs in _container_states(pod):
-        last = (cs.get("lastState") or {}).get("terminated") or {}
-        now = (cs.get("state") or {}).get("terminated") or {}
-        if "OOMKilled" in (last.get("reason"), now.get("reason")):
+    for cs in containers(pod):
+        if cs.oom_killed:
             return Finding(
                 "the NIM container was OOMKilled (host memory)",
-                f"container {cs.get('name')} restarted {cs.get('restartCount', 0)}× after OOMKilled",
+                f"container {cs.name} restarted {cs.restarts}× after OOMKilled",
                 "raise resources.limits.memory (weights are staged through host memory: ≥ 1.5× the weights)",
             )
     from_log = _log_finding(lines)
@@ -310,9 +296,8 @@ def _crash_cause(snap: Snapshot, pod: dict[str, Any]) -> Finding | None:
             "let nimble compute the budget (probes.mode: computed) or raise "
             "probes.startup_failure_threshold; keep the model cache volume so restarts resume warm",
         )
-    for cs in _container_states(pod):
-        waiting = (cs.get("state") or {}).get("waiting") or {}
-        if waiting.get("reason") == "CrashLoopBackOff":
+    for cs in containers(pod):
+        if cs.crash_looping:
             tail = lines[-1].strip() if lines else "no log"
             return Finding(
                 "the NIM container keeps crashing",
@@ -398,9 +383,7 @@ def collect(client: Any, namespace: str, *, log_lines: int = 60) -> Snapshot:
     }
     for pod in snap.pods:
         name = pod["metadata"]["name"]
-        restarted = name in killed or any(
-            int(cs.get("restartCount", 0)) for cs in _container_states(pod)
-        )
+        restarted = name in killed or any(cs.restarts for cs in containers(pod))
         # A restarted container's cause is in the previous container's log.
         previous = read_log(name, previous=True) if restarted else []
         snap.logs[name] = previous + read_log(name, previous=False)

@@ -14,7 +14,7 @@ from typing import Any
 from nimble_oke.catalog import load_catalog
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import NimbleError
-from nimble_oke.services.targets import Target
+from nimble_oke.services.targets import Target, target_kind
 
 
 @dataclass(frozen=True)
@@ -144,6 +144,64 @@ def check_ngc_access(
         f"{image}: {result.detail}",
         "check the key's org/team entitlement for this NIM on ngc.nvidia.com",
     )
+
+
+NGC_METADATA_API = "https://api.ngc.nvidia.com/v2"  # nim/metadata_api.NGC_API (no aiohttp here)
+
+
+def check_nim_profiles(cfg: NimbleConfig, *, metadata_url: str = NGC_METADATA_API) -> Check:
+    """The NIM Metadata API (docs.nvidia.com/nim/metadata-api), when NGC publishes metadata
+    for the configured image: does a profile fit the shape's GPUs, and is a pinned profile
+    one of them? No credentials are sent."""
+    model = load_catalog().model(cfg.nim.model)
+    image = f"{cfg.nim.image_repository or model.image}:{cfg.nim.image_tag or model.tag}"
+    return nim_profile_fit(
+        image, cfg.gpu_pool.shape, cfg.nim.model_profile, metadata_url=metadata_url
+    )
+
+
+def nim_profile_fit(
+    image: str, shape_name: str, pinned: str | None, *, metadata_url: str | None = None
+) -> Check:
+    """``image``'s profiles NGC says fit a node of ``shape_name`` (GPU-agnostic ones: the
+    catalog knows no PCI ids). NIMs released before September 2026 publish no metadata:
+    the catalog's fit rule (``nimble profiles``) is then all there is, which is fine."""
+    import asyncio
+
+    from nimble_oke.errors import EndpointError
+    from nimble_oke.nim.metadata_api import fetch_metadata, fitting_profiles
+
+    name, shape = "NIM profiles", load_catalog().shape(shape_name)
+    try:
+        meta = asyncio.run(fetch_metadata(image, base_url=metadata_url or NGC_METADATA_API))
+    except (EndpointError, ValueError) as exc:
+        return Check(name, "warn", f"{exc}; using the catalog's fit rule")
+    if meta is None:
+        return Check(
+            name,
+            "pass",
+            f"NGC publishes no metadata for {image} (NIMs released before Sept 2026 lack it); "
+            "using the catalog's fit rule",
+        )
+    fits = fitting_profiles(meta, gpu_memory_gb=shape.gpu_memory_gb, gpu_count=shape.gpu_count)
+    names = [p.name for p in fits]
+    node = f"{shape.name} ({shape.gpu_count}× {shape.gpu_memory_gb:g} GB)"
+    if not fits:
+        return Check(
+            name,
+            "warn",
+            f"NGC lists no GPU-agnostic profile of {image} that fits {node}",
+            "pick a larger shape or a smaller precision (nimble profiles MODEL --shape S)",
+        )
+    if pinned and pinned not in {p.profile_id for p in fits} | set(names):
+        return Check(
+            name,
+            "warn",
+            f"nim.model_profile {pinned} is not among the profiles NGC says fit {node}: "
+            + ", ".join(names),
+            "unset nim.model_profile (NIM selects) or pin one of those",
+        )
+    return Check(name, "pass", f"{len(fits)} profiles of {image} fit {node}: " + ", ".join(names))
 
 
 def provider_checks(cfg: NimbleConfig, target: Target) -> list[Check]:
@@ -284,13 +342,17 @@ def run_doctor(
     *,
     client_factory: Callable[[], Any] | None = None,
     registry_url: str | None = "https://nvcr.io",
+    metadata_url: str = NGC_METADATA_API,
 ) -> list[Check]:
+    kind = target_kind(cfg.target)
     checks = [check_python_deps()]
-    simulated = cfg.target == "sim"
-    if not simulated:
+    if kind.oci_profile:
         checks.append(check_oci_config(cfg))
-    checks.append(check_ngc_key(cfg, env, simulated=simulated))
-    checks.append(check_ngc_access(cfg, env, registry_url=None if simulated else registry_url))
+    checks.append(check_ngc_key(cfg, env, simulated=not kind.real_registry))
+    registry = registry_url if kind.real_registry else None
+    checks.append(check_ngc_access(cfg, env, registry_url=registry))
+    if kind.real_registry:  # the sim stack serves no Metadata API (yet): no check there
+        checks.append(check_nim_profiles(cfg, metadata_url=metadata_url))
     if target is not None:
         checks += provider_checks(cfg, target)
     checks += cluster_checks(client_factory)

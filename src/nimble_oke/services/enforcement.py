@@ -122,16 +122,10 @@ def reachable_target(home: Path, record: SessionRecord) -> Target | None:
     """The session's cloud, without starting anything: None for a stopped simulator (its
     clock is frozen, so its watchdog cannot have acted since it stopped)."""
     from nimble_oke.domain.config import build_config
-    from nimble_oke.services.sim_service import status
-    from nimble_oke.services.targets import oci_target, sim_target
+    from nimble_oke.services.targets import reachable_target_for
 
     cfg = build_config(record.config, {}, source=f"session {record.name}")
-    if record.target == "sim":
-        current = status(home)
-        if not current["running"]:
-            return None
-        return sim_target(cfg, current["endpoints"], os.environ)
-    return oci_target(cfg, os.environ, require_key=False)
+    return reachable_target_for(home, record.target, cfg, os.environ)
 
 
 def refresh_enforcement(

@@ -32,19 +32,16 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from nimble_oke.errors import ConfigError, NimbleError, ProviderError
-from nimble_oke.redact import redact
+from nimble_oke.cloud.oci import object_storage as _oci_storage
+from nimble_oke.errors import ConfigError, NimbleError
+from nimble_oke.ports_storage import ObjectNotFound, ObjectReader, ObjectStore
 
 log = logging.getLogger(__name__)
 
@@ -73,120 +70,12 @@ class ModelRepoError(NimbleError):
     exit_code = 5
 
 
-# --- the connection ---------------------------------------------------------------------
-
-
-@dataclass
-class Storage:
-    """How to reach Object Storage: an OCI config (or a signer for workload identity), the
-    compartment for new buckets, and per-region endpoints (the simulator's; empty on OCI).
-
-    Use as a context manager: the SDK clients' connection pools are closed at the end."""
-
-    config: dict[str, Any]
-    compartment_id: str = ""
-    endpoints: dict[str, str] = field(default_factory=dict)
-    retry_strategy: Any = None
-    signer: Any = None
-    namespace_name: str | None = None  # known already (e.g. from oci://bucket@ns/...)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
-    _clients: list[Any] = field(default_factory=list, repr=False)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def region(self) -> str:
-        return str(self.config.get("region", ""))
-
-    @classmethod
-    def from_provider(cls, provider: Any, endpoints: dict[str, str] | None = None) -> Storage:
-        """From an :class:`~nimble_oke.cloud.oci.provider.OciProvider` (same config,
-        compartment and retry policy); ``endpoints`` maps region → endpoint on the sim."""
-        client = provider.ce  # any of its SDK clients: they share the policy and signer
-        return cls(
-            config=dict(provider.config),
-            compartment_id=provider.compartment_id,
-            endpoints=dict(endpoints or {}),
-            retry_strategy=getattr(client, "retry_strategy", None),
-            signer=getattr(getattr(client, "base_client", None), "signer", None),
-        )
-
-    def client(self, region: str | None = None) -> Any:
-        """This thread's ObjectStorageClient for ``region`` (default: the config's)."""
-        region = region or self.region
-        cache: dict[str, Any] = self._local.__dict__.setdefault("clients", {})
-        if region not in cache:
-            cache[region] = self._new_client(region)
-        return cache[region]
-
-    def _new_client(self, region: str) -> Any:
-        import oci
-
-        from nimble_oke.cloud.oci import errors as oe
-        from nimble_oke.cloud.oci.provider import default_retry_strategy
-
-        with self._lock:
-            if self.signer is None and ("key_file" in self.config or "key_content" in self.config):
-                from nimble_oke.cloud.oci.token import signer_from_config
-
-                self.signer = signer_from_config(self.config)
-        kwargs: dict[str, Any] = {
-            "retry_strategy": self.retry_strategy or default_retry_strategy(),
-            "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        }
-        if self.signer is not None:
-            kwargs["signer"] = self.signer
-        if region in self.endpoints:
-            kwargs["service_endpoint"] = self.endpoints[region]
-        elif self.endpoints:
-            raise ConfigError(f"region {region}: not one of {sorted(self.endpoints)}")
-        config_errors: tuple[type[BaseException], ...] = (
-            *oe.service_error_types(),
-            ValueError,
-            KeyError,
-        )
-        try:
-            client = oci.object_storage.ObjectStorageClient(
-                {**self.config, "region": region}, **kwargs
-            )
-        except config_errors as exc:
-            oe.translate(exc, "configuring the Object Storage client")
-        with self._lock:
-            self._clients.append(client)
-        return client
-
-    def namespace(self) -> str:
-        if self.namespace_name is None:
-            self.namespace_name = str(call("reading the namespace", self.client().get_namespace))
-        return self.namespace_name
-
-    def close(self) -> None:
-        with self._lock:
-            clients, self._clients = self._clients, []
-        for client in clients:
-            session = getattr(getattr(client, "base_client", None), "session", None)
-            if session is not None:
-                session.close()
-        self._local = threading.local()
-
-    def __enter__(self) -> Storage:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def call(action: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call the SDK; translate its errors (``action`` names what we tried)."""
-    from nimble_oke.cloud.oci import errors as oe
-
-    try:
-        return fn(*args, **kwargs).data
-    except oe.service_error_types() as exc:
-        oe.translate(exc, action)
-
-
-def _missing(exc: BaseException) -> bool:
-    return isinstance(exc, ProviderError) and exc.status == 404
+# The OCI adapter under its former names: callers build one and pass it as the port.
+Storage = _oci_storage.OciObjectStorage
+Reader = _oci_storage.Reader
+SdkReader = _oci_storage.SdkReader
+ParReader = _oci_storage.ParReader
+NotFoundError = ObjectNotFound
 
 
 # --- naming -------------------------------------------------------------------------------
@@ -288,40 +177,17 @@ def _walk(directory: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
     return files, links
 
 
-def _ensure_bucket(storage: Storage, bucket: str, region: str) -> None:
-    import oci
-
-    client = storage.client(region)
-    try:
-        call(f"reading bucket {bucket}", client.get_bucket, storage.namespace(), bucket)
+def _ensure_bucket(storage: ObjectStore, bucket: str, region: str) -> None:
+    if storage.bucket_exists(region, bucket):
         return
-    except ProviderError as exc:
-        if not _missing(exc):
-            raise
     if not storage.compartment_id:
         raise ConfigError(f"bucket {bucket} does not exist and no compartment is configured")
-    details = oci.object_storage.models.CreateBucketDetails(
-        name=bucket,
-        compartment_id=storage.compartment_id,
-        versioning="Enabled",
-        freeform_tags={"nimble-oke-created-by": "nimble models push"},
-    )
-    call(f"creating bucket {bucket}", client.create_bucket, storage.namespace(), details)
+    storage.create_bucket(region, bucket, {"nimble-oke-created-by": "nimble models push"})
     log.info("created bucket %s (versioning enabled) in %s", bucket, region)
 
 
-def _put(storage: Storage, region: str, bucket: str, name: str, data: bytes) -> None:
-    md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
-    call(
-        f"uploading {name}",
-        storage.client(region).put_object,
-        storage.namespace(),
-        bucket,
-        name,
-        data,
-        content_md5=md5,
-        content_length=len(data),
-    )
+def _put(storage: ObjectStore, region: str, bucket: str, name: str, data: bytes) -> None:
+    storage.put(region, bucket, name, data)
 
 
 def _read_range(path: Path, offset: int, length: int) -> bytes:
@@ -355,66 +221,39 @@ class _Pool:
 
 
 def _upload_file(
-    storage: Storage, pool: _Pool, region: str, bucket: str, name: str, path: Path, part_size: int
+    storage: ObjectStore,
+    pool: _Pool,
+    region: str,
+    bucket: str,
+    name: str,
+    path: Path,
+    part_size: int,
 ) -> str | None:
     """Upload one file (multipart above ``part_size``); returns the MD5 the service checked
     (content-md5, sent with the body) or reported (opc-multipart-md5)."""
-    import oci
-
     size = path.stat().st_size
     if size <= part_size:
         data = path.read_bytes()
         _put(storage, region, bucket, name, data)  # the service refuses a wrong content-md5
         return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
-    ns, client = storage.namespace(), storage.client(region)
-    upload = call(
-        f"starting the multipart upload of {name}",
-        client.create_multipart_upload,
-        ns,
-        bucket,
-        oci.object_storage.models.CreateMultipartUploadDetails(object=name),
-    )
+    upload_id = storage.start_multipart(region, bucket, name)
 
-    def part(num: int) -> Any:
+    def part(num: int) -> tuple[int, str]:
         data = _read_range(path, (num - 1) * part_size, part_size)
-        md5 = base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324
-        from nimble_oke.cloud.oci import errors as oe
-
-        try:
-            resp = storage.client(region).upload_part(
-                ns, bucket, name, upload.upload_id, num, data, content_md5=md5
-            )
-        except oe.service_error_types() as exc:
-            oe.translate(exc, f"uploading part {num} of {name}")
-        return oci.object_storage.models.CommitMultipartUploadPartDetails(
-            part_num=num, etag=resp.headers["etag"]
-        )
+        return num, storage.upload_part(region, bucket, name, upload_id, num, data)
 
     count = -(-size // part_size)
     try:
-        parts = pool.run([functools.partial(part, n) for n in range(1, count + 1)])
-        from nimble_oke.cloud.oci import errors as oe
-
-        try:
-            resp = client.commit_multipart_upload(
-                ns,
-                bucket,
-                name,
-                upload.upload_id,
-                oci.object_storage.models.CommitMultipartUploadDetails(parts_to_commit=parts),
-            )
-        except oe.service_error_types() as exc:
-            oe.translate(exc, f"committing the multipart upload of {name}")
+        etags = pool.run([functools.partial(part, n) for n in range(1, count + 1)])
+        return storage.commit_multipart(region, bucket, name, upload_id, etags)
     except BaseException:
         with contextlib.suppress(Exception):
-            client.abort_multipart_upload(ns, bucket, name, upload.upload_id)
+            storage.abort_multipart(region, bucket, name, upload_id)
         raise
-    reported = resp.headers.get("opc-multipart-md5")
-    return str(reported) if reported else None
 
 
 def push(
-    storage: Storage,
+    storage: ObjectStore,
     directory: str | Path,
     bucket: str,
     version: str,
@@ -493,41 +332,44 @@ def push(
     )
 
 
-def _put_json(storage: Storage, region: str, bucket: str, name: str, data: Any) -> None:
+def _put_json(storage: ObjectStore, region: str, bucket: str, name: str, data: Any) -> None:
     _put(storage, region, bucket, name, json.dumps(data, indent=1, sort_keys=True).encode())
 
 
-def _get_json(storage: Storage, region: str, bucket: str, name: str) -> Any:
+def read_json(reader: ObjectReader, name: str) -> Any:
     """The JSON object ``name``, or None when it does not exist."""
-    client = storage.client(region)
     try:
-        resp = call(f"reading {name}", client.get_object, storage.namespace(), bucket, name)
-    except ProviderError as exc:
-        if _missing(exc) and exc.code == "ObjectNotFound":
-            return None
-        raise
+        data = reader.get(name)
+    except ObjectNotFound:
+        return None
     try:
-        return json.loads(resp.content)
+        return json.loads(data)
     except ValueError as exc:
         raise ModelRepoError(f"{name}: not valid JSON") from exc
+
+
+class _Json(ObjectReader):
+    """Whole-object reads through the store's API (errors worded "reading <name>")."""
+
+    def __init__(self, storage: ObjectStore, region: str, bucket: str) -> None:
+        self.storage, self.region, self.bucket, self.hint = storage, region, bucket, ""
+
+    def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
+        return self.storage.read(self.region, self.bucket, name)
+
+
+def _get_json(storage: ObjectStore, region: str, bucket: str, name: str) -> Any:
+    """The JSON object ``name``, or None when it does not exist."""
+    return read_json(_Json(storage, region, bucket), name)
 
 
 # --- list, promote ------------------------------------------------------------------------
 
 
-def _list_names(storage: Storage, region: str, bucket: str, prefix: str) -> list[dict[str, Any]]:
-    client, ns = storage.client(region), storage.namespace()
-    items: list[dict[str, Any]] = []
-    start: str | None = None
-    while True:
-        kwargs: dict[str, Any] = {"prefix": prefix, "fields": "name,size", "limit": 1000}
-        if start:
-            kwargs["start"] = start
-        page = call(f"listing {bucket}/{prefix}", client.list_objects, ns, bucket, **kwargs)
-        items += [{"name": o.name, "size": o.size} for o in page.objects]
-        start = page.next_start_with
-        if not start:
-            return items
+def _list_names(
+    storage: ObjectStore, region: str, bucket: str, prefix: str
+) -> list[dict[str, Any]]:
+    return [{"name": o.name, "size": o.size} for o in storage.list_objects(region, bucket, prefix)]
 
 
 @dataclass
@@ -551,7 +393,7 @@ class VersionInfo:
 
 
 def list_versions(
-    storage: Storage, bucket: str, *, region: str | None = None, root: str = ROOT
+    storage: ObjectStore, bucket: str, *, region: str | None = None, root: str = ROOT
 ) -> list[VersionInfo]:
     """Complete versions (with a manifest) of every model in the bucket, with their labels."""
     region = region or storage.region
@@ -583,7 +425,9 @@ def list_versions(
     return sorted(out, key=lambda v: (v.model, v.created, v.version))
 
 
-def _resolve_model(storage: Storage, region: str, bucket: str, model: str | None, root: str) -> str:
+def _resolve_model(
+    storage: ObjectStore, region: str, bucket: str, model: str | None, root: str
+) -> str:
     if model:
         return _check_name("model", model)
     models = sorted({v.model for v in list_versions(storage, bucket, region=region, root=root)})
@@ -594,7 +438,7 @@ def _resolve_model(storage: Storage, region: str, bucket: str, model: str | None
 
 
 def _write_label(
-    storage: Storage, region: str, bucket: str, prefix: str, label: str, version: str
+    storage: ObjectStore, region: str, bucket: str, prefix: str, label: str, version: str
 ) -> dict[str, Any]:
     name = f"{prefix}/{LABELS}/{label}.json"
     previous = _get_json(storage, region, bucket, name) or {}
@@ -609,7 +453,7 @@ def _write_label(
 
 
 def promote(
-    storage: Storage,
+    storage: ObjectStore,
     version: str,
     bucket: str,
     label: str,
@@ -629,15 +473,17 @@ def promote(
     return {"model": model, **_write_label(storage, region, bucket, prefix, label, version)}
 
 
-def resolve_version(reader: Reader, prefix: str, version: str | None) -> tuple[str, dict[str, Any]]:
+def resolve_version(
+    reader: ObjectReader, prefix: str, version: str | None
+) -> tuple[str, dict[str, Any]]:
     """A version name or a label (default ``latest``) → (version, manifest)."""
     ref = version or LATEST
-    manifest = reader.get_json(f"{prefix}/{ref}/{MANIFEST}")
+    manifest = read_json(reader, f"{prefix}/{ref}/{MANIFEST}")
     if manifest is not None:
         return ref, manifest
-    label = reader.get_json(f"{prefix}/{LABELS}/{ref}.json")
+    label = read_json(reader, f"{prefix}/{LABELS}/{ref}.json")
     if label is not None:
-        manifest = reader.get_json(f"{prefix}/{label['version']}/{MANIFEST}")
+        manifest = read_json(reader, f"{prefix}/{label['version']}/{MANIFEST}")
         if manifest is not None:
             return str(label["version"]), manifest
     raise ModelRepoError(f"{prefix}: no version or label {ref!r} in the bucket{reader.hint}")
@@ -647,7 +493,7 @@ def resolve_version(reader: Reader, prefix: str, version: str | None) -> tuple[s
 
 
 def create_par(
-    storage: Storage,
+    storage: ObjectStore,
     bucket: str,
     prefix: str,
     expires_in_s: float = PAR_TTL_S,
@@ -660,113 +506,14 @@ def create_par(
 
     ``now`` is the clock the service expires PARs by: on the sim target pass the simulated
     wall clock (``Target.now``), or a one-hour PAR lasts six real seconds at scale 600."""
-    import oci
-
     expires = datetime.fromtimestamp(now(), UTC) + timedelta(seconds=expires_in_s)
-    details = oci.object_storage.models.CreatePreauthenticatedRequestDetails(
-        name=f"nimble-hydrate-{int(time.time())}",
-        access_type="AnyObjectRead",  # with object_name: restricted to that prefix on OCI
-        object_name=prefix.rstrip("/") + "/",
-        bucket_listing_action="Deny",
-        time_expires=expires,
-    )
-    par = call(
-        f"creating a read PAR for {bucket}/{prefix}",
-        storage.client(region).create_preauthenticated_request,
-        storage.namespace(),
+    return storage.create_read_par(
+        region or storage.region,
         bucket,
-        details,
+        prefix,
+        name=f"nimble-hydrate-{int(time.time())}",
+        expires=expires,
     )
-    return str(par.full_path)
-
-
-# --- readers: the SDK (signed) or a PAR (no signature) ---------------------------------------
-
-
-class NotFoundError(Exception):
-    """The object does not exist (internal: turned into None or a ModelRepoError)."""
-
-
-class Reader:
-    """Reads objects of one bucket; ``get`` returns exactly the requested byte range."""
-
-    hint = ""  # appended to "not found" messages
-
-    def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
-        raise NotImplementedError
-
-    def get_json(self, name: str) -> Any:
-        try:
-            data = self.get(name)
-        except NotFoundError:
-            return None
-        try:
-            return json.loads(data)
-        except ValueError as exc:
-            raise ModelRepoError(f"{name}: not valid JSON") from exc
-
-    @staticmethod
-    def _slice(body: bytes, status: int, start: int | None, end: int | None) -> bytes:
-        """A server may ignore Range and send the whole object (200): cut the range out."""
-        if start is None or status == 206:
-            return body
-        return body[start : (end + 1 if end is not None else None)]
-
-
-class SdkReader(Reader):
-    def __init__(self, storage: Storage, bucket: str, region: str | None = None) -> None:
-        self.storage, self.bucket, self.region = storage, bucket, region or storage.region
-
-    def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
-        from nimble_oke.cloud.oci import errors as oe
-
-        kwargs: dict[str, Any] = {}
-        if start is not None:
-            kwargs["range"] = f"bytes={start}-{'' if end is None else end}"
-        client = self.storage.client(self.region)
-        try:
-            resp = client.get_object(self.storage.namespace(), self.bucket, name, **kwargs)
-        except oe.service_error_types() as exc:
-            if getattr(exc, "status", None) == 404 and getattr(exc, "code", "") == "ObjectNotFound":
-                raise NotFoundError(name) from None
-            oe.translate(exc, f"downloading {name}")
-        return self._slice(resp.data.content, resp.status, start, end)
-
-
-class ParReader(Reader):
-    """Plain HTTPS GETs under a bucket PAR (``.../p/<token>/n/<ns>/b/<bucket>/o/``).
-
-    The URL is a credential: it is kept in memory only and every error message is built
-    without it (urllib's exceptions are not chained)."""
-
-    def __init__(self, par_url: str, timeout_s: float = 300.0) -> None:
-        if not par_url.startswith(("https://", "http://")) or "/o/" not in par_url:
-            raise ConfigError("the PAR URL is not a bucket PAR URL (…/p/…/n/…/b/…/o/)")
-        self._base = par_url[: par_url.index("/o/") + 3]
-        self.hint = " (or the PAR is invalid or expired)"
-        self.timeout_s = timeout_s
-
-    def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
-        url = self._base + urllib.parse.quote(name, safe="/")
-        headers = {}
-        if start is not None:
-            headers["range"] = f"bytes={start}-{'' if end is None else end}"
-        request = urllib.request.Request(url, headers=headers)  # noqa: S310 - http(s) checked
-        status, problem = 0, ""
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as resp:  # noqa: S310
-                return self._slice(resp.read(), resp.status, start, end)
-        except urllib.error.HTTPError as exc:
-            status, problem = exc.code, f"HTTP {exc.code}"
-            exc.close()
-        except (urllib.error.URLError, OSError) as exc:
-            problem = redact(f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}")
-        # Raised outside the except blocks: urllib's exception (it holds the URL) is never
-        # chained to ours.
-        if status == 404:
-            # OCI answers 404 for a missing object and for an invalid/expired PAR alike.
-            raise NotFoundError(name)
-        raise ProviderError(f"downloading {name} through the PAR: {problem}")
 
 
 # --- hydrate --------------------------------------------------------------------------------
@@ -840,7 +587,7 @@ def _verify(path: Path, entry: dict[str, Any], part_size: int, name: str) -> Non
 
 
 def _download(
-    reader: Reader,
+    reader: ObjectReader,
     pool: _Pool,
     files: list[tuple[str, Path, int]],
     part_size: int,
@@ -861,7 +608,7 @@ def _download(
     pool.run(tasks)
 
 
-def _fetch_range(reader: Reader, name: str, path: Path, start: int, end: int) -> int:
+def _fetch_range(reader: ObjectReader, name: str, path: Path, start: int, end: int) -> int:
     data = reader.get(name, start, end)
     if len(data) != end - start + 1:
         raise ModelRepoError(f"{name}: got {len(data)} bytes for range {start}-{end}")
@@ -871,7 +618,7 @@ def _fetch_range(reader: Reader, name: str, path: Path, start: int, end: int) ->
     return len(data)
 
 
-def _fetch_whole(reader: Reader, name: str, path: Path, size: int) -> int:
+def _fetch_whole(reader: ObjectReader, name: str, path: Path, size: int) -> int:
     data = reader.get(name) if size else b""
     if len(data) != size:
         raise ModelRepoError(f"{name}: expected {size} bytes, got {len(data)}")
@@ -919,7 +666,7 @@ def _write_atomic(path: Path, data: Any) -> None:
 
 
 def hydrate(
-    reader: Reader,
+    reader: ObjectReader,
     source: Source,
     dest: str | Path,
     version: str | None = None,
@@ -987,47 +734,25 @@ class ReplicationResult:
 
 
 def _ensure_policy(
-    storage: Storage, bucket: str, region: str, to_region: str, dest_bucket: str
+    storage: ObjectStore, bucket: str, region: str, to_region: str, dest_bucket: str
 ) -> str:
-    import oci
-
-    client, ns = storage.client(region), storage.namespace()
-    for policy in call(
-        "listing replication policies", client.list_replication_policies, ns, bucket
-    ):
-        if (
-            policy.destination_region_name == to_region
-            and policy.destination_bucket_name == dest_bucket
-        ):
-            return str(policy.id)
+    for policy in storage.replication_policies(region, bucket):
+        if policy.destination_region == to_region and policy.destination_bucket == dest_bucket:
+            return policy.policy_id
     _ensure_bucket(storage, dest_bucket, to_region)
-    details = oci.object_storage.models.CreateReplicationPolicyDetails(
-        name=f"nimble-{bucket}-to-{to_region}",
-        destination_region_name=to_region,
-        destination_bucket_name=dest_bucket,
-    )
-    policy = call(
-        f"creating the replication policy {bucket} → {to_region}",
-        client.create_replication_policy,
-        ns,
+    policy_id = storage.create_replication_policy(
+        region,
         bucket,
-        details,
+        name=f"nimble-{bucket}-to-{to_region}",
+        to_region=to_region,
+        to_bucket=dest_bucket,
     )
     log.info("replication policy %s → %s/%s created", bucket, to_region, dest_bucket)
-    return str(policy.id)
-
-
-def _head_md5(storage: Storage, region: str, bucket: str, name: str) -> set[str]:
-    resp = storage.client(region).head_object(storage.namespace(), bucket, name)
-    return {
-        str(resp.headers.get(h))
-        for h in ("content-md5", "opc-multipart-md5")
-        if resp.headers.get(h)
-    }
+    return policy_id
 
 
 def replicate(
-    storage: Storage,
+    storage: ObjectStore,
     bucket: str,
     to_region: str,
     *,
@@ -1052,7 +777,7 @@ def replicate(
     dest_bucket = dest_bucket or bucket
     model = _resolve_model(storage, region, bucket, model, root)
     prefix = model_prefix(model, root)
-    version, manifest = resolve_version(SdkReader(storage, bucket, region), prefix, None)
+    version, manifest = resolve_version(storage.reader(bucket, region), prefix, None)
     policy_id = _ensure_policy(storage, bucket, region, to_region, dest_bucket)
     vprefix = version_prefix(prefix, version)
     wanted = {f"{vprefix}/{FILES}/{f['path']}": int(f["size"]) for f in manifest["files"]}
@@ -1076,7 +801,7 @@ def replicate(
     entries = {f"{vprefix}/{FILES}/{f['path']}": f for f in manifest["files"]}
     with _Pool(parallelism) as pool:
         if deep:
-            reader = SdkReader(storage, dest_bucket, to_region)
+            reader = storage.reader(dest_bucket, to_region)
 
             def check(name: str, entry: dict[str, Any]) -> None:
                 if hashlib.sha256(reader.get(name)).hexdigest() != entry["sha256"]:
@@ -1085,12 +810,7 @@ def replicate(
         else:
 
             def check(name: str, entry: dict[str, Any]) -> None:
-                from nimble_oke.cloud.oci import errors as oe
-
-                try:
-                    reported = _head_md5(storage, to_region, dest_bucket, name)
-                except oe.service_error_types() as exc:
-                    oe.translate(exc, f"reading replica {name}")
+                reported = storage.checksums(to_region, dest_bucket, name)
                 expected = {entry.get("md5"), entry.get("multipart_md5")} - {None}
                 if not reported & expected:
                     raise ModelRepoError(f"replica {name}: MD5 does not match the manifest")

@@ -17,20 +17,15 @@ from nimble_oke.services.enforcement import reachable_target
 from nimble_oke.services.lifecycle import UpResult, down, up
 from nimble_oke.services.planning import plan_session, session_warmth
 from nimble_oke.services.provision import Keep
-from nimble_oke.services.targets import Target, oci_target, sim_target
+from nimble_oke.services.targets import Target, open_target
 from nimble_oke.state.status import SessionStatus
-from nimble_oke.state.store import SessionRecord, StateStore, default_home
+from nimble_oke.state.store import SessionRecord, StateStore
 
 Say = Callable[[str], None]
 
 
 def resolve_target(cfg: NimbleConfig, env: Mapping[str, str] | None = None) -> Target:
-    env = os.environ if env is None else env
-    if cfg.target == "sim":
-        from nimble_oke.services.sim_service import ensure_running
-
-        return sim_target(cfg, ensure_running(default_home()), env)
-    return oci_target(cfg, env)
+    return open_target(cfg, env)
 
 
 def run_up(
@@ -314,12 +309,7 @@ def doctor_context(cfg: NimbleConfig, session: str | None) -> tuple[Target | Non
 
     problems: list[Any] = []
     try:
-        if cfg.target == "sim":
-            from nimble_oke.services.sim_service import ensure_running
-
-            target: Target | None = sim_target(cfg, ensure_running(default_home()), os.environ)
-        else:
-            target = oci_target(cfg, os.environ, require_key=False)
+        target: Target | None = open_target(cfg, os.environ, require_key=False)
     except NimbleError as exc:
         problems.append(Check("target", "fail", str(exc), "see the OCI config check"))
         return None, None, problems

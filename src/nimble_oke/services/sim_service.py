@@ -166,7 +166,7 @@ def advance(home: Path, hours: float) -> float:
     """Move the running simulator's clock ``hours`` forward (as if the laptop had been
     closed that long); returns the new simulated Unix time."""
     from nimble_oke.errors import ConfigError, StateError
-    from nimble_oke.services.targets import SimClockClient
+    from nimble_oke.services.sim_clock import SimClockClient
 
     if not 0 < hours <= 720:
         raise ConfigError(f"--hours {hours}: allowed 0 < hours ≤ 720")

@@ -6,39 +6,65 @@
   the simulated clock jumps over provisioning while this process waits (it takes part in
   simulated time: :class:`SimClockClient`).
 - ``oci``: the real OCI API from the user's config profile.
+
+What differs between the two is declared once, in :data:`TARGETS` (a :class:`TargetKind`
+each); workflows ask the registry (:func:`open_target`, :func:`target_kind`) instead of
+comparing ``cfg.target`` with a name.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nimble_oke.cloud.oci.object_storage import OciObjectStorage
 from nimble_oke.domain.config import NimbleConfig
 from nimble_oke.errors import ConfigError, ProviderError
 from nimble_oke.ngc_keys import NGC_KEY_RE, throwaway_key
 from nimble_oke.ports import CloudProvider
+from nimble_oke.services import sim_service
 from nimble_oke.services.provision import Timeouts
+from nimble_oke.services.sim_clock import EVENT_CLOCK_TIMEOUT_SCALE, SimClockClient
+from nimble_oke.state.store import default_home
+
+__all__ = [
+    "EVENT_CLOCK_TIMEOUT_SCALE",
+    "TARGETS",
+    "SimClockClient",
+    "Target",
+    "TargetKind",
+    "ngc_key",
+    "oci_config",
+    "oci_target",
+    "open_target",
+    "reachable_target_for",
+    "sim_target",
+    "target_kind",
+    "target_storage",
+]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Target:
+    """A reachable target. Both targets speak the OCI API (the sim through its simulator),
+    so ``oci_config`` is the SDK config either way; ``endpoints`` is empty on OCI."""
+
     name: str
     provider: CloudProvider
     oci_config: dict[str, Any]
-    time_scale: float
-    poll_s: float
-    timeouts: Timeouts
-    ngc_key: str
-    ngc_key_simulated: bool
-    endpoints: dict[str, Any]
+    ngc_key: str = ""
+    ngc_key_simulated: bool = False  # the sim made one up ($NGC_API_KEY not set)
+    # Simulated seconds per real second, as a bound for timeouts (1 on OCI).
+    time_scale: float = 1.0
+    poll_s: float = 5.0
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    # The simulated stack's endpoints (OCI per region, kube, admin); empty on OCI.
+    endpoints: dict[str, Any] = field(default_factory=dict)
     now: Callable[[], float] = time.time
     # Wait ``sim_seconds`` of the target's time: real time on OCI; on the sim a sleep the
     # simulated clock knows about (it may jump to its end while this process waits).
@@ -76,9 +102,6 @@ def ngc_key(cfg: NimbleConfig, env: Mapping[str, str], *, simulated_ok: bool) ->
     return key, False
 
 
-# The event clock jumps over provisioning: as a bound for timeouts, simulated time passes
-# at least this many times faster than real time while something is being provisioned.
-EVENT_CLOCK_TIMEOUT_SCALE = 20.0
 # The OCI provider's waits on the sim: a sleep of up to this many simulated seconds, ended
 # early by any lifecycle event in the simulated cloud.
 PROVIDER_POLL_SIM_S = 30.0
@@ -113,179 +136,18 @@ def sim_target(cfg: NimbleConfig, endpoints: Mapping[str, Any], env: Mapping[str
     )
     key, simulated = ngc_key(cfg, env, simulated_ok=True)
     return Target(
-        "sim",
-        provider,
-        dict(config),
-        scale,
-        0.05,
-        timeouts,
-        key,
-        simulated,
-        dict(endpoints),
+        name="sim",
+        provider=provider,
+        oci_config=dict(config),
+        ngc_key=key,
+        ngc_key_simulated=simulated,
+        time_scale=scale,
+        poll_s=0.05,
+        timeouts=timeouts,
+        endpoints=dict(endpoints),
         now=clock.now,
         sleep=clock.sleep,
     )
-
-
-BEAT_S = 0.1  # heartbeat period (the simulator drops a participant silent for 1.5 s)
-BUSY_FRACTION = 0.3  # share of a beat period on (or waiting for) a CPU that counts as busy
-
-
-class SimClockClient:
-    """The simulated stack's clock, read from another process through its admin API.
-
-    ``now()`` asks the simulator each time (its clock may jump at any moment). After
-    :meth:`join` this process is a *participant* of simulated time: a daemon thread beats
-    every :data:`BEAT_S` and tells whether the joining thread computed meanwhile (the clock
-    does not jump while it does: client CPU is not magnified into simulated minutes), and
-    :meth:`sleep` is a long-poll the clock may jump to the end of. A killed process stops
-    beating and the simulator forgets it within ~2 s: nothing is left changed."""
-
-    def __init__(self, admin_url: str) -> None:
-        self.admin_url = admin_url.rstrip("/")
-        if not self.admin_url.startswith("http://127.0.0.1:"):
-            raise ValueError(f"the simulator admin API must be on 127.0.0.1, got {self.admin_url}")
-        self._port = int(self.admin_url.rsplit(":", 1)[1])
-        self._snap = self._request("GET", "/admin/clock")
-        self._heart: _Heartbeat | None = None
-
-    @property
-    def mode(self) -> str:
-        return str(self._snap.get("mode", "scaled"))
-
-    @property
-    def timeout_scale(self) -> float:
-        """Simulated seconds per real second to assume for timeouts."""
-        if self.mode == "event":
-            return EVENT_CLOCK_TIMEOUT_SCALE
-        return float(self._snap.get("scale", 1.0))
-
-    def _request(
-        self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 10
-    ) -> dict[str, Any]:
-        return _admin_request(self._port, method, path, body, timeout)
-
-    def now(self) -> float:
-        self._snap = self._request("GET", "/admin/clock")
-        return float(self._snap["sim_now"])
-
-    def advance(self, seconds: float) -> None:
-        """Jump the simulated clock forward by ``seconds``, playing what falls inside in
-        order (answers once done)."""
-        self._snap = self._request("POST", "/admin/clock", {"advance": seconds}, timeout=3600)
-
-    # --- participation ------------------------------------------------------------------------
-    def join(self) -> None:
-        """Take part in simulated time (idempotent). The heartbeat stops, and this process
-        leaves, when this client is dropped or the process exits."""
-        if self._heart is not None and self._heart.alive():
-            return
-        thread = threading.current_thread()
-        answer = self._request("POST", "/admin/participants", {"thread": thread.name})
-        self._heart = _Heartbeat(self._port, str(answer["id"]), threading.get_native_id())
-        weakref.finalize(self, self._heart.stop)
-
-    @property
-    def ident(self) -> str | None:
-        return self._heart.ident if self._heart is not None and self._heart.alive() else None
-
-    def leave(self) -> None:
-        if self._heart is not None:
-            self._heart.stop()
-
-    def sleep(self, sim_seconds: float, wake_on: tuple[str, ...] = ()) -> None:
-        """Sleep ``sim_seconds`` of simulated time (or until one of ``wake_on`` changes,
-        e.g. ``"oci"``: any lifecycle event in the simulated cloud)."""
-        sim_seconds = max(0.0, float(sim_seconds))
-        if self.ident is not None:
-            body = {"seconds": sim_seconds, "wake_on": list(wake_on)}
-            try:
-                self._snap = self._request(
-                    "POST", f"/admin/participants/{self.ident}/sleep", body, sim_seconds + 30
-                )
-                return
-            except (LookupError, OSError, ValueError):
-                pass  # not a participant (any more): a short real sleep instead
-        time.sleep(min(sim_seconds / float(self._snap.get("scale", 1.0)), 0.05))
-
-
-class _Heartbeat:
-    """A participant's heartbeat: a daemon thread beating every :data:`BEAT_S` with
-    whether thread ``tid`` computed meanwhile. Holds no reference to its client, so a
-    dropped client stops it (``weakref.finalize``), as does the process's exit."""
-
-    def __init__(self, port: int, ident: str, tid: int) -> None:
-        self.port, self.ident, self.tid = port, ident, tid
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="sim-clock-beat", daemon=True)
-        self._thread.start()
-
-    def alive(self) -> bool:
-        return self._thread.is_alive() and not self._stop.is_set()
-
-    def stop(self) -> None:
-        """Stop beating and leave (the simulator forgets this participant at once)."""
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        with contextlib.suppress(Exception):
-            _admin_request(self.port, "DELETE", f"/admin/participants/{self.ident}", None, 2)
-
-    def _run(self) -> None:
-        failures = 0
-        last = _cpu_ns(self.tid)
-        while not self._stop.wait(BEAT_S):
-            current = _cpu_ns(self.tid)
-            busy: bool | None = None
-            if current is not None and last is not None:
-                busy = current - last > BUSY_FRACTION * BEAT_S * 1e9
-            last = current
-            path = f"/admin/participants/{self.ident}/beat"
-            try:
-                _admin_request(self.port, "POST", path, {"busy": busy}, 2)
-                failures = 0
-            except LookupError:
-                break  # forgotten (the simulator restarted): sleeps fall back
-            except (OSError, ValueError):
-                failures += 1
-                if failures >= 20:  # the simulator is gone
-                    break
-        self._stop.set()
-
-
-def _admin_request(
-    port: int, method: str, path: str, body: dict[str, Any] | None, timeout: float
-) -> dict[str, Any]:
-    """One call to the simulator's admin API on 127.0.0.1 (a connection per call)."""
-    import http.client
-
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        data = json.dumps(body).encode() if body is not None else None
-        conn.request(method, path, body=data, headers={"content-type": "application/json"})
-        resp = conn.getresponse()
-        payload = resp.read()
-    except http.client.HTTPException as exc:
-        raise OSError(f"simulator admin API: {exc}") from exc
-    finally:
-        conn.close()
-    answer: dict[str, Any] = json.loads(payload or b"{}")
-    if resp.status == 404:
-        raise LookupError(str(answer.get("error", "not found")))
-    if resp.status >= 400:
-        raise ValueError(str(answer.get("error", f"HTTP {resp.status}")))
-    return answer
-
-
-def _cpu_ns(tid: int) -> int | None:
-    """Nanoseconds thread ``tid`` of this process spent on a CPU or waiting for one
-    (``/proc/self/task/<tid>/schedstat``), or None where the kernel does not say."""
-    try:
-        with open(f"/proc/self/task/{tid}/schedstat", encoding="ascii") as f:
-            on_cpu, waiting, _slices = f.read().split()
-    except (OSError, ValueError):
-        return None
-    return int(on_cpu) + int(waiting)
 
 
 def oci_config(cfg: NimbleConfig) -> dict[str, Any]:
@@ -314,7 +176,7 @@ def oci_target(cfg: NimbleConfig, env: Mapping[str, str], *, require_key: bool =
     config = oci_config(cfg)
     provider = OciProvider(config, compartment_id=cfg.oci.compartment_id, poll_s=5.0)
     key = ngc_key(cfg, env, simulated_ok=False)[0] if require_key else ""
-    return Target("oci", provider, dict(config), 1.0, 5.0, Timeouts(), key, False, {})
+    return Target(name="oci", provider=provider, oci_config=dict(config), ngc_key=key)
 
 
 def read_endpoints(state_dir: Path) -> dict[str, Any] | None:
@@ -326,3 +188,151 @@ def read_endpoints(state_dir: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return data
+
+
+# --- the registry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetKind:
+    """What differs between targets, declared once.
+
+    - ``open``: build the :class:`Target` (``require_key``: fail without an NGC key; on the
+      sim a missing key is replaced by a simulated one either way), starting what it needs.
+    - ``reachable``: the target of a recorded session *without starting anything*, or None
+      when nothing can have changed there (a stopped simulator's clock is frozen: its
+      watchdog cannot have enforced a lease since it stopped).
+    - ``live_clock``: the clock the target bills by, or None while it is frozen.
+    - ``oci_profile``: it reads the user's OCI config profile (doctor checks that file).
+    - ``real_registry``: images come from nvcr.io with a real NGC key (doctor probes it);
+      the sim has a simulated registry and accepts a simulated key.
+    - ``model_storage``: the model repository's Object Storage for ``nimble models`` (no
+      cloud provider needed); ``target_storage``: the same for a built :class:`Target`
+      (its signer and retry policy shared); ``storage_poll_s``: how often to look at a
+      replica being filled.
+    """
+
+    name: str
+    summary: str
+    open: Callable[[NimbleConfig, Mapping[str, str], bool], Target]
+    reachable: Callable[[Path, NimbleConfig, Mapping[str, str]], Target | None]
+    live_clock: Callable[[Path], Callable[[], float] | None]
+    oci_profile: bool
+    real_registry: bool
+    model_storage: Callable[[NimbleConfig], OciObjectStorage]
+    target_storage: Callable[[Target], OciObjectStorage]
+    storage_poll_s: float
+
+
+def _open_sim(cfg: NimbleConfig, env: Mapping[str, str], _require_key: bool) -> Target:
+    return sim_target(cfg, sim_service.ensure_running(default_home()), env)
+
+
+def _reachable_sim(home: Path, cfg: NimbleConfig, env: Mapping[str, str]) -> Target | None:
+    current = sim_service.status(home)
+    if not current["running"]:
+        return None
+    return sim_target(cfg, current["endpoints"], env)
+
+
+def _sim_clock(home: Path) -> Callable[[], float] | None:
+    current = sim_service.status(home)
+    if current["running"] and current["endpoints"]:
+        return SimClockClient(str(current["endpoints"]["admin"])).now
+    return None
+
+
+def _sim_model_storage(_cfg: NimbleConfig) -> OciObjectStorage:
+    """The simulator service's Object Storage: its regions' endpoints, fast retries."""
+    import oci
+
+    from nimble_oke.cloud.oci.provider import fast_retry_strategy
+
+    endpoints = sim_service.ensure_running(default_home())
+    return OciObjectStorage(
+        config=dict(oci.config.from_file(str(endpoints["oci_config"]), "DEFAULT")),
+        compartment_id=str(endpoints["compartment_id"]),
+        endpoints=dict(endpoints.get("oci_regions") or {}),
+        retry_strategy=fast_retry_strategy(),
+    )
+
+
+def _oci_model_storage(cfg: NimbleConfig) -> OciObjectStorage:
+    """The OCI config profile's Object Storage (new buckets in the configured compartment,
+    else the tenancy)."""
+    config = oci_config(cfg)
+    compartment = cfg.oci.compartment_id or str(config.get("tenancy", ""))
+    return OciObjectStorage(config=config, compartment_id=compartment)
+
+
+def _target_storage(target: Target) -> OciObjectStorage:
+    """Object Storage through the target's provider; on the sim, its regions' endpoints
+    (an empty mapping on OCI)."""
+    regions = target.endpoints.get("oci_regions") or None
+    return OciObjectStorage.from_provider(target.provider, regions)
+
+
+def _open_oci(cfg: NimbleConfig, env: Mapping[str, str], require_key: bool) -> Target:
+    return oci_target(cfg, env, require_key=require_key)
+
+
+def _reachable_oci(_home: Path, cfg: NimbleConfig, env: Mapping[str, str]) -> Target | None:
+    return oci_target(cfg, env, require_key=False)
+
+
+TARGETS: dict[str, TargetKind] = {
+    kind.name: kind
+    for kind in (
+        TargetKind(
+            name="sim",
+            summary="the local simulator of OCI, Kubernetes and NIM (bills $0)",
+            open=_open_sim,
+            reachable=_reachable_sim,
+            live_clock=_sim_clock,
+            oci_profile=False,
+            real_registry=False,
+            model_storage=_sim_model_storage,
+            target_storage=_target_storage,
+            storage_poll_s=0.05,
+        ),
+        TargetKind(
+            name="oci",
+            summary="Oracle Cloud through the OCI config profile",
+            open=_open_oci,
+            reachable=_reachable_oci,
+            live_clock=lambda _home: time.time,
+            oci_profile=True,
+            real_registry=True,
+            model_storage=_oci_model_storage,
+            target_storage=_target_storage,
+            storage_poll_s=10.0,
+        ),
+    )
+}
+
+
+def target_kind(name: str) -> TargetKind:
+    """The registered target called ``name`` (one clear error for any other name)."""
+    try:
+        return TARGETS[name]
+    except KeyError:
+        raise ConfigError(f"target {name!r}: allowed {', '.join(sorted(TARGETS))}") from None
+
+
+def open_target(
+    cfg: NimbleConfig, env: Mapping[str, str] | None = None, *, require_key: bool = True
+) -> Target:
+    """The configured target, ready to use (the sim's service started if it is not)."""
+    return target_kind(cfg.target).open(cfg, os.environ if env is None else env, require_key)
+
+
+def reachable_target_for(
+    home: Path, target: str, cfg: NimbleConfig, env: Mapping[str, str] | None = None
+) -> Target | None:
+    """A recorded session's target without starting anything (see :class:`TargetKind`)."""
+    return target_kind(target).reachable(home, cfg, os.environ if env is None else env)
+
+
+def target_storage(target: Target) -> OciObjectStorage:
+    """Object Storage of a built target (the deployment's model PAR), as a context manager."""
+    return target_kind(target.name).target_storage(target)

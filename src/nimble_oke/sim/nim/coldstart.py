@@ -31,11 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nimble_oke.ngc_keys import NGC_KEY_RE
+from nimble_oke.nim_logformat import (
+    DOWNLOAD_COMPLETE,
+    DOWNLOAD_PROGRESS_RE,
+    FOUND_IN_CACHE,
+    download_percent,
+    progress_message,
+)
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.nim.catalog import GB, PRECISION_MIN_CC
 from nimble_oke.sim.nim.settings import NimSettings
 
-PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
+# The progress pattern the readers use (nimble_oke.nim_logformat), under its old name.
+PROGRESS_RE = DOWNLOAD_PROGRESS_RE
 SHARDS_RE = re.compile(r"Loading safetensors checkpoint shards:\s+(\d{1,3})% Completed")
 MANIFEST = "nimble-manifest.json"
 _DOWNLOAD_STEPS = 50
@@ -71,8 +79,7 @@ def format_log(clock: SimClock, level: str, source: str, message: str) -> str:
 
 def parse_download_percent(line: str) -> int | None:
     """The download percentage in a NIM log line, if it is a progress line."""
-    match = PROGRESS_RE.search(line)
-    return int(match.group(1)) if match else None
+    return download_percent(line)
 
 
 def profile_id(settings: NimSettings) -> str:
@@ -200,7 +207,7 @@ class ColdStart:
     async def _download_unless_cached(self) -> None:
         s = self.settings
         if cache_is_warm(s):
-            self.log("INFO", "ngc_injector.py:147", f"Model files found in cache {model_dir(s)}")
+            self.log("INFO", "ngc_injector.py:147", f"{FOUND_IN_CACHE} {model_dir(s)}")
         else:
             await self._download()
 
@@ -244,11 +251,11 @@ class ColdStart:
                 self.log(
                     "INFO",
                     "ngc_download.py:88",
-                    f"Downloading model files: {percent:3d}% ({done_sim / GB:.2f} GB / "
+                    f"{progress_message(percent)} ({done_sim / GB:.2f} GB / "
                     f"{total / GB:.2f} GB) at {s.download_bytes_per_s / 1e6:.1f} MB/s",
                 )
         self._write_manifest(directory, files, complete=True)
-        self.log("INFO", "ngc_download.py:120", "Model download complete")
+        self.log("INFO", "ngc_download.py:120", DOWNLOAD_COMPLETE)
 
     @staticmethod
     def _write_up_to(
