@@ -1,0 +1,175 @@
+"""Live progress for up/down (cli/progress.py): the saga's step events and the say() lines
+drive one status line redrawn in place on a terminal, plain appended lines elsewhere, and
+nothing with --output json."""
+
+from __future__ import annotations
+
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from nimble_oke.cli.progress import LiveProgress, State, for_command, status_line, waiting_on
+from nimble_oke.errors import ProviderError
+from nimble_oke.services.saga import Saga, SagaFailedError, StepEvent, listening
+
+
+@dataclass
+class Plan:
+    time_to_ready_s: float = 1432.0  # 23m52s
+
+
+@dataclass
+class Ctx:
+    plan: Plan = field(default_factory=Plan)
+    log: list[str] = field(default_factory=list)
+
+
+class Step:
+    def __init__(self, name: str, phase: str | None = None, fail: bool = False) -> None:
+        self.name, self.phase, self.fail = name, phase, fail
+
+    def do(self, ctx: Ctx) -> None:
+        ctx.log.append(self.name)
+        if self.fail:
+            raise ProviderError("out of capacity")
+
+    def undo(self, ctx: Ctx) -> None:
+        ctx.log.append(f"undo {self.name}")
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.t = 100.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def event(step: str, status: str, index: int = 1, total: int = 3, ctx: object = None) -> StepEvent:
+    return StepEvent("up", "try1", step, None, status, index, total, ctx)
+
+
+def test_status_line_names_step_wait_elapsed_and_plan() -> None:
+    state = State("up", "try1", "wait ready", 9, 17, "model download 40%", 1432.0, started=0.0)
+    assert status_line(state, 41.0) == (
+        "up try1 · 9/17 wait ready · model download 40% · 41s · plan: ready in ≈ 23m52s"
+    )
+    state.undoing, state.expected_s, state.waiting_on = True, None, ""
+    assert status_line(state, 125.0) == "up try1 · 9/17 undo wait ready · 2m05s"
+
+
+def test_waiting_on_reads_the_say_lines_detail() -> None:
+    assert waiting_on("deploy      model download 40%") == "model download 40%"
+    assert (
+        waiting_on("gpu pool: trying VM.GPU.A10.1 in AD-1")
+        == "gpu pool: trying VM.GPU.A10.1 in AD-1"
+    )
+
+
+def test_saga_reports_each_step_to_the_listener_and_survives_a_failing_one(
+    tmp_path: Path,
+) -> None:
+    from nimble_oke.state.store import StateStore
+
+    seen: list[tuple[str, str, int, int]] = []
+
+    def listener(ev: StepEvent) -> None:
+        seen.append((ev.step, ev.status, ev.index, ev.total))
+        raise RuntimeError("a broken display")  # must not fail the run
+
+    with StateStore(tmp_path) as store, listening(listener):
+        saga: Saga[Ctx] = Saga(store, "s", "up", say=lambda _m: None)
+        ctx = Ctx()
+        with pytest.raises(SagaFailedError):
+            saga.run([Step("net"), Step("pool", fail=True), Step("never")], ctx)
+    assert ctx.log == ["net", "pool", "undo pool", "undo net"]
+    assert seen == [
+        ("net", "started", 1, 3),
+        ("net", "done", 1, 3),
+        ("pool", "started", 2, 3),
+        ("pool", "failed", 2, 3),
+        ("pool", "undoing", 1, 2),
+        ("pool", "undone", 1, 2),
+        ("net", "undoing", 2, 2),
+        ("net", "undone", 2, 2),
+    ]
+
+
+def test_no_listener_outside_listening(tmp_path: Path) -> None:
+    from nimble_oke.state.store import StateStore
+
+    with StateStore(tmp_path) as store:
+        assert Saga(store, "s", "up", say=lambda _m: None).on_event is None
+
+
+def test_terminal_redraws_one_status_line_in_place() -> None:
+    console = Console(
+        file=io.StringIO(), force_terminal=True, record=True, width=120, color_system=None
+    )
+    clock = FakeClock()
+    display = LiveProgress("up", console, live=True, clock=clock)
+    ctx = Ctx()
+    with display.open():
+        display.on_event(event("gpu pool", "started", 4, 17, ctx))
+        display.say("gpu pool: trying VM.GPU.A10.1 in US-ASHBURN-AD-1 (on-demand)")
+        clock.t += 65
+        display.on_event(event("wait ready", "started", 9, 17, ctx))
+        display.say("deploy      model download 40%")
+        clock.t += 10
+        shown = console.export_text(clear=False, styles=False)
+        now = status_line(display.state, clock())
+        assert (
+            now
+            == "up try1 · 9/17 wait ready · model download 40% · 1m15s · plan: ready in ≈ 23m52s"
+        )
+        display._live.refresh()
+    raw = console.file.getvalue()  # type: ignore[attr-defined]
+    said = "gpu pool: trying VM.GPU.A10.1 in US-ASHBURN-AD-1 (on-demand)\n"
+    # each say line is printed once, as a line of its own, in order, above the live line
+    assert raw.count(said) == 1 and raw.count("deploy      model download 40%\n") == 1
+    assert raw.index(said) < raw.index("deploy      model download 40%\n")
+    assert shown.index("gpu pool: trying") < shown.index("deploy      model download 40%")
+    # the status line is drawn, then erased and redrawn in place (never appended as a line)
+    assert "⠋ up try1 · 4/17 gpu pool · gpu pool: trying" in raw and now in raw
+    assert raw.count("\x1b[2K") >= 3
+    assert "23m52s\n" not in raw.replace(now + "\n", "")  # only the last draw ends the region
+
+
+def test_not_a_terminal_appends_plain_lines_and_a_heartbeat() -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=False, width=80)
+    display = LiveProgress("down", console, live=False, heartbeat_s=0.3)
+    with display.open():
+        display.on_event(StepEvent("down", "try1", "teardown", None, "started", 4, 6))
+        display.say("deleting node pool try1-gpu")
+        time.sleep(0.8)
+    text = out.getvalue()
+    lines = text.splitlines()
+    assert lines[0] == "deleting node pool try1-gpu"
+    assert "\x1b" not in text  # no control codes in a log
+    assert any(
+        line.startswith("  … still down try1 · 4/6 teardown · deleting node pool try1-gpu · ")
+        for line in lines[1:]
+    ), text
+
+
+def test_json_output_gets_no_display() -> None:
+    assert for_command("up", "json") is None
+    display = for_command("up", "table")
+    assert display is not None and display.is_live is False  # pytest's stdout is no terminal
+
+
+def test_up_json_refused_prints_no_progress() -> None:
+    """--output json: no progress on stdout (a refused up prints nothing there)."""
+    from nimble_oke.cli.app import app
+
+    result = CliRunner().invoke(
+        app, ["up", "--name", "p1", "--budget", "0.01", "--yes", "--output", "json"]
+    )
+    assert result.exit_code == 3, result.output
+    assert result.stdout == ""
