@@ -173,3 +173,73 @@ def test_up_json_refused_prints_no_progress() -> None:
     )
     assert result.exit_code == 3, result.output
     assert result.stdout == ""
+
+
+@dataclass
+class Snap:
+    """What the bench engine hands its observer (bench.engine.Progress's fields)."""
+
+    phase: str
+    elapsed_s: float
+    sent: int
+    done: int = 0
+    failed: int = 0
+    in_flight: int = 0
+    planned: int | None = 200
+    duration_s: float | None = None
+
+
+def test_plain_bench_lines_every_interval_and_at_each_phase() -> None:
+    from nimble_oke.cli.progress import PlainBenchLines
+
+    clock, lines = FakeClock(), []
+    show = PlainBenchLines(lines.append, every_s=10.0, clock=clock)
+    show(Snap("warm-up", 0.25, 2, in_flight=2))
+    for i in range(1, 82):  # 20 s of 0.25 s samples: one line per 10 s, not 81
+        clock.t += 0.25
+        show(Snap("measured", i * 0.25, i * 4, done=i * 3, failed=1, in_flight=8))
+    assert len(lines) == 4, lines  # warm-up, measured starts, +10 s, +20 s
+    assert lines[0].startswith("bench warm-up")
+    assert lines[1].startswith("bench measured")
+    assert "16 req/s · in flight 8 · done" in lines[2] and "errors 1" in lines[2]
+
+
+@pytest.mark.slow
+def test_bench_in_a_log_prints_plain_progress_on_stderr(tmp_path: Path) -> None:
+    """`nimble bench` with stderr not a terminal: plain progress lines on stderr, the
+    summary alone on stdout."""
+    import os
+    import subprocess
+    import sys
+
+    from test_exit_codes import closed_port
+
+    port = closed_port()
+    env = {**os.environ, "NIMBLE_HOME": str(tmp_path / "home")}
+    nim = [sys.executable, "-m", "nimble_oke.cli.app", "sim", "nim", "--warm", "--port", str(port)]
+    proc = subprocess.Popen(nim, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        args = ["bench", "--endpoint", url, "--requests", "24", "--concurrency", "4"]
+        deadline = time.monotonic() + 90
+        while True:
+            done = subprocess.run(
+                [sys.executable, "-m", "nimble_oke.cli.app", *args],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=300,
+            )
+            if done.returncode != 7 or time.monotonic() > deadline:  # 7: not listening yet
+                break
+            time.sleep(0.5)
+        # 8 (INVALID): the client lagged on a loaded machine; the progress is what counts here
+        assert done.returncode in (0, 8), done.stdout + done.stderr
+        progress = [line for line in done.stderr.splitlines() if line.startswith("bench ")]
+        assert progress, done.stderr
+        assert any("req/s · in flight" in line for line in progress)
+        assert "\x1b" not in done.stderr
+        assert "bench warm-up" not in done.stdout and "nimble bench —" in done.stdout
+    finally:
+        proc.terminate()
+        proc.wait(20)

@@ -205,3 +205,42 @@ def for_command(command: str, output: str) -> LiveProgress | None:
 
     console = Console(highlight=False, soft_wrap=True)
     return LiveProgress(command, console, live=console.is_terminal)
+
+
+BENCH_LINE_EVERY_S = 10.0
+
+
+class PlainBenchLines:
+    """``nimble bench`` when stderr is not a terminal: the live line's text (rate, in
+    flight, errors) appended to stderr every ``every_s`` and when the phase changes, so a
+    log shows a long run moving. The engine calls it every 0.25 s with plain counters; it
+    only compares two floats until a line is due (no cost on the request path)."""
+
+    def __init__(
+        self,
+        write: Callable[[str], None],
+        *,
+        every_s: float = BENCH_LINE_EVERY_S,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.write, self.every_s, self.clock = write, every_s, clock
+        self._due = 0.0
+        self._phase = ""
+        self._previous: Any = None
+
+    def __enter__(self) -> PlainBenchLines:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def __call__(self, p: Any) -> None:
+        now = self.clock()
+        if p.phase == self._phase and now < self._due:
+            return
+        from nimble_oke.bench.progress import status_line as bench_status
+
+        previous = self._previous if self._previous is not None and p.phase == self._phase else None
+        if previous is not None or p.phase != self._phase:
+            self.write(f"bench {bench_status(p, previous)}")
+        self._phase, self._previous, self._due = p.phase, p, now + self.every_s
