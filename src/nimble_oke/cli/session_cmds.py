@@ -110,14 +110,30 @@ def up_cmd(
 
 
 def up_failure_line(result: dict[str, Any]) -> str:
-    """The one line a failed ``up`` leaves on stderr: what failed and what is left."""
+    """The one line a failed ``up`` leaves on stderr: what failed and what is left, the
+    resources named as the user knows them ("node pool try1-gpu", not an OCID)."""
     line = f"up failed: {result.get('error') or 'unknown error'}"
     left = result.get("rollback_failed") or []
     if left:
-        return f"{line} · could not remove {len(left)} resources: nimble down --name {result['session']}"
+        return (
+            f"{line} · could not remove {_count(left, 'resource')} ({_names(left)}): "
+            f"nimble down --name {result['session']}"
+        )
     if result.get("rolled_back"):
-        return f"{line} · rolled back {len(result['rolled_back'])} resources this run created"
+        done = result["rolled_back"]
+        return f"{line} · rolled back {_count(done, 'resource')} this run created ({_names(done)})"
     return line
+
+
+def _count(items: list[str], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _names(items: list[str], shown: int = 4) -> str:
+    """The first few names (an undo that failed reads "node pool x: why": the name only)."""
+    names = [str(item).split(": ", 1)[0] for item in items]
+    more = f", +{len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def up_exit_code(result: dict[str, Any]) -> int:
