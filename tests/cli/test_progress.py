@@ -57,10 +57,20 @@ def event(step: str, status: str, index: int = 1, total: int = 3, ctx: object = 
 def test_status_line_names_step_wait_elapsed_and_plan() -> None:
     state = State("up", "try1", "wait ready", 9, 17, "model download 40%", 1432.0, started=0.0)
     assert status_line(state, 41.0) == (
-        "up try1 · 9/17 wait ready · model download 40% · 41s · plan: ready in ≈ 23m52s"
+        "up try1 · 9/17 wait ready · model download 40% · 41s · plan: ready after ≈ 23m52s of cloud time"
     )
     state.undoing, state.expected_s, state.waiting_on = True, None, ""
     assert status_line(state, 125.0) == "up try1 · 9/17 undo wait ready · 2m05s"
+
+
+def test_the_plans_time_to_ready_is_shown_until_the_endpoint_is_ready() -> None:
+    display = LiveProgress("up", Console(file=io.StringIO()), live=False, clock=FakeClock())
+    ctx = Ctx()
+    display.on_event(event("wait ready", "started", 9, 17, ctx))
+    assert display.state.expected_s == 1432.0
+    display.on_event(event("ready", "done", 13, 17, ctx))
+    display.on_event(event("bench", "started", 17, 17, ctx))
+    assert "plan" not in status_line(display.state, 200.0)
 
 
 def test_waiting_on_reads_the_say_lines_detail() -> None:
@@ -125,7 +135,7 @@ def test_terminal_redraws_one_status_line_in_place() -> None:
         now = status_line(display.state, clock())
         assert (
             now
-            == "up try1 · 9/17 wait ready · model download 40% · 1m15s · plan: ready in ≈ 23m52s"
+            == "up try1 · 9/17 wait ready · model download 40% · 1m15s · plan: ready after ≈ 23m52s of cloud time"
         )
         display._live.refresh()
     raw = console.file.getvalue()  # type: ignore[attr-defined]
@@ -137,7 +147,7 @@ def test_terminal_redraws_one_status_line_in_place() -> None:
     # the status line is drawn, then erased and redrawn in place (never appended as a line)
     assert "⠋ up try1 · 4/17 gpu pool · gpu pool: trying" in raw and now in raw
     assert raw.count("\x1b[2K") >= 3
-    assert "23m52s\n" not in raw.replace(now + "\n", "")  # only the last draw ends the region
+    assert "cloud time\n" not in raw.replace(now + "\n", "")  # only the last draw ends the region
 
 
 def test_not_a_terminal_appends_plain_lines_and_a_heartbeat() -> None:

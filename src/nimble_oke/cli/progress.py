@@ -10,7 +10,8 @@ waited on: "gpu pool: trying …", "deploy      model download 40%").
   printed as before and one status line under them is redrawn in place (Rich ``Live``, 4
   redraws a second, removed at the end)::
 
-      ⠋ up try1 · 9/17 wait ready · model download 40% · 41s · plan: ready in ≈ 23m52s
+      ⠋ up try1 · 9/17 wait ready · model download 40% · 41s · plan: ready after ≈ 23m52s
+      of cloud time
 
 - Not a terminal (a pipe, a log, CI): plain appended lines — the ``say`` lines, and when
   nothing was printed for ``heartbeat_s`` one ``… still <status>`` line, so a log never
@@ -55,6 +56,7 @@ class State:
     expected_s: float | None = None  # the plan's time to ready (cloud time)
     started: float = 0.0
     undoing: bool = False
+    ready: bool = False  # up: the endpoint is ready (smoke and bench follow)
 
 
 def waiting_on(line: str) -> str:
@@ -76,7 +78,7 @@ def status_line(state: State, now: float) -> str:
         parts.append(state.waiting_on[:80])
     parts.append(fmt_duration(now - state.started))
     if state.expected_s:
-        parts.append(f"plan: ready in ≈ {fmt_duration(state.expected_s)}")
+        parts.append(f"plan: ready after ≈ {fmt_duration(state.expected_s)} of cloud time")
     return " · ".join(parts)
 
 
@@ -127,7 +129,9 @@ class LiveProgress:
                 state.step, state.index, state.total = event.step, event.index, event.total
                 state.undoing = event.status == "undoing"
                 state.waiting_on = ""
-            if state.expected_s is None and event.command == "up":
+            if event.step == "ready" and event.status == "done":
+                state.expected_s, state.ready = None, True  # the plan's figure is behind us
+            elif state.expected_s is None and event.command == "up" and not state.ready:
                 state.expected_s = expected_ready_s(event.context)
         if self._live is not None:
             self._live.refresh()
