@@ -73,6 +73,36 @@ def test_the_plans_time_to_ready_is_shown_until_the_endpoint_is_ready() -> None:
     assert "plan" not in status_line(display.state, 200.0)
 
 
+@dataclass
+class Store:
+    """A run's state store as the display reads it: only its clock (the cloud's)."""
+
+    t: float = 5000.0
+
+    def now(self) -> float:
+        return self.t
+
+
+@dataclass
+class RunCtx:
+    plan: Plan = field(default_factory=Plan)
+    store: Store = field(default_factory=Store)
+
+
+def test_cloud_time_against_the_plan_read_at_events_and_say_lines() -> None:
+    clock = FakeClock()
+    display = LiveProgress("up", Console(file=io.StringIO()), live=False, clock=clock)
+    ctx = RunCtx()
+    display.on_event(event("gpu pool", "started", 8, 16, ctx))
+    ctx.store.t += 11 * 60  # the simulated cloud moved 11 minutes
+    clock.t += 9
+    display.say("provision   network ✓  cluster ✓  gpu pool ✓")
+    assert status_line(display.state, clock()) == (
+        "up try1 · 8/16 gpu pool · network ✓  cluster ✓  gpu pool ✓ · 9s · "
+        "cloud time 11m00s of ≈ 23m52s planned"
+    )
+
+
 def test_waiting_on_reads_the_say_lines_detail() -> None:
     assert waiting_on("deploy      model download 40%") == "model download 40%"
     assert (

@@ -57,6 +57,7 @@ class State:
     started: float = 0.0
     undoing: bool = False
     ready: bool = False  # up: the endpoint is ready (smoke and bench follow)
+    cloud_elapsed_s: float | None = None  # on the cloud's clock (simulated on the sim)
 
 
 def waiting_on(line: str) -> str:
@@ -77,9 +78,27 @@ def status_line(state: State, now: float) -> str:
     if state.waiting_on:
         parts.append(state.waiting_on[:80])
     parts.append(fmt_duration(now - state.started))
-    if state.expected_s:
+    cloud = state.cloud_elapsed_s
+    if state.expected_s and cloud is not None:
+        parts.append(
+            f"cloud time {fmt_duration(cloud)} of ≈ {fmt_duration(state.expected_s)} planned"
+        )
+    elif state.expected_s:
         parts.append(f"plan: ready after ≈ {fmt_duration(state.expected_s)} of cloud time")
     return " · ".join(parts)
+
+
+def cloud_now(context: Any) -> float | None:
+    """The cloud's clock through the run's state store (simulated time on the sim), or
+    None when the context has none or it cannot be read (the display never fails a run)."""
+    now = getattr(getattr(context, "store", None), "now", None)
+    if not callable(now):
+        return None
+    try:
+        value = now()
+    except Exception:  # noqa: BLE001 - advisory
+        return None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def expected_ready_s(context: Any) -> float | None:
@@ -110,12 +129,27 @@ class LiveProgress:
         self._last_output = clock()
         self._live: Any = None
         self._stop = threading.Event()
+        self._context: Any = None
+        self._cloud_started: float | None = None
+        self._spinner: Any = None
+
+    def _read_cloud_clock(self) -> None:
+        """Cloud time since the run's first step (read at events and say() lines only: on
+        the sim each read is a request to the simulator's clock)."""
+        now = cloud_now(self._context)
+        if now is None:
+            return
+        if self._cloud_started is None:
+            self._cloud_started = now
+        self.state.cloud_elapsed_s = now - self._cloud_started
 
     # --- inputs ----------------------------------------------------------------------
     def say(self, line: str) -> None:
-        """A line the lifecycle says: printed, and what is waited on from now."""
+        """A line the lifecycle says: printed, and (during a step) what is waited on."""
         with self._lock:
-            self.state.waiting_on = waiting_on(line)
+            if self.state.step:  # before the first step: the plan's lines, not a wait
+                self.state.waiting_on = waiting_on(line)
+                self._read_cloud_clock()
             self._print(line)
         if self._live is not None:
             self._live.refresh()
@@ -129,6 +163,8 @@ class LiveProgress:
                 state.step, state.index, state.total = event.step, event.index, event.total
                 state.undoing = event.status == "undoing"
                 state.waiting_on = ""
+            self._context = event.context
+            self._read_cloud_clock()
             if event.step == "ready" and event.status == "done":
                 state.expected_s, state.ready = None, True  # the plan's figure is behind us
             elif state.expected_s is None and event.command == "up" and not state.ready:
@@ -140,8 +176,14 @@ class LiveProgress:
     def render(self) -> Any:
         """What the live region shows now (Rich calls this on each redraw)."""
         from rich.spinner import Spinner
+        from rich.text import Text
 
-        return Spinner("dots", text=status_line(self.state, self.clock()), style="cyan")
+        text = Text(status_line(self.state, self.clock()), no_wrap=True, overflow="ellipsis")
+        if self._spinner is None:  # one spinner: its frame follows the time it was made
+            self._spinner = Spinner("dots", text=text, style="cyan")
+        else:
+            self._spinner.update(text=text)
+        return self._spinner
 
     def _print(self, line: str) -> None:
         if self.is_live:  # above the live region
