@@ -243,14 +243,16 @@ class LiveProgress:
                 worker.join(timeout=2.0)
 
 
-def for_command(command: str, output: str) -> LiveProgress | None:
+def for_command(command: str, output: str, session: str | None = None) -> LiveProgress | None:
     """The display a command gets: None with ``--output json``; live on a terminal."""
     if output == "json":
         return None
     from rich.console import Console
 
     console = Console(highlight=False, soft_wrap=True)
-    return LiveProgress(command, console, live=console.is_terminal)
+    display = LiveProgress(command, console, live=console.is_terminal)
+    display.state.session = session or ""
+    return display
 
 
 BENCH_LINE_EVERY_S = 10.0

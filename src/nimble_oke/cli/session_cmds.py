@@ -35,7 +35,7 @@ def _say(output: str) -> Callable[[str], None]:
 
 @contextlib.contextmanager
 def _progress(
-    command: str, output: str
+    command: str, output: str, session: str | None = None
 ) -> Iterator[tuple[Callable[[str], None], Callable[[str], bool]]]:
     """The ``say`` and ``confirm`` a lifecycle command runs with: a live progress display on
     a terminal, plain lines otherwise, nothing with ``--output json`` (cli/progress.py)."""
@@ -44,7 +44,7 @@ def _progress(
     def confirm(question: str) -> bool:
         return typer.confirm(question, default=False)
 
-    display = for_command(command, output)
+    display = for_command(command, output, session)
     if display is None:
         yield _say(output), confirm
         return
@@ -85,7 +85,7 @@ def up_cmd(
 
     check_output_format(output)
     flags = session_flags(target, name, shape, nodes, preemptible, model, None, hours, budget)
-    with _progress("up", output) as (say, ask):
+    with _progress("up", output, name) as (say, ask):
         result = run_up(
             config or OPTIONS.config,
             flags,
@@ -194,7 +194,7 @@ def down_cmd(
         and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
     ):
         raise typer.Exit(1)
-    with _progress("down", output) as (say, _ask):
+    with _progress("down", output, session) as (say, _ask):
         result = run_down(
             session,
             keep_cache=keep_cache,
