@@ -198,10 +198,12 @@ def test_not_a_terminal_appends_plain_lines_and_a_heartbeat() -> None:
     ), text
 
 
-def test_json_output_gets_no_display() -> None:
+def test_json_output_gets_no_display(monkeypatch: pytest.MonkeyPatch) -> None:
     assert for_command("up", "json") is None
+    monkeypatch.setenv("FORCE_COLOR", "1")  # Rich alone would call a pipe a terminal then
     display = for_command("up", "table")
     assert display is not None and display.is_live is False  # pytest's stdout is no terminal
+    assert display.console.is_terminal is False
 
 
 def test_up_json_refused_prints_no_progress() -> None:

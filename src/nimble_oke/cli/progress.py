@@ -24,6 +24,7 @@ never fails the command (the saga ignores a listener that raises).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -243,14 +244,25 @@ class LiveProgress:
                 worker.join(timeout=2.0)
 
 
+def _is_tty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # no real file behind it (closed, a test's buffer)
+        return False
+
+
 def for_command(command: str, output: str, session: str | None = None) -> LiveProgress | None:
     """The display a command gets: None with ``--output json``; live on a terminal."""
     if output == "json":
         return None
+    import sys
+
     from rich.console import Console
 
-    console = Console(highlight=False, soft_wrap=True)
-    display = LiveProgress(command, console, live=console.is_terminal)
+    # stdout itself, not Rich's guess (FORCE_COLOR makes Rich treat a pipe as a terminal)
+    live = _is_tty(sys.stdout) and os.environ.get("TERM") != "dumb"
+    console = Console(highlight=False, soft_wrap=True, force_terminal=live)
+    display = LiveProgress(command, console, live=live)
     display.state.session = session or ""
     return display
 
