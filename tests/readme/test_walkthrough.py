@@ -66,8 +66,12 @@ class Session:
         assert serving, f"no session has an endpoint: {rows}"
         # followable: minutes after `up` the 2 h lease is not over (the simulated clock runs
         # at real speed while nothing provisions; it must not race ahead on its own)
-        left = serving[-1]["lease_seconds_left"]
-        assert left is not None and left > 3600, f"lease already (almost) over: {serving[-1]}"
+        row = serving[-1]
+        left = row["lease_seconds_left"]
+        assert left is not None and left > 3600, (
+            f"{row['session']}: lease left {left} s, accrued ${row['accrued_usd']:.2f} minutes "
+            "after up: the simulated clock ran ahead while nothing provisioned"
+        )
         return str(serving[-1]["endpoint"])
 
     def write_transcript(self) -> None:
