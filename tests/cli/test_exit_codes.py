@@ -202,7 +202,7 @@ def test_7_endpoint(tmp_path: Path) -> None:
 
 def test_7_up_whose_smoke_test_failed_is_an_endpoint_error() -> None:
     """Mapping of a failed up's result: the error kind when given, else today's words."""
-    from nimble_oke.cli.session_cmds import up_exit_code, up_failure_line
+    from nimble_oke.cli.session_cmds import up_exit_code
 
     assert up_exit_code({"ok": False, "error": "smoke test failed: chat, stream"}) == 7
     assert up_exit_code({"ok": False, "error": "interrupted"}) == 130
@@ -210,14 +210,32 @@ def test_7_up_whose_smoke_test_failed_is_an_endpoint_error() -> None:
     assert up_exit_code({"ok": False, "error": "x", "error_kind": "CapacityError"}) == 5
     assert up_exit_code({"ok": False, "error": "x", "exit_code": 6}) == 6
     assert up_exit_code({"ok": False, "error": "x", "exception": RuntimeError("bug")}) == 70
-    line = up_failure_line(
-        {"session": "s", "error": "boom", "rolled_back": ["a", "b"], "rollback_failed": []}
+
+
+def test_a_failed_up_names_what_it_rolled_back_and_what_is_left() -> None:
+    """Resources as the user knows them (issue 21: not raw OCIDs), on one line."""
+    from nimble_oke.cli.session_cmds import up_failure_line
+
+    done = ["node pool try1-gpu", "cluster try1"]
+    line = up_failure_line({"session": "s", "error": "boom", "rolled_back": done})
+    assert line == (
+        "up failed: boom · rolled back 2 resources this run created "
+        "(node pool try1-gpu, cluster try1)"
     )
-    assert line == "up failed: boom · rolled back 2 resources this run created"
+    many = [f"subnet s{i}" for i in range(7)]
+    line = up_failure_line({"session": "s", "error": "boom", "rolled_back": many})
+    assert line.endswith("(subnet s0, subnet s1, subnet s2, subnet s3, +3 more)")
     left = up_failure_line(
-        {"session": "s", "error": "boom", "rolled_back": [], "rollback_failed": ["vcn x"]}
+        {
+            "session": "s",
+            "error": "boom",
+            "rolled_back": [],
+            "rollback_failed": ["vcn try1-vcn: 409 Conflict: the VCN still has subnets"],
+        }
     )
-    assert left.endswith("could not remove 1 resources: nimble down --name s")
+    assert left == (
+        "up failed: boom · could not remove 1 resource (vcn try1-vcn): nimble down --name s"
+    )
 
 
 @pytest.fixture

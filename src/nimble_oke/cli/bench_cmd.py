@@ -302,11 +302,16 @@ def build_config(flags: BenchFlags, endpoint: str) -> BenchConfig:
 
 
 def _observer(flags: BenchFlags) -> Any:
-    """A live progress display on a terminal; nothing with ``--output json`` or a pipe."""
+    """A live progress display on a terminal, plain lines on stderr otherwise; nothing with
+    ``--output json``."""
     import contextlib
 
-    if flags.output != "table" or not sys.stderr.isatty():
+    if flags.output != "table":
         return contextlib.nullcontext(None)
+    if not sys.stderr.isatty():  # a log: a plain line every 10 s (rate, in flight, errors)
+        from nimble_oke.cli.progress import PlainBenchLines
+
+        return PlainBenchLines(lambda line: typer.echo(line, err=True))
     from nimble_oke.bench.progress import ProgressDisplay
 
     return ProgressDisplay()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
@@ -30,6 +31,25 @@ def _say(output: str) -> Callable[[str], None]:
     if output == "json":
         return lambda _m: None
     return typer.echo
+
+
+@contextlib.contextmanager
+def _progress(
+    command: str, output: str, session: str | None = None
+) -> Iterator[tuple[Callable[[str], None], Callable[[str], bool]]]:
+    """The ``say`` and ``confirm`` a lifecycle command runs with: a live progress display on
+    a terminal, plain lines otherwise, nothing with ``--output json`` (cli/progress.py)."""
+    from nimble_oke.cli.progress import for_command
+
+    def confirm(question: str) -> bool:
+        return typer.confirm(question, default=False)
+
+    display = for_command(command, output, session)
+    if display is None:
+        yield _say(output), confirm
+        return
+    with display.open():
+        yield display.say, lambda q: display.ask(q, confirm)
 
 
 def _session_name(name: str | None, config: str | None) -> str:
@@ -65,17 +85,18 @@ def up_cmd(
 
     check_output_format(output)
     flags = session_flags(target, name, shape, nodes, preemptible, model, None, hours, budget)
-    result = run_up(
-        config or OPTIONS.config,
-        flags,
-        yes=yes,
-        interactive=stdin_is_interactive(),
-        bench=bench,
-        down_after=down_after,
-        keep_on_failure=keep_on_failure,
-        say=_say(output),
-        confirm=lambda q: typer.confirm(q, default=False),
-    )
+    with _progress("up", output, name) as (say, ask):
+        result = run_up(
+            config or OPTIONS.config,
+            flags,
+            yes=yes,
+            interactive=stdin_is_interactive(),
+            bench=bench,
+            down_after=down_after,
+            keep_on_failure=keep_on_failure,
+            say=say,
+            confirm=ask,
+        )
     if output == "json":
         print_json({k: v for k, v in result.items() if k != "exception"})
     elif result["ok"]:
@@ -89,14 +110,30 @@ def up_cmd(
 
 
 def up_failure_line(result: dict[str, Any]) -> str:
-    """The one line a failed ``up`` leaves on stderr: what failed and what is left."""
+    """The one line a failed ``up`` leaves on stderr: what failed and what is left, the
+    resources named as the user knows them ("node pool try1-gpu", not an OCID)."""
     line = f"up failed: {result.get('error') or 'unknown error'}"
     left = result.get("rollback_failed") or []
     if left:
-        return f"{line} · could not remove {len(left)} resources: nimble down --name {result['session']}"
+        return (
+            f"{line} · could not remove {_count(left, 'resource')} ({_names(left)}): "
+            f"nimble down --name {result['session']}"
+        )
     if result.get("rolled_back"):
-        return f"{line} · rolled back {len(result['rolled_back'])} resources this run created"
+        done = result["rolled_back"]
+        return f"{line} · rolled back {_count(done, 'resource')} this run created ({_names(done)})"
     return line
+
+
+def _count(items: list[str], noun: str) -> str:
+    return f"{len(items)} {noun}{'' if len(items) == 1 else 's'}"
+
+
+def _names(items: list[str], shown: int = 4) -> str:
+    """The first few names (an undo that failed reads "node pool x: why": the name only)."""
+    names = [str(item).split(": ", 1)[0] for item in items]
+    more = f", +{len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def up_exit_code(result: dict[str, Any]) -> int:
@@ -157,13 +194,14 @@ def down_cmd(
         and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
     ):
         raise typer.Exit(1)
-    result = run_down(
-        session,
-        keep_cache=keep_cache,
-        keep_cluster=keep_cluster,
-        keep_node_image=keep_node_image,
-        say=_say(output),
-    )
+    with _progress("down", output, session) as (say, _ask):
+        result = run_down(
+            session,
+            keep_cache=keep_cache,
+            keep_cluster=keep_cluster,
+            keep_node_image=keep_node_image,
+            say=say,
+        )
     if output == "json":
         print_json(result)
     else:

@@ -244,11 +244,15 @@ def wait_ready(
     poll_s: float = 0.2,
     on_phase: Callable[[str, str], None] = lambda _p, _d: None,
     clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> WaitResult:
     """Poll until one pod matching ``selector`` is Ready. Raises KubeError with the cause.
 
     Phase durations are measured on ``clock`` (pass the cloud's clock — simulated time on
-    the sim target — so the cold-start ledger is in the time that is billed)."""
+    the sim target — so the cold-start ledger is in the time that is billed). ``sleep``
+    waits between polls: pass the target's (``Target.sleep``: on the simulator a wait on
+    its event clock, which then stops exactly at the next poll instead of pausing to let
+    a real-time poll see the stack)."""
     from lightkube.resources.core_v1 import Pod
 
     deadline = time.monotonic() + timeout_s
@@ -301,4 +305,4 @@ def wait_ready(
         if time.monotonic() > deadline:
             hint = f" ({view.detail})" if view.detail else ""
             raise KubeError(f"NIM not ready after {timeout_s:.0f}s: stuck in {view.phase}{hint}")
-        time.sleep(poll_s)
+        sleep(poll_s)

@@ -24,11 +24,19 @@ The engine (:class:`Saga`):
 A process that dies (SIGKILL, power loss) runs no undo at all: that is the point of the
 journal. ``BaseException`` subclasses other than KeyboardInterrupt (SystemExit,
 GeneratorExit, the test suite's SimulatedCrash) are treated as such a death.
+
+Progress: every step's start and end (and each undo's) is a :class:`StepEvent` given to the
+run's listener — ``Saga(on_event=…)``, or whoever called :func:`listening` around the run
+(the CLI's live display, which does not reach into the lifecycle's code). Events only
+report: a listener that raises is ignored, so a display can never fail a run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -37,6 +45,41 @@ from nimble_oke.state.store import StateStore
 Say = Callable[[str], None]
 C = TypeVar("C")
 C_contra = TypeVar("C_contra", contravariant=True)
+
+
+@dataclass(frozen=True)
+class StepEvent:
+    """One step of a run starting or ending (for progress displays only).
+
+    ``status``: ``started``, ``done``, ``failed``, ``undoing``, ``undone`` or
+    ``undo_failed``; ``index``/``total``: the step's place in the run (1-based); ``context``:
+    the run's shared context object (a display may read e.g. its plan); ``at``: when, on
+    the process's monotonic clock."""
+
+    command: str  # up, down
+    session: str
+    step: str
+    phase: str | None
+    status: str
+    index: int
+    total: int
+    context: Any = None
+    at: float = 0.0
+
+
+OnEvent = Callable[[StepEvent], None]
+_LISTENER: ContextVar[OnEvent | None] = ContextVar("saga_listener", default=None)
+
+
+@contextlib.contextmanager
+def listening(on_event: OnEvent) -> Iterator[None]:
+    """Inside: every :class:`Saga` created without its own ``on_event`` reports to
+    ``on_event``."""
+    token = _LISTENER.set(on_event)
+    try:
+        yield
+    finally:
+        _LISTENER.reset(token)
 
 
 class Step(Protocol[C_contra]):
@@ -113,8 +156,18 @@ class SagaFailedError(Exception):
 class Saga(Generic[C]):
     """Runs the steps of one ``up``/``down`` of a session (see the module docstring)."""
 
-    def __init__(self, store: StateStore, session: str, command: str, *, say: Say) -> None:
+    def __init__(
+        self,
+        store: StateStore,
+        session: str,
+        command: str,
+        *,
+        say: Say,
+        on_event: OnEvent | None = None,
+    ) -> None:
         self.store, self.session, self.command, self.say = store, session, command, say
+        self.on_event = on_event or _LISTENER.get()
+        self._total = 0
         self.inherited = store.unfinished_runs(session)
         self.run_id = store.start_run(session, command)
         self.ledger = Ledger(store, session, self.run_id)
@@ -145,28 +198,33 @@ class Saga(Generic[C]):
         ends ``ok``, ``rolled_back``, ``failed`` (some undo failed) or ``kept`` (not
         compensated)."""
         done: list[Step[C]] = []
-        for step in steps:
+        self._total = len(steps)
+        for index, step in enumerate(steps, 1):
             self.ledger.enter(step.phase)
             step_id = self.store.step_started(self.run_id, step.name)
+            self._emit(step, "started", index, ctx)
             try:
                 step.do(ctx)
             except (Exception, KeyboardInterrupt) as exc:
                 self.ledger.close("failed")
                 self.store.step_ended(step_id, "failed", f"{type(exc).__name__}: {exc}")
+                self._emit(step, "failed", index, ctx)
                 if on_failure is not None:
                     on_failure(step.name, exc)
                 undone = self._undo([step, *reversed(done)], ctx) if compensate else None
                 self._end(exc, undone)
                 raise SagaFailedError(step.name, exc, undone) from exc
             self.store.step_ended(step_id, "done")
+            self._emit(step, "done", index, ctx)
             done.append(step)
         self.ledger.close("ok")
         self.store.end_run(self.run_id, "ok")
 
     def _undo(self, steps: Sequence[Step[C]], ctx: C) -> Undone:
         undone = Undone()
-        for step in steps:
+        for index, step in enumerate(steps, 1):
             step_id = self.store.step_started(self.run_id, f"undo {step.name}")
+            self._emit(step, "undoing", index, ctx, total=len(steps))
             try:
                 step.undo(ctx)
             except KeyboardInterrupt:
@@ -175,11 +233,33 @@ class Saga(Generic[C]):
                 return undone
             except Exception as exc:  # noqa: BLE001 - go on undoing; report what failed
                 self.store.step_ended(step_id, "undo_failed", f"{type(exc).__name__}: {exc}")
+                self._emit(step, "undo_failed", index, ctx, total=len(steps))
                 undone.failed.append(f"{step.name}: {exc}")
                 continue
             self.store.step_ended(step_id, "undone")
+            self._emit(step, "undone", index, ctx, total=len(steps))
             undone.steps.append(step.name)
         return undone
+
+    def _emit(
+        self, step: Step[C], status: str, index: int, ctx: C, *, total: int | None = None
+    ) -> None:
+        """Tell the listener (if any); a listener's failure never reaches the run."""
+        if self.on_event is None:
+            return
+        event = StepEvent(
+            self.command,
+            self.session,
+            step.name,
+            step.phase,
+            status,
+            index,
+            total or self._total,
+            ctx,
+            time.monotonic(),
+        )
+        with contextlib.suppress(Exception):  # progress is advisory; the run goes on
+            self.on_event(event)
 
     def _end(self, exc: BaseException, undone: Undone | None) -> None:
         error = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{exc}"
