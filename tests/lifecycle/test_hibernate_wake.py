@@ -115,3 +115,40 @@ def test_a_wake_killed_at_a_step_is_resumed_by_the_next_up(tmp_path, monkeypatch
         assert any(f"stopped in '{step}'" in m for m in messages), messages
         assert store.session(SESSION).status == SessionStatus.READY
         down(SESSION, plan.config, target, store, say=quiet)
+
+
+def test_the_watchdog_stops_a_node_started_outside_nimble_while_hibernated(tmp_path) -> None:
+    """The lease says hibernated: a watchdog that runs at all runs on a started node."""
+    from nimble_oke.kube.connect import client_for
+    from nimble_oke.services import watchdog
+
+    with session(tmp_path, seed=31, faults=FaultPlan(timings=TYPICAL_WAKE)) as (
+        stack,
+        target,
+        store,
+        plan,
+    ):
+        assert up(plan.config, plan.plan, target, store, say=quiet, bench=False).ok
+        instance = gpu_instance(store, target)
+        hibernate(SESSION, plan.config, target, store, say=quiet)
+        kubeconfig, cluster_id = store.live_cluster(SESSION)
+        ns = plan.config.nim.namespace
+        client = client_for(kubeconfig, target.token(cluster_id), ns)
+        lease = watchdog.lease_from_configmap(client, ns)
+        assert lease is not None and lease.mode == watchdog.HIBERNATED
+        assert lease.instance_ids == (instance,)
+        # someone starts the instance in the console
+        compute = compute_client(stack)
+        compute.instance_action(instance, "START")
+        target.provider.await_instance_state(instance, {"RUNNING"}, timeout_s=60)
+        said: list[str] = []
+        decision = watchdog.run_once(target.provider, client, ns, target.now(), say=said.append)
+        assert decision is not None and decision.enforce
+        assert "started outside nimble while hibernated" in decision.reason
+        assert target.provider.instance_info(instance).state in ("STOPPING", "STOPPED")
+        kept = watchdog.lease_from_configmap(client, ns)
+        assert kept is not None and kept.mode == watchdog.HIBERNATED and kept.enforced_at is None
+        target.provider.await_instance_state(instance, {"STOPPED"}, timeout_s=60)
+        client.close()
+        compute.base_client.session.close()
+        down(SESSION, plan.config, target, store, say=quiet)
