@@ -241,6 +241,7 @@ class WaitNodeReady(NoUndo):
                 sleep=lambda _s: run.target.sleep(5.0),
             )
             run.say(f"wake        node {node.name} Ready")
+        run.result.node_ready_at = run.store.now()
 
 
 class Uncordon:

@@ -79,6 +79,7 @@ class UpResult:
     failed_step: str | None = None
     # waking from hibernation: "hibernated" (woken), or what the fallback did and why
     wake: str | None = None
+    node_ready_at: float | None = None  # a woken GPU node Ready again (store clock)
 
     @property
     def error_kind(self) -> str | None:
