@@ -152,3 +152,14 @@ def test_the_watchdog_stops_a_node_started_outside_nimble_while_hibernated(tmp_p
         client.close()
         compute.base_client.session.close()
         down(SESSION, plan.config, target, store, say=quiet)
+
+
+def test_a_plain_down_of_a_hibernated_session_removes_everything(tmp_path) -> None:
+    with session(tmp_path, seed=32) as (_stack, target, store, plan):
+        assert up(plan.config, plan.plan, target, store, say=quiet, bench=False).ok
+        hibernate(SESSION, plan.config, target, store, say=quiet)
+        result = down(SESSION, plan.config, target, store, say=quiet)
+        assert result.teardown.failed == [] and result.teardown.remaining == []
+        assert store.session(SESSION).status == SessionStatus.DOWN
+        assert store.resources(SESSION, live_only=True) == []
+    # (the fixture asserts the simulated cloud has nothing of the session left)

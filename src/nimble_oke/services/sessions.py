@@ -97,6 +97,8 @@ def up_dict(result: UpResult) -> dict[str, Any]:
         },
         "rolled_back": result.rolled_back,
         "rollback_failed": result.rollback_failed,
+        # from hibernation: "hibernated" (woken), or what the fallback did; else None
+        "wake": result.wake,
         "error": result.error,
         # for the CLI: the failure's kind (a NimbleError subclass name, or the internal
         # error's type) and the exit code it maps to (0 when ok; 70 for a bug)
