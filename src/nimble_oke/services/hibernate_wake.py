@@ -37,6 +37,7 @@ from nimble_oke.services.hibernate import (
     retry_token,
     set_gpu_meters,
 )
+from nimble_oke.services.preflight import PreflightReport, Rung
 from nimble_oke.services.saga import NoUndo, Step
 from nimble_oke.services.up_steps import (
     Bench,
@@ -94,7 +95,13 @@ class WakePreflight(NoUndo):
         run.pool_id = nodes[0].pool_id
         self.woken.nodes = nodes
         info = run.target.provider.instance_info(nodes[0].instance_id)
-        if info is not None and refusal(run.target, run.cfg, info.shape, None) is not None:
+        if info is None:
+            raise StateError(f"the instance of node {nodes[0].name} is gone: nothing to wake")
+        # the woken shape's rate is what the lease (written before START) enforces
+        rung = Rung(info.shape, info.availability_domain, preemptible=False)
+        run.report, run.placement = PreflightReport(ladder=[rung]), rung
+        run.result.placement = rung.label
+        if refusal(run.target, run.cfg, info.shape, None) is not None:
             run.say(
                 f"wake        note: the Compute API now reports that a stopped {info.shape} "
                 "is billed; waking it anyway (down without --hibernate next time)"
