@@ -163,3 +163,43 @@ def test_a_plain_down_of_a_hibernated_session_removes_everything(tmp_path) -> No
         assert store.session(SESSION).status == SessionStatus.DOWN
         assert store.resources(SESSION, live_only=True) == []
     # (the fixture asserts the simulated cloud has nothing of the session left)
+
+
+@pytest.mark.parametrize(
+    ("step", "then"),
+    [("delete load balancer", "hibernate"), ("stop instances", "up"), ("lease", "up")],
+)
+def test_a_killed_hibernate_is_finished_by_hibernate_or_undone_by_up(
+    tmp_path, monkeypatch, step, then
+) -> None:
+    seed = 40 + ["delete load balancer", "stop instances", "lease"].index(step)
+    with session(tmp_path, seed=seed, faults=FaultPlan(timings=TYPICAL_WAKE)) as (
+        _stack,
+        target,
+        store,
+        plan,
+    ):
+        assert up(plan.config, plan.plan, target, store, say=quiet, bench=False).ok
+        instance = gpu_instance(store, target)
+        real = StateStore.step_started
+
+        def step_started(self: StateStore, run_id: str, name: str) -> int:
+            step_id = real(self, run_id, name)
+            if name == step:
+                raise SimulatedCrash(step)
+            return step_id
+
+        with monkeypatch.context() as patch, pytest.raises(SimulatedCrash):
+            patch.setattr(StateStore, "step_started", step_started)
+            hibernate(SESSION, plan.config, target, store, say=quiet)
+        if then == "hibernate":
+            hibernate(SESSION, plan.config, target, store, say=quiet)
+            assert store.session(SESSION).status == SessionStatus.HIBERNATED
+            assert target.provider.instance_info(instance).state == "STOPPED"
+            assert "load_balancer" not in live_kinds(store)
+        else:
+            woken = up(plan.config, plan.plan, target, store, say=quiet, bench=False)
+            assert woken.ok and woken.wake == "hibernated", woken.error
+            assert target.provider.instance_info(instance).state == "RUNNING"
+            assert store.session(SESSION).status == SessionStatus.READY
+        down(SESSION, plan.config, target, store, say=quiet)
