@@ -183,8 +183,7 @@ class Preflight(NoUndo):
 
         record = run.store.session(run.session)
         status = SessionStatus.of(record.status) if record else None
-        resumed = status in (SessionStatus.TEARING_DOWN, SessionStatus.HIBERNATED)
-        if status is not SessionStatus.READY and not resumed:
+        if status is not SessionStatus.READY and not _resumable(run):
             shown = record.status if record else "unknown"
             raise StateError(
                 f"session {run.session} is {shown}: only a ready session can hibernate"
@@ -205,6 +204,19 @@ class Preflight(NoUndo):
         kubeconfig, cluster_id = live
         run.client = client_for(kubeconfig, run.target.token(cluster_id), run.cfg.nim.namespace)
         run.store.set_session_status(run.session, SessionStatus.TEARING_DOWN)
+
+
+def _resumable(run: HibernateRun) -> bool:
+    """Hibernated already (a repeat is a no-op), or a killed hibernate to finish."""
+    record = run.store.session(run.session)
+    if record is not None and SessionStatus.of(record.status) is SessionStatus.HIBERNATED:
+        return True
+    killed = [
+        r
+        for r in run.store.unfinished_runs(run.session)
+        if r.status == "running" and r.id != run.run_id
+    ]
+    return bool(killed) and killed[-1].command == COMMAND
 
 
 class ScaleToZero:
@@ -412,9 +424,10 @@ def hibernate(
     change nothing; any other failure is undone (the session is ready again) and raised."""
     lock = SessionLock(store.home, session, command="nimble down --hibernate")
     lock.acquire()
-    saga: Saga[HibernateRun] = Saga(store, session, COMMAND, say=say)
-    run = HibernateRun(session, cfg, target, store, say, run_id=saga.run_id)
+    run = HibernateRun(session, cfg, target, store, say)
     try:
+        saga: Saga[HibernateRun] = Saga(store, session, COMMAND, say=say)
+        run.run_id = saga.run_id
         saga.run(hibernate_steps(), run, on_failure=lambda step, exc: _failing(run, step, exc))
     except SagaFailedError as failure:
         record = store.session(session)
