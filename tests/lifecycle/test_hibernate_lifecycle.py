@@ -19,6 +19,7 @@ from hibernate_session import (
     gpu_instance,
     live_kinds,
     nim_pulls,
+    planned,
     quiet,
     session,
 )
@@ -53,6 +54,12 @@ def test_hibernate_stops_the_gpu_bill_and_up_is_ready_within_five_minutes(
         assert 0.05 < result.usd_per_day < 2.0  # boot volume + resting cache, no GPU
         assert session_cost(SESSION, None, store)["storage_usd_per_day"] == pytest.approx(
             result.usd_per_day, rel=1e-3
+        )
+
+        # what `nimble up` plans now: the wake, with its range
+        again = planned(tmp_path / "nimble.yaml")
+        assert any(
+            n.startswith("hibernated: up starts the stopped GPU node") for n in again.plan.notes
         )
 
         # two hours asleep: the simulator's meter bills no GPU second

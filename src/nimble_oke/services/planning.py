@@ -25,6 +25,7 @@ class Warmth:
     kept_cache_gb: int | None = None
     standby: bool = False
     node_image: bool = False  # a kept GPU node image holding this session's NIM image
+    hibernated: bool = False  # down --hibernate: up starts the stopped GPU node
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def plan_session(
         plan.notes.append("kept node image: the GPU pool starts with the NIM image on board")
     if kept.standby:
         plan.notes.append("standby: the network and cluster are kept; only the GPU pool is new")
+    if kept.hibernated:
+        plan.notes.append(_wake_note(plan.config or cfg, catalog))
     decision = guard(
         worst_case_usd=plan.worst_case_usd,
         budget_usd=cfg.budget.max_usd,
@@ -80,6 +83,17 @@ def plan_session(
     )
     # the plan fills in what the config leaves to the planner (cache volume size and VPUs)
     return PlannedSession(plan.config or cfg, path, plan, decision)
+
+
+def _wake_note(cfg: NimbleConfig, catalog: Any) -> str:
+    from nimble_oke.domain.hibernate import CASES, hibernate_wake
+
+    wake = {case: hibernate_wake(cfg, catalog, case).ready_s / 60 for case in CASES}
+    return (
+        f"hibernated: up starts the stopped GPU node — ready in {wake['typical']:.1f} min "
+        f"({wake['best']:.1f}-{wake['worst']:.1f}: the start time is an assumption); the "
+        "timeline above is the cold path it falls back to if OCI has no host for it"
+    )
 
 
 def session_warmth(cfg: NimbleConfig) -> Warmth:
@@ -106,6 +120,7 @@ def session_warmth(cfg: NimbleConfig) -> Warmth:
         return Warmth(
             kept_cache_gb=kept_gb,
             node_image=node_image,
+            hibernated=record.status == SessionStatus.HIBERNATED,
             standby=record.status == SessionStatus.STANDBY
             and any(r.kind == "cluster" for r in live),
         )
