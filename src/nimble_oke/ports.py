@@ -3,7 +3,7 @@ arguments, so the sim and oci targets share every line above the adapters."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -56,6 +56,16 @@ class FoundResource:
     state: str
     tags: Mapping[str, str] = field(default_factory=dict)
     created_at: float | None = None  # when the cloud made it (Unix s), when it says
+
+
+@dataclass(frozen=True)
+class InstanceInfo:
+    """A node's Compute instance as GetInstance reports it."""
+
+    instance_id: str
+    state: str  # Instance.lifecycle_state: RUNNING | STOPPING | STOPPED | STARTING | ...
+    shape: str
+    availability_domain: str
 
 
 @dataclass(frozen=True)
@@ -167,6 +177,31 @@ class CloudProvider(Protocol):
 
     def start_instance(self, instance_id: str) -> None:
         """Start a stopped instance."""
+        ...
+
+    # -- hibernate (services/hibernate*.py) ---------------------------------------------
+
+    def shape_billed_when_stopped(
+        self, shape: str, availability_domain: str | None = None
+    ) -> bool | None:
+        """``Shape.is_billed_for_stopped_instance`` as ListShapes reports it (None: the
+        shape is not listed, or the API does not say)."""
+        ...
+
+    def instance_info(self, instance_id: str) -> InstanceInfo | None:
+        """GetInstance: state, shape and AD; None when the instance is gone."""
+        ...
+
+    def instance_action(self, instance_id: str, action: str, *, retry_token: str) -> str:
+        """InstanceAction SOFTSTOP | STOP | START; returns the state the API answers
+        (STOPPING / STARTING). CapacityError on a START without a host."""
+        ...
+
+    def await_instance_state(
+        self, instance_id: str, states: Collection[str], *, timeout_s: float
+    ) -> str:
+        """Poll GetInstance until the instance is in one of ``states`` (returned);
+        ProviderError after ``timeout_s`` real seconds."""
         ...
 
     def close(self) -> None:

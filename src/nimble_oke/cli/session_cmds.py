@@ -153,6 +153,13 @@ def up_exit_code(result: dict[str, Any]) -> int:
     return code
 
 
+HIBERNATE_HELP = (
+    "Hibernate (VM.GPU.A10 shapes only): keep the network, cluster, node pool and volumes, "
+    "delete the load balancer and stop the GPU node; only storage bills until nimble up "
+    "wakes it in minutes. Refused for shapes OCI bills while stopped."
+)
+
+
 @handle_errors
 def down_cmd(
     name: Annotated[str | None, typer.Option(help="Session name (default: config's).")] = None,
@@ -180,6 +187,7 @@ def down_cmd(
             ),
         ),
     ] = False,
+    hibernate: Annotated[bool, typer.Option("--hibernate", help=HIBERNATE_HELP)] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask.")] = False,
     output: OutputOpt = "table",
 ) -> None:
@@ -191,7 +199,10 @@ def down_cmd(
     if (
         not yes
         and stdin_is_interactive()
-        and not typer.confirm(f"Delete everything of session '{session}'?", default=False)
+        and not typer.confirm(
+            f"{'Hibernate' if hibernate else 'Delete everything of'} session '{session}'?",
+            default=False,
+        )
     ):
         raise typer.Exit(1)
     with _progress("down", output, session) as (say, _ask):
@@ -200,10 +211,13 @@ def down_cmd(
             keep_cache=keep_cache,
             keep_cluster=keep_cluster,
             keep_node_image=keep_node_image,
+            hibernate=hibernate,
             say=say,
         )
     if output == "json":
         print_json(result)
+    elif result.get("hibernated"):
+        typer.echo(result["summary"])
     else:
         kept = (
             f" · kept {len(result['kept'])} (cache volume / node image)" if result["kept"] else ""

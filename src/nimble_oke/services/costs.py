@@ -171,6 +171,7 @@ def session_cost(
         accrual, watchdog_note = priced.accrual, priced.note
         record = store.session(session) or record  # the watchdog may have acted
         resources = store.resources(session)
+        per_day = _hibernated_per_day(store, record)
         return {
             "session": session,
             "target": record.target,
@@ -180,7 +181,10 @@ def session_cost(
             "worst_case_usd": record.worst_case_usd,
             "accrued_usd": round(accrual.total_usd, 6),
             "running_usd_per_hour": round(accrual.running_usd_per_hour, 6),
-            "watchdog": watchdog_note or None,
+            "watchdog": watchdog_note
+            or (f"hibernated: storage only, ${per_day:.3f}/day" if per_day is not None else None),
+            # a hibernated session: what its storage costs per day while it sleeps
+            "storage_usd_per_day": per_day,
             "lines": [line.as_dict() for line in accrual.lines],
             "resources": [
                 {
@@ -198,6 +202,14 @@ def session_cost(
     finally:
         if own:
             store.close()
+
+
+def _hibernated_per_day(store: StateStore, record: SessionRecord) -> float | None:
+    if SessionStatus.of(record.status) is not SessionStatus.HIBERNATED:
+        return None
+    from nimble_oke.services.hibernate import storage_per_day
+
+    return round(storage_per_day(store, record.name)[0], 6)
 
 
 def compare_costs(a: str, b: str, store: StateStore | None = None) -> dict[str, Any]:

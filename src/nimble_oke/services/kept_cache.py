@@ -194,6 +194,15 @@ def _set_performance(
     return current[1]
 
 
+def set_volume_level(
+    target: Target, store: StateStore, session: str, volume_id: str, vpus_per_gb: int
+) -> int | None:
+    """Change a (live or kept) volume's VPUs online and re-rate its journal meters; the
+    previous level, or None when nothing changed. (Hibernate rests and raises the attached
+    cache volume with it.)"""
+    return _set_performance(target, store, session, volume_id, vpus_per_gb)
+
+
 def tune_kept_volume(
     cfg: NimbleConfig, target: Target, store: StateStore, session: str, say: Say
 ) -> None:

@@ -20,8 +20,9 @@ from nimble_oke.domain.plan import Plan
 from nimble_oke.errors import BudgetError, NimbleError
 from nimble_oke.services.deployment import release_name
 from nimble_oke.services.down_steps import DownRun, down_steps
+from nimble_oke.services.hibernate_wake import wake_failed_for_capacity, wake_steps, wakes
 from nimble_oke.services.provision import Keep, Provisioner, TeardownResult
-from nimble_oke.services.saga import Saga, SagaFailedError, Undone
+from nimble_oke.services.saga import Saga, SagaFailedError, Step, Undone
 from nimble_oke.services.session_bench import bench_line, run_bench
 from nimble_oke.services.targets import Target
 from nimble_oke.services.up_steps import UpOptions, UpResult, UpRun, up_steps
@@ -64,12 +65,50 @@ def up(
     lock = SessionLock(store.home, session, command="nimble up")
     lock.acquire()
     try:
-        saga: Saga[UpRun] = Saga(store, session, "up", say=say)
-        run = _up_run(cfg, plan, target, store, say, options, result, saga)
-        _run_up(saga, run)
+        if wakes(store, session):
+            _wake(cfg, plan, target, store, say, options, result)
+        else:
+            saga: Saga[UpRun] = Saga(store, session, "up", say=say)
+            run = _up_run(cfg, plan, target, store, say, options, result, saga)
+            _run_up(saga, run)
     finally:
         lock.release()
     return result
+
+
+def _wake(
+    cfg: NimbleConfig,
+    plan: Plan,
+    target: Target,
+    store: StateStore,
+    say: Say,
+    options: UpOptions,
+    result: UpResult,
+) -> None:
+    """Up from hibernation (services/hibernate_wake.py); when START finds no host, the
+    standby path: the stopped pool goes, cluster and cache stay, a new pool is created."""
+    saga: Saga[UpRun] = Saga(store, cfg.session_name, "wake", say=say)
+    run = _up_run(cfg, plan, target, store, say, options, result, saga)
+    run.waking = True
+    _run_up(saga, run, wake_steps(options))
+    if result.ok:
+        result.wake = "hibernated"
+        return
+    if result.rollback_failed or not wake_failed_for_capacity(result.failed_step, result.exception):
+        return
+    why = result.error
+    say(
+        f"wake failed ({why}); falling back to the standby path: the stopped node pool is "
+        "deleted, the cluster and the cache volume stay, and a new GPU node pool is created "
+        "down the fallback ladder (from a kept node image if there is one)"
+    )
+    _down_saga(cfg.session_name, cfg, target, store, Keep(cache=True, cluster=True), say)
+    for name in ("error", "exception", "failed_step"):
+        setattr(result, name, None)
+    result.phases, result.rolled_back, result.rollback_failed = [], [], []
+    result.wake = f"fell back to standby: {why}"
+    saga = Saga(store, cfg.session_name, "up", say=say)
+    _run_up(saga, _up_run(cfg, plan, target, store, say, options, result, saga))
 
 
 def _up_run(
@@ -112,7 +151,7 @@ def _up_run(
     )
 
 
-def _run_up(saga: Saga[UpRun], run: UpRun) -> None:
+def _run_up(saga: Saga[UpRun], run: UpRun, steps: list[Step[UpRun]] | None = None) -> None:
     result = run.result
     result.started_at = run.store.now()
     stopped_at = saga.interrupted_at()
@@ -123,7 +162,7 @@ def _run_up(saga: Saga[UpRun], run: UpRun) -> None:
         )
     try:
         saga.run(
-            up_steps(run.options),
+            steps if steps is not None else up_steps(run.options),
             run,
             compensate=not run.options.keep_on_failure,
             on_failure=lambda step, exc: _failing(run, step, exc),
@@ -178,6 +217,8 @@ def _failed(run: UpRun, undone: Undone | None) -> None:
     failed = result.rollback_failed or undone.aborted
     if failed:
         status = SessionStatus.FAILED
+    elif run.waking:
+        status = SessionStatus.HIBERNATED  # every step undone: asleep again, storage only
     elif run.deployment_settled and run.prior_status is not None:
         # a healthy (or stopped) session this run only tried to change: it is as it was
         status = SessionStatus.of(run.prior_status) or SessionStatus.READY
@@ -217,13 +258,20 @@ def down(
     lock = SessionLock(store.home, session, command="nimble down")
     lock.acquire()
     try:
-        run = DownRun(session, cfg, target, store, keep, say)
-        saga: Saga[DownRun] = Saga(store, session, "down", say=say)
-        try:
-            saga.run(down_steps(keep), run, compensate=False)
-        except SagaFailedError as failure:
-            raise failure.error from None
-        assert run.teardown is not None
-        return DownResult(session, run.teardown, run.deployment_deleted)
+        return _down_saga(session, cfg, target, store, keep, say)
     finally:
         lock.release()
+
+
+def _down_saga(
+    session: str, cfg: NimbleConfig, target: Target, store: StateStore, keep: Keep, say: Say
+) -> DownResult:
+    """``down``'s steps, under the caller's session lock."""
+    run = DownRun(session, cfg, target, store, keep, say)
+    saga: Saga[DownRun] = Saga(store, session, "down", say=say)
+    try:
+        saga.run(down_steps(keep), run, compensate=False)
+    except SagaFailedError as failure:
+        raise failure.error from None
+    assert run.teardown is not None
+    return DownResult(session, run.teardown, run.deployment_deleted)

@@ -25,6 +25,7 @@ class Warmth:
     kept_cache_gb: int | None = None
     standby: bool = False
     node_image: bool = False  # a kept GPU node image holding this session's NIM image
+    hibernated: bool = False  # down --hibernate: up starts the stopped GPU node
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ def plan_session(
         plan.notes.append("kept node image: the GPU pool starts with the NIM image on board")
     if kept.standby:
         plan.notes.append("standby: the network and cluster are kept; only the GPU pool is new")
+    if kept.hibernated:
+        plan.notes.append(_wake_note(plan.config or cfg, catalog))
     decision = guard(
         worst_case_usd=plan.worst_case_usd,
         budget_usd=cfg.budget.max_usd,
@@ -80,6 +83,17 @@ def plan_session(
     )
     # the plan fills in what the config leaves to the planner (cache volume size and VPUs)
     return PlannedSession(plan.config or cfg, path, plan, decision)
+
+
+def _wake_note(cfg: NimbleConfig, catalog: Any) -> str:
+    from nimble_oke.domain.hibernate import CASES, hibernate_wake
+
+    wake = {case: hibernate_wake(cfg, catalog, case).ready_s / 60 for case in CASES}
+    return (
+        f"hibernated: up starts the stopped GPU node — ready in {wake['typical']:.1f} min "
+        f"({wake['best']:.1f}-{wake['worst']:.1f}: the start time is an assumption); the "
+        "timeline above is the cold path it falls back to if OCI has no host for it"
+    )
 
 
 def session_warmth(cfg: NimbleConfig) -> Warmth:
@@ -106,6 +120,90 @@ def session_warmth(cfg: NimbleConfig) -> Warmth:
         return Warmth(
             kept_cache_gb=kept_gb,
             node_image=node_image,
+            hibernated=record.status == SessionStatus.HIBERNATED,
             standby=record.status == SessionStatus.STANDBY
             and any(r.kind == "cluster" for r in live),
         )
+
+
+# --- between sessions: hibernate vs standby vs cold (issue 22) ---------------------------
+
+_GAP_UNITS = {"m": 1 / 60, "h": 1.0, "d": 24.0, "w": 168.0}
+
+
+def parse_gap(text: str) -> float:
+    """``--gap`` as hours: a number of hours, or a number with m, h, d or w (``90m``,
+    ``16h``, ``1d``, ``2w``). ConfigError names what is allowed."""
+    import math
+
+    from nimble_oke.errors import ConfigError
+
+    raw = text.strip().lower()
+    unit = raw[-1:] if raw[-1:] in _GAP_UNITS else "h"
+    number = raw[:-1] if raw[-1:] in _GAP_UNITS else raw
+    try:
+        hours = float(number) * _GAP_UNITS[unit]
+    except ValueError:
+        hours = -1.0
+    if not math.isfinite(hours) or not 0 <= hours <= 24 * 365:
+        raise ConfigError(
+            f"--gap {text!r}: the expected time between sessions, as hours (16) or with a "
+            "unit m, h, d or w (90m, 16h, 1d, 2w), from 0 up to a year"
+        )
+    return hours
+
+
+def sleep_comparison(
+    cfg: NimbleConfig, gap_hours: float, *, billed_when_stopped: bool | None = None
+) -> dict[str, Any]:
+    """Hibernate, standby (+ node image) and cold for the user's expected gap between
+    sessions (domain/hibernate.py ``compare_sleep_options``): per-day cost asleep, time back
+    to ready (hibernate: typical and the start assumption's range), the wake's GPU cost,
+    the total over the gap, the cheapest, and the break-even gaps against hibernate.
+    ``billed_when_stopped``: the Compute API's answer when a provider is at hand (None:
+    OCI's published rule, for offline planning)."""
+    from nimble_oke.domain.hibernate import breakeven_hours, compare_sleep_options
+
+    comparison = compare_sleep_options(
+        cfg, load_catalog(), gap_hours=gap_hours, billed_when_stopped=billed_when_stopped
+    )
+    hibernate = comparison.option("hibernate")
+    breakeven = {
+        o.name: breakeven_hours(hibernate, o)
+        for o in comparison.options
+        if o.name != "hibernate" and hibernate.available
+    }
+    return {
+        "gap_hours": gap_hours,
+        "options": [o.as_dict(gap_hours) for o in comparison.options],
+        "recommended": comparison.recommended.name,
+        "hibernate_breakeven_hours": {
+            k: None if v is None else round(v, 1) for k, v in breakeven.items()
+        },
+    }
+
+
+def sleep_lines(comparison: dict[str, Any]) -> list[str]:
+    """The comparison as ``nimble plan --gap`` prints it (one line per option)."""
+    gap = comparison["gap_hours"]
+    lines = [f"between sessions (gap {gap:g} h): asleep/day · ready · wake GPU · total for the gap"]
+    for o in comparison["options"]:
+        ready = f"{o['ready_s'] / 60:.1f} min"
+        if o["ready_range_s"]:
+            low, high = o["ready_range_s"]
+            ready += f" ({low / 60:.1f}-{high / 60:.1f})"
+        mark = "→" if o["name"] == comparison["recommended"] else " "
+        total = f"${o['usd_for_gap']:.2f}" if o["available"] else "refused"
+        lines.append(
+            f" {mark} {o['name']:<22} ${o['asleep_usd_per_day']:.3f} · {ready:<20} · "
+            f"${o['wake_usd']:.2f} · {total}"
+        )
+        if not o["available"]:
+            lines.append(f"      {o['note']}")
+    even = {k: v for k, v in comparison["hibernate_breakeven_hours"].items() if v is not None}
+    if even:
+        lines.append(
+            "   hibernate is cheaper below: "
+            + ", ".join(f"{v:g} h vs {k}" for k, v in even.items())
+        )
+    return lines

@@ -92,6 +92,8 @@ def up_dict(result: UpResult) -> dict[str, Any]:
         },
         "rolled_back": result.rolled_back,
         "rollback_failed": result.rollback_failed,
+        # from hibernation: "hibernated" (woken), or what the fallback did; else None
+        "wake": result.wake,
         "error": result.error,
         # for the CLI: the failure's kind (a NimbleError subclass name, or the internal
         # error's type) and the exit code it maps to (0 when ok; 70 for a bug)
@@ -117,13 +119,24 @@ def run_down(
     keep_cache: bool = False,
     keep_cluster: bool = False,
     keep_node_image: bool = False,
+    hibernate: bool = False,
 ) -> dict[str, Any]:
-    """``keep_*``: the same as ``keep`` (kept for callers written before :class:`Keep`)."""
+    """``keep_*``: the same as ``keep`` (kept for callers written before :class:`Keep`).
+    ``hibernate``: stop the GPU node instead (services/hibernate.py)."""
     keep = keep or Keep(keep_cache, keep_cluster, keep_node_image)
+    if hibernate and keep != Keep():
+        from nimble_oke.errors import ConfigError
+
+        raise ConfigError(
+            "--hibernate keeps the network, cluster, node pool and volumes already; it does "
+            "not combine with --keep-cache, --keep-cluster or --keep-node-image"
+        )
     with StateStore() as plain:
         cfg = session_config(plain, name)
     target = resolve_target(cfg)
     with contextlib.closing(target.provider), StateStore(now=target.now) as store:
+        if hibernate:
+            return _hibernate_dict(name, cfg, target, store, say)
         result = down(
             name,
             cfg,
@@ -145,6 +158,47 @@ def run_down(
             ],
             "accrued_usd": round(accrual.total_usd, 6),
         }
+
+
+def _hibernate_dict(
+    name: str, cfg: NimbleConfig, target: Target, store: StateStore, say: Say
+) -> dict[str, Any]:
+    from nimble_oke.services.hibernate import hibernate
+
+    result = hibernate(name, cfg, target, store, say=say)
+    accrual = session_accrual(store, name, now=store.now(), read_lease=False).accrual
+    return {
+        "session": name,
+        "hibernated": True,
+        "summary": (
+            f"down        hibernated {name}: {len(result.stopped)} {result.shape} node(s) "
+            f"stopped · load balancer deleted · storage only ${result.usd_per_day:.3f}/day · "
+            f"accrued ${accrual.total_usd:.4f} · nimble up wakes it"
+        ),
+        "shape": result.shape,
+        "stopped_instances": result.stopped,
+        "storage_usd_per_day": round(result.usd_per_day, 6),
+        "storage_lines": [line.as_dict() for line in result.lines],
+        "removed": 0,
+        "kept": [],
+        "standby": [],
+        "failed": [],
+        "remaining": [],
+        "accrued_usd": round(accrual.total_usd, 6),
+    }
+
+
+def hibernated_note(store: StateStore, record: SessionRecord) -> tuple[float | None, str]:
+    """For a hibernated session: storage per day, and the line ``status`` shows."""
+    if SessionStatus.of(record.status) is not SessionStatus.HIBERNATED:
+        return None, ""
+    from nimble_oke.services.hibernate import storage_per_day
+
+    per_day, _lines = storage_per_day(store, record.name)
+    return per_day, (
+        f"hibernated: storage only, ${per_day:.3f}/day (GPU node stopped, watchdog asleep "
+        "with it; nimble up wakes it, nimble down removes everything)"
+    )
 
 
 def run_status(
@@ -169,6 +223,7 @@ def run_status(
             now = clock()
             resources = store.resources(record.name)
             left = None if record.lease_expires_at is None else record.lease_expires_at - now
+            per_day, asleep = hibernated_note(store, record)
             out.append(
                 {
                     "session": record.name,
@@ -179,7 +234,8 @@ def run_status(
                     "lease_seconds_left": None if left is None else round(max(0.0, left)),
                     "accrued_usd": round(accrual.total_usd, 6),
                     "running_usd_per_hour": round(accrual.running_usd_per_hour, 6),
-                    "watchdog": watchdog_note or None,
+                    "watchdog": watchdog_note or asleep or None,
+                    "storage_usd_per_day": None if per_day is None else round(per_day, 6),
                     "live_resources": [
                         {"kind": r.kind, "name": r.name, "id": r.resource_id, "kept": r.kept}
                         for r in resources

@@ -77,6 +77,9 @@ class UpResult:
     # exception of an internal error
     exception: BaseException | None = field(default=None, repr=False)
     failed_step: str | None = None
+    # waking from hibernation: "hibernated" (woken), or what the fallback did and why
+    wake: str | None = None
+    node_ready_at: float | None = None  # a woken GPU node Ready again (store clock)
 
     @property
     def error_kind(self) -> str | None:
@@ -132,6 +135,7 @@ class UpRun:
     rolled_back: list[str] = field(default_factory=list)
     rollback_failed: list[str] = field(default_factory=list)
     stale_pools: list[str] = field(default_factory=list)  # a killed run's warm-up pools
+    waking: bool = False  # the wake of a hibernated session (services/hibernate_wake.py)
 
     @property
     def session(self) -> str:

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from nimble_oke.ports import CloudProvider
 
+AWAKE, HIBERNATED = "awake", "hibernated"
 LEASE_CONFIGMAP = "nimble-lease"
 LEASE_KEY = "lease.json"
 
@@ -36,6 +37,11 @@ class Lease:
     accrued_before_usd: float = 0.0  # cost accrued before started_at (e.g. provisioning)
     enforced_at: float | None = None
     reason: str | None = None
+    # "hibernated" (down --hibernate): the session's GPU instances are stopped and nothing
+    # bills but storage; a watchdog that runs at all then runs on a node someone started
+    # outside nimble, and stops it (``instance_ids``: the nodes' Compute instances).
+    mode: str = AWAKE
+    instance_ids: tuple[str, ...] = ()
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -43,7 +49,9 @@ class Lease:
     @classmethod
     def from_json(cls, text: str) -> Lease:
         data = json.loads(text)
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["instance_ids"] = tuple(fields.get("instance_ids") or ())
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -61,6 +69,9 @@ def decide(lease: Lease, now: float, period_s: float = 0.0) -> Decision:
     at_next = accrued + period_s / 3600 * lease.usd_per_hour
     if lease.enforced_at is not None:
         return Decision(False, f"already enforced: {lease.reason}", accrued)
+    if lease.mode == HIBERNATED:
+        # this pod runs, so a node of the hibernated session runs: started outside nimble
+        return Decision(True, "a node was started outside nimble while hibernated", 0.0)
     if now >= lease.expires_at:
         return Decision(True, "lease expired", accrued)
     if now + period_s >= lease.expires_at:
@@ -93,6 +104,8 @@ def enforce(
     if not decision.enforce:
         say(f"watchdog: ok — {decision.reason}")
         return decision, lease
+    if lease.mode == HIBERNATED:
+        return decision, _stop_hibernated(provider, lease, now, decision, say)
     say(f"watchdog: {decision.reason} — scaling the node pools to zero and deleting load balancers")
     found = provider.find_tagged({TAG_SESSION: lease.session})
     pools = {f.resource_id for f in found if f.kind == "node_pool"}
@@ -106,6 +119,27 @@ def enforce(
             provider.delete(item.kind, item.resource_id)
     updated = Lease(**{**asdict(lease), "enforced_at": now, "reason": decision.reason})
     return decision, updated
+
+
+def _stop_hibernated(
+    provider: CloudProvider,
+    lease: Lease,
+    now: float,
+    decision: Decision,
+    say: Callable[[str], None],
+) -> Lease:
+    """SOFTSTOP the hibernated session's running instances (this pod's own node among
+    them: the API answers STOPPING before the OS goes down, and OCI powers the instance
+    off within 15 minutes by itself). The lease stays hibernated: the journal never
+    counted these GPU minutes, so nothing is bounded; the reason is kept for ``status``."""
+    say(f"watchdog: {decision.reason} — stopping the session's instances again")
+    for instance_id in lease.instance_ids:
+        info = provider.instance_info(instance_id)
+        if info is not None and info.state == "RUNNING":
+            provider.instance_action(
+                instance_id, "SOFTSTOP", retry_token=f"wd-{instance_id[-16:]}-{int(now)}"
+            )
+    return replace(lease, reason=f"{decision.reason} (stopped again at {now:.0f})")
 
 
 def read_lease(data: Mapping[str, Any] | None) -> Lease | None:
@@ -226,10 +260,14 @@ def manifests(
     ]
 
 
-# A session's cluster may have only GPU nodes (and they may be preemptible): run there too.
+# A session's cluster may have only GPU nodes (and they may be preemptible): run there too;
+# and on a cordoned node (a session waking from hibernation is cordoned between START and
+# uncordon: the woken node must be watched from its first minute — the scheduler's
+# NodeUnschedulable filter lets a pod that tolerates this taint through).
 TOLERATIONS = [
     {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
     {"key": "oci.oraclecloud.com/oke-is-preemptible", "operator": "Exists", "effect": "NoSchedule"},
+    {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
 
 

@@ -21,6 +21,7 @@ class SessionStatus(StrEnum):
     DOWN_CACHE_KEPT = "down (cache kept)"
     STANDBY = "standby (cluster kept)"
     ENFORCED = "stopped by the watchdog"  # the lease or budget ran out: GPU pool at zero
+    HIBERNATED = "hibernated"  # down --hibernate: GPU node stopped, storage billed only
 
     @property
     def display(self) -> str:
@@ -46,4 +47,5 @@ _DISPLAY = {
     SessionStatus.ROLLED_BACK: "rolled back (nothing of the failed run left)",
     SessionStatus.STANDBY: "standby (network and cluster kept, no GPU)",
     SessionStatus.ENFORCED: "stopped by the watchdog (GPU pool at zero; nimble up resumes)",
+    SessionStatus.HIBERNATED: "hibernated (GPU node stopped, storage billed only; nimble up wakes it)",
 }

@@ -21,6 +21,7 @@ import oci
 
 from nimble_oke.cloud.oci import errors as oe
 from nimble_oke.cloud.oci.guard import CloudGuardMixin
+from nimble_oke.cloud.oci.power import PowerMixin, power_retry_strategy
 from nimble_oke.domain.network import OSN, Rule
 from nimble_oke.errors import CapacityError, ProviderError
 from nimble_oke.polling import poll_until
@@ -77,7 +78,7 @@ def fast_retry_strategy(attempts: int = 6) -> Any:
     ).get_retry_strategy()
 
 
-class OciProvider(CloudGuardMixin):
+class OciProvider(CloudGuardMixin, PowerMixin):
     """Implements :class:`nimble_oke.ports.CloudProvider`."""
 
     def __init__(
@@ -99,6 +100,8 @@ class OciProvider(CloudGuardMixin):
         self.tenancy_id = str(self.config.get("tenancy", ""))
         self.poll_s = poll_s
         self._sleep = sleep
+        # power actions: their own retries (never IncorrectState, never a START's 500)
+        self.power_retry = power_retry_strategy(fast=retry_strategy is not None)
         kwargs: dict[str, Any] = {
             "retry_strategy": retry_strategy or default_retry_strategy(),
             "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
