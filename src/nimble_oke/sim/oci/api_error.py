@@ -20,6 +20,11 @@ STATUS_BY_CODE = {
     "BucketAlreadyExists": 409,
     "BucketNotEmpty": 409,
     "NoEtagMatch": 412,
+    "IfMatchFailed": 412,
+    "IfNoneMatchFailed": 412,
+    "UploadNotFound": 404,
+    "BucketReplicationEnabled": 403,
+    "ReplicationPolicyConflict": 409,
     "TooManyRequests": 429,
     "InternalError": 500,
     "ServiceUnavailable": 503,
@@ -39,11 +44,17 @@ class ApiError(Exception):
         return {"code": self.code, "message": self.message}
 
 
+# What OCI answers for an unknown (or hidden) OCID in the path or query: one fixed text that
+# never says which resource or why (recorded by real clients, e.g. oci-go-sdk issue #321:
+# "NotAuthorizedOrNotFound. Authorization failed or requested resource not found.").
+NOT_FOUND_MESSAGE = "Authorization failed or requested resource not found."
+
+
 def not_found(what: str, ident: str) -> ApiError:
-    return ApiError(
-        "NotAuthorizedOrNotFound",
-        f"Authorization failed or requested resource not found: {what} {ident}",
-    )
+    """404 NotAuthorizedOrNotFound for ``what`` ``ident`` (neither appears in the message, as
+    in OCI: the caller learns nothing about resources it may not see)."""
+    del what, ident
+    return ApiError("NotAuthorizedOrNotFound", NOT_FOUND_MESSAGE)
 
 
 def invalid(message: str) -> ApiError:

@@ -60,7 +60,11 @@ def make_app(world: World, router: Router, region: str) -> web.Application:
     async def _dispatch(request: web.Request) -> web.Response:
         client_rid = request.headers.get("opc-request-id")
         with world.lock:
-            request_id = client_rid or world.ids.request_id()
+            request_id = world.ids.request_id()
+        if client_rid:
+            # OCI keeps the caller's id as the first of the three groups (e.g.
+            # "f14a70.../5053FB.../D3F2FE..." for a client id "f14a70...")
+            request_id = client_rid + request_id[request_id.index("/") :]
         try:
             route, params = router.match(request.method, request.path)
             body = await request.read()

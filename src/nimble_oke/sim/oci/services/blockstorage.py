@@ -32,6 +32,15 @@ def volume_billing(size_gb: float, vpus: int) -> list[dict[str, Any]]:
     ]
 
 
+def _vpus(value: Any) -> int:
+    """Performance units per GB: 0 (Lower Cost), 10 (Balanced), 20 (Higher Performance),
+    30-120 in steps of 10 (Ultra High Performance) — on create and on update alike."""
+    vpus = int(value)
+    if vpus not in (0, 10, 20, *range(30, 121, 10)):
+        raise invalid("vpusPerGB must be 0, 10, 20 or 30-120 in steps of 10")
+    return vpus
+
+
 def create_volume_record(world: World, region: str, body: dict[str, Any]) -> Resource:
     comp = world.compartment_ok(body.get("compartmentId"))
     ad = world.check_ad(body.get("availabilityDomain"), region)
@@ -48,9 +57,7 @@ def create_volume_record(world: World, region: str, body: dict[str, Any]) -> Res
     size = int(size or DEFAULT_SIZE_GB)
     if not 50 <= size <= 32768:
         raise invalid("sizeInGBs must be between 50 and 32768")
-    vpus = int(body.get("vpusPerGB", DEFAULT_VPUS))
-    if vpus not in (0, 10, 20, *range(30, 121, 10)):
-        raise invalid("vpusPerGB must be 0, 10, 20 or 30-120 in steps of 10")
+    vpus = _vpus(body.get("vpusPerGB", DEFAULT_VPUS))
     wire = {
         "id": world.ids.ocid("volume", region),
         "availabilityDomain": ad,
@@ -120,16 +127,17 @@ def _update_volume(ctx: Ctx) -> Reply:
     check_if_match(ctx, res)
     if not res.live:
         raise ApiError("IncorrectState", f"Volume {res.id} is {res.wire['lifecycleState']}", 409)
-    apply_updates(res.wire, body, ("displayName", "freeformTags", "definedTags"))
     new_size = body.get("sizeInGBs")
-    new_vpus = body.get("vpusPerGB")
+    new_vpus = None if body.get("vpusPerGB") is None else _vpus(body["vpusPerGB"])
+    if new_size is not None and int(new_size) < res.wire["sizeInGBs"]:
+        raise invalid("A volume can only grow")
+    # checked first: a refused update changes nothing
+    apply_updates(res.wire, body, ("displayName", "freeformTags", "definedTags"))
     if new_size is not None:
-        if int(new_size) < res.wire["sizeInGBs"]:
-            raise invalid("A volume can only grow")
         res.wire["sizeInGBs"] = int(new_size)
         res.wire["sizeInMBs"] = int(new_size) * 1024
     if new_vpus is not None:
-        res.wire["vpusPerGB"] = int(new_vpus)
+        res.wire["vpusPerGB"] = new_vpus
     if new_size is not None or new_vpus is not None:
         world.rebill(res, volume_billing(res.wire["sizeInGBs"], res.wire["vpusPerGB"]))
     world.touch(res)

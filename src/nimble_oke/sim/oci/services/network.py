@@ -329,26 +329,64 @@ def subnet_users(world: World, subnet_id: str) -> list[Resource]:
     return users
 
 
+# OCI's names for the kinds, as its Conflict messages spell them.
+_NAMES = {
+    "vcn": "Vcn",
+    "subnet": "Subnet",
+    "internetgateway": "Internet Gateway",
+    "natgateway": "NAT Gateway",
+    "servicegateway": "Service Gateway",
+    "routetable": "Route Table",
+    "securitylist": "Security List",
+    "dhcpoptions": "DHCP Options",
+}
+_GATEWAYS = ("internetgateway", "natgateway", "servicegateway")
+
+
+def references(holder: Resource, target_kind: str, target_id: str) -> ApiError:
+    """409 Conflict in the VCN service's words (as recorded from OCI: "The Subnet <id>
+    references the VNIC <id>. You must remove the reference to proceed with this
+    operation.")."""
+    return conflict(
+        f"The {_NAMES.get(holder.kind, holder.kind)} {holder.id} references the "
+        f"{target_kind} {target_id}. You must remove the reference to proceed with this "
+        "operation."
+    )
+
+
+def _check_vcn_deletable(world: World, vcn: Resource) -> None:
+    children = [
+        r
+        for r in world.resources.values()
+        if r.live and r.wire.get("vcnId") == vcn.id and not r.extra.get("default")
+    ]
+    # subnets first: they hold what the others serve
+    others = sorted(
+        (r for r in children if r.kind not in _GATEWAYS), key=lambda r: r.kind != "subnet"
+    )
+    if others:
+        raise references(vcn, _NAMES.get(others[0].kind, others[0].kind), others[0].id)
+    if children:
+        # with only gateways left OCI answers this one generic 409 IncorrectState whatever
+        # the gateway (oracle/oci-cli issue #1108); SDK and CLI retry it by default
+        raise ApiError("IncorrectState", f"{vcn.id} is associated with Gateway that is in use", 409)
+
+
 def _check_deletable(world: World, res: Resource) -> None:
     if res.extra.get("default") and res.kind != "vcn":
         raise conflict(f"The default {res.kind} of a VCN cannot be deleted; delete the VCN")
     if res.kind == "vcn":
-        for r in world.resources.values():
-            if r.live and r.wire.get("vcnId") == res.id and not r.extra.get("default"):
-                raise conflict(
-                    f"The Vcn {res.id} has dependent resource {r.id} ({r.kind}) "
-                    "and cannot be deleted"
-                )
+        _check_vcn_deletable(world, res)
     elif res.kind == "subnet":
         users = subnet_users(world, res.id)
-        if users:
-            raise conflict(f"The Subnet {res.id} is in use by {users[0].kind} {users[0].id}")
-    elif res.kind in ("internetgateway", "natgateway", "servicegateway"):
+        if users:  # OCI names the VNIC; the simulator names the resource that holds it
+            raise references(res, "VNIC of", f"{users[0].kind} {users[0].id}")
+    elif res.kind in _GATEWAYS:
         for rt in world.find("routetable"):
             if rt.live and any(
                 x.get("networkEntityId") == res.id for x in rt.wire.get("routeRules", [])
             ):
-                raise conflict(f"The gateway {res.id} is referenced by route table {rt.id}")
+                raise references(rt, _NAMES[res.kind], res.id)
     elif res.kind in ("routetable", "securitylist", "dhcpoptions"):
         for sn in world.find("subnet"):
             refs = [
@@ -357,7 +395,7 @@ def _check_deletable(world: World, res: Resource) -> None:
                 *sn.wire.get("securityListIds", []),
             ]
             if sn.live and res.id in refs:
-                raise conflict(f"The {res.kind} {res.id} is in use by subnet {sn.id}")
+                raise references(sn, _NAMES[res.kind], res.id)
 
 
 # --- generic handlers ---------------------------------------------------------------------

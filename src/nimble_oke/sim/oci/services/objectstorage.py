@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from datetime import datetime
 from typing import Any
 
-from nimble_oke.sim.oci.api_error import ApiError, invalid
-from nimble_oke.sim.oci.http import Ctx, Reply, Router, apply_updates, no_content, ok, tags
+from nimble_oke.sim.oci.api_error import ApiError, invalid, not_found
+from nimble_oke.sim.oci.http import (
+    Ctx,
+    Reply,
+    Router,
+    apply_updates,
+    no_content,
+    ok,
+    paginate,
+    tags,
+)
 from nimble_oke.sim.oci.world import Resource, World
 
 GB = 1024**3
@@ -39,6 +49,30 @@ def _check_ns(ctx: Ctx) -> None:
         raise ApiError(
             "NotAuthorizedOrNotFound", f"Namespace {ctx.params['namespaceName']} not found", 404
         )
+
+
+def _preconditions(ctx: Ctx, etag: str | None, *, on_write: bool = False) -> Reply | None:
+    """``if-match`` / ``if-none-match`` as Object Storage checks them: a mismatched
+    if-match is 412 IfMatchFailed; an if-none-match that matches (or ``*`` on an existing
+    entity) is 412 IfNoneMatchFailed on a write, 304 Not Modified on a read. ``etag`` None:
+    the entity does not exist. Texts as recorded by oci-cli's tests against OCI."""
+    wanted = ctx.headers.get("if-match")
+    if wanted and wanted != etag:
+        if ctx.method == "DELETE":
+            message = "FAILED_PRECONDITION: The current entity tag did not match"
+        else:
+            message = f"The If-Match header is '{wanted}' but the current entity tag is '{etag}'"
+        raise ApiError("IfMatchFailed", message, 412)
+    unwanted = ctx.headers.get("if-none-match")
+    if unwanted and etag is not None and unwanted in ("*", etag):
+        if on_write:
+            raise ApiError(
+                "IfNoneMatchFailed",
+                f"The If-None-Match header is '{unwanted}' but the current entity tag is '{etag}'",
+                412,
+            )
+        return Reply(304, None, {"etag": etag})
+    return None
 
 
 def _bucket(world: World, region: str, name: str) -> Resource:
@@ -144,7 +178,12 @@ def create_bucket(ctx: Ctx) -> Reply:
     if not name:
         raise ApiError("MissingParameter", "name is required")
     if any(r.region == ctx.region and r.live for r in world.find("bucket", name=name)):
-        raise ApiError("BucketAlreadyExists", f"Bucket '{name}' already exists", 409)
+        raise ApiError(
+            "BucketAlreadyExists",
+            f"Either the bucket '{name}' in namespace '{world.namespace}' already exists or "
+            "you are not authorized to create it",
+            409,
+        )
     wire = {
         "id": world.ids.ocid("bucket", ctx.region),
         "namespace": world.namespace,
@@ -183,13 +222,13 @@ def _bucket_view(world: World, bucket: Resource) -> dict[str, Any]:
 def get_bucket(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     res = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
-    return ok(_bucket_view(ctx.world, res), res)
+    return _preconditions(ctx, res.etag) or ok(_bucket_view(ctx.world, res), res)
 
 
 def head_bucket(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     res = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
-    return Reply(200, None, {"etag": res.etag})
+    return _preconditions(ctx, res.etag) or Reply(200, None, {"etag": res.etag})
 
 
 def update_bucket(ctx: Ctx) -> Reply:
@@ -225,21 +264,26 @@ def list_buckets(ctx: Ctx) -> Reply:
         for r in ctx.world.find("bucket", compartmentId=comp)
         if r.region == ctx.region and r.live
     ]
-    return ok(sorted(items, key=lambda b: b["name"]))
+    return paginate(ctx, sorted(items, key=lambda b: b["name"]))
 
 
 def delete_bucket(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     world = ctx.world
     res = _bucket(world, ctx.region, ctx.params["bucketName"])
+    _preconditions(ctx, res.etag, on_write=True)
+    if res.extra.get("replication"):
+        raise ApiError(
+            "BucketReplicationEnabled",
+            f"Bucket named '{res.wire['name']}' has replication enabled. ",
+            403,
+        )
     if any(v for v in _objects(world, res).values()):
         raise ApiError(
             "BucketNotEmpty",
             f"Bucket named '{res.wire['name']}' is not empty. Delete all object versions first.",
             409,
         )
-    if res.extra.get("replication"):
-        raise ApiError("Conflict", "Delete the bucket's replication policies first", 409)
     world.mark_deleted(res, "DELETED")
     return no_content()
 
@@ -252,6 +296,19 @@ def put_object(ctx: Ctx) -> Reply:
     bucket = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
     if bucket.wire.get("isReadOnly"):
         raise ApiError("BucketReadOnly", "The bucket is a replication destination (read-only)", 409)
+    name = ctx.params["objectName"]
+    versions = _objects(ctx.world, bucket).get(name) or []
+    current = versions[-1] if versions and not versions[-1].get("deleteMarker") else None
+    _preconditions(ctx, current["etag"] if current else None, on_write=True)
+    expected = ctx.headers.get("content-md5")
+    md5 = base64.b64encode(hashlib.md5(ctx.body).digest()).decode()  # noqa: S324
+    if expected and expected != md5:
+        raise ApiError(
+            "InvalidParameter",
+            f"The value of the Content-MD5 header '{expected}' was not the same as the "
+            f"computed MD5 '{md5}' of the request body",
+            400,
+        )
     meta = {
         k[len("opc-meta-") :]: v
         for k, v in ctx.headers.items()
@@ -260,15 +317,11 @@ def put_object(ctx: Ctx) -> Reply:
     version = put_version(
         ctx.world,
         bucket,
-        ctx.params["objectName"],
+        name,
         ctx.body,
         ctx.headers.get("content-type", "application/octet-stream"),
         meta,
     )
-    expected = ctx.headers.get("content-md5")
-    if expected and expected != version["md5"]:
-        _objects(ctx.world, bucket)[ctx.params["objectName"]].pop()
-        raise ApiError("InvalidParameter", "The content-md5 does not match the body", 400)
     return Reply(
         200,
         None,
@@ -285,7 +338,37 @@ def get_object(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     bucket = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
     version = _latest(ctx.world, bucket, ctx.params["objectName"])
-    return Reply(200, bytes(version["data"]), _object_headers(version), version["contentType"])
+    not_modified = _preconditions(ctx, version["etag"])
+    if not_modified is not None:
+        return not_modified
+    data, headers = bytes(version["data"]), _object_headers(version)
+    wanted = _byte_range(ctx.headers.get("range"), len(data))
+    if wanted is None:
+        return Reply(200, data, headers, version["contentType"])
+    first, last = wanted
+    headers.update(
+        {
+            "content-range": f"bytes {first}-{last}/{len(data)}",
+            "content-length": str(last - first + 1),
+        }
+    )
+    return Reply(206, data[first : last + 1], headers, version["contentType"])
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``Range: bytes=a-b`` / ``bytes=a-`` / ``bytes=-n`` (one range, as OCI serves it);
+    None = the whole object. A range past the end is 416 InvalidRange."""
+    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", header or "")
+    if not m or not (m.group(1) or m.group(2)):
+        return None
+    if m.group(1):
+        first = int(m.group(1))
+        last = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+    else:
+        first, last = max(size - int(m.group(2)), 0), size - 1
+    if first >= size or first > last:
+        raise ApiError("InvalidRange", f"The requested range {header} is not satisfiable", 416)
+    return first, last
 
 
 def head_object(ctx: Ctx) -> Reply:
@@ -298,7 +381,7 @@ def delete_object(ctx: Ctx) -> Reply:
     world = ctx.world
     bucket = _bucket(world, ctx.region, ctx.params["bucketName"])
     name = ctx.params["objectName"]
-    _latest(world, bucket, name)
+    _preconditions(ctx, _latest(world, bucket, name)["etag"], on_write=True)
     versions = _objects(world, bucket)[name]
     if bucket.wire["versioning"] == "Enabled":
         versions.append(
@@ -321,6 +404,10 @@ def list_objects(ctx: Ctx) -> Reply:
     bucket = _bucket(ctx.world, ctx.region, ctx.params["bucketName"])
     prefix, start, delim = ctx.q("prefix") or "", ctx.q("start") or "", ctx.q("delimiter")
     limit = int(ctx.q("limit") or 1000)
+    # OCI returns only each object's name unless ``fields`` asks for more (API reference,
+    # ListObjects: "size", "etag", "md5", "timeCreated", "timeModified", "storageTier",
+    # "archivalState")
+    fields = {"name", *(f.strip() for f in (ctx.q("fields") or "").split(",") if f.strip())}
     names = sorted(
         n
         for n, v in _objects(ctx.world, bucket).items()
@@ -332,17 +419,17 @@ def list_objects(ctx: Ctx) -> Reply:
             prefixes.add(prefix + name[len(prefix) :].split(delim, 1)[0] + delim)
             continue
         v = _objects(ctx.world, bucket)[name][-1]
-        objects.append(
-            {
-                "name": name,
-                "size": len(v["data"]),
-                "md5": v["md5"],
-                "timeCreated": v["timeCreated"],
-                "etag": v["etag"],
-                "storageTier": "Standard",
-                "timeModified": v["timeCreated"],
-            }
-        )
+        summary = {
+            "name": name,
+            "size": len(v["data"]),
+            "md5": v["md5"],
+            "timeCreated": v["timeCreated"],
+            "etag": v["etag"],
+            "storageTier": "Standard",
+            "timeModified": v["timeCreated"],
+            "archivalState": None,
+        }
+        objects.append({k: summary[k] for k in summary if k in fields})
     page, rest = objects[:limit], objects[limit:]
     body = {
         "objects": page,
@@ -388,7 +475,7 @@ def _upload(ctx: Ctx) -> dict[str, Any]:
         or upload["object"] != ctx.params["objectName"]
         or upload["region"] != ctx.region
     ):
-        raise ApiError("NoSuchUpload", f"The upload {upload_id} does not exist", 404)
+        raise ApiError("UploadNotFound", "No such upload", 404)
     return upload
 
 
@@ -482,7 +569,7 @@ def create_par(ctx: Ctx) -> Reply:
         "accessType": access,
         "timeExpires": expires,
         "timeCreated": world.timestamp(),
-        "bucketListingAction": body.get("bucketListingAction") or "Deny",
+        "bucketListingAction": body.get("bucketListingAction"),
     }
     stored = {k: v for k, v in par.items() if k != "accessUri"}  # the URI holds the token
     _store(world)["pars"][_token_key(token)] = {
@@ -526,14 +613,27 @@ def list_pars(ctx: Ctx) -> Reply:
     return ok(items)
 
 
+def _par_token(ctx: Ctx) -> str:
+    """The stored key of the bucket's PAR ``parId`` (404 as OCI answers an unknown one)."""
+    for token, par in _store(ctx.world)["pars"].items():
+        if (
+            par["id"] == ctx.params["parId"]
+            and par["bucket"] == ctx.params["bucketName"]
+            and par["region"] == ctx.region
+        ):
+            return str(token)
+    raise not_found("preauthenticatedrequest", ctx.params["parId"])
+
+
+def get_par(ctx: Ctx) -> Reply:
+    _check_ns(ctx)
+    return ok(_par_public(_store(ctx.world)["pars"][_par_token(ctx)]))
+
+
 def delete_par(ctx: Ctx) -> Reply:
     _check_ns(ctx)
-    pars = _store(ctx.world)["pars"]
-    for token, par in list(pars.items()):
-        if par["id"] == ctx.params["parId"]:
-            del pars[token]
-            return no_content()
-    raise ApiError("NotAuthorizedOrNotFound", "No such pre-authenticated request", 404)
+    del _store(ctx.world)["pars"][_par_token(ctx)]
+    return no_content()
 
 
 def use_par(ctx: Ctx) -> Reply:
@@ -565,6 +665,13 @@ def create_replication_policy(ctx: Ctx) -> Reply:
     _check_ns(ctx)
     world, body = ctx.world, ctx.json()
     source = _bucket(world, ctx.region, ctx.params["bucketName"])
+    if source.extra.get("replication"):
+        raise ApiError(
+            "ReplicationPolicyConflict",
+            f"Replication policy exists for bucket '{source.wire['name']}' in namespace "
+            f"'{world.namespace}'.",
+            409,
+        )
     region = body.get("destinationRegionName")
     if region not in world.regions or region == ctx.region:
         raise invalid(f"Invalid destinationRegionName {region}")
@@ -678,7 +785,9 @@ def register(router: Router) -> None:
     router.add("POST", f"{bk}/p/", "CreatePreauthenticatedRequest", create_par)
     router.add("GET", f"{bk}/p", "ListPreauthenticatedRequests", list_pars)
     router.add("GET", f"{bk}/p/", "ListPreauthenticatedRequests", list_pars)
-    router.add("DELETE", f"{bk}/p/{{parId}}", "DeletePreauthenticatedRequest", delete_par)
+    # PAR ids hold '/' and '+' (OCI's are base64): the id spans the rest of the path
+    router.add("GET", f"{bk}/p/{{parId:path}}", "GetPreauthenticatedRequest", get_par)
+    router.add("DELETE", f"{bk}/p/{{parId:path}}", "DeletePreauthenticatedRequest", delete_par)
     rp = f"{bk}/replicationPolicies"
     router.add("POST", rp, "CreateReplicationPolicy", create_replication_policy)
     router.add("GET", rp, "ListReplicationPolicies", list_replication_policies)
