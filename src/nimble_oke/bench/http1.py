@@ -383,12 +383,21 @@ class Load:
         self.store.intended_ns[index] = intended_ns
         self.sent += 1
         self.in_flight += 1
-        if self.idle and not self.fresh:
+        while self.idle and not self.fresh:
             conn = self.idle.pop()
+            if conn.transport is None or conn.transport.is_closing():
+                continue  # closed by the server; its connection_lost has not run yet
             self.busy.add(conn)
-            conn.send(index, self.requests[index % len(self.requests)])
-        else:
-            self._loop.create_task(self._connect_and_send(index))
+            try:
+                conn.send(index, self.requests[index % len(self.requests)])
+            except RuntimeError:
+                # uvloop refuses a write on a transport closed under it ("the handler is
+                # closed"); asyncio drops it silently: either way, a new connection
+                conn.index = -1  # its connection_lost must not complete this request
+                self.busy.discard(conn)
+                break
+            return
+        self._loop.create_task(self._connect_and_send(index))
 
     async def _connect_and_send(self, index: int) -> None:
         attempt = perf_ns()
@@ -402,7 +411,14 @@ class Load:
             self.completed(None, index, True, False)
             return
         self.busy.add(conn)
-        conn.send(index, self.requests[index % len(self.requests)])
+        try:
+            conn.send(index, self.requests[index % len(self.requests)])
+        except RuntimeError as exc:  # closed by the server as soon as it was opened
+            conn.index = -1
+            self.busy.discard(conn)
+            self.store.end_ns[index] = perf_ns()
+            self.store.fail(index, ErrorKind.CONNECTION_ERROR, f"{self.origin.where}: {exc}")
+            self.completed(None, index, True, False)
 
     def retry_stale(self, conn: Connection) -> bool:
         """The server closed an idle keep-alive connection as the request was written
