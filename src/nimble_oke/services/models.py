@@ -17,8 +17,11 @@ Decisions:
   manifest and recreated, never uploaded twice; links must stay inside the tree.
 - PAR URLs are credentials: returned to the caller only, never logged, stored or put in an
   exception (every message goes through :func:`nimble_oke.redact.redact`).
-- One SDK client per thread (requests sessions are not shared across threads), all with
-  one signer; the OCI SDK is imported lazily.
+- Object Storage is reached through its port (:mod:`nimble_oke.ports_storage`): this module
+  holds no SDK client and imports no ``oci``. The OCI adapter (SDK clients per thread and
+  region, one signer, the PAR reader) is :mod:`nimble_oke.cloud.oci.object_storage`; its
+  classes stay importable from here under their former names (``Storage``, ``SdkReader``,
+  ``ParReader``).
 """
 
 from __future__ import annotations
@@ -339,28 +342,25 @@ def _put_json(storage: ObjectStore, region: str, bucket: str, name: str, data: A
 def read_json(reader: ObjectReader, name: str) -> Any:
     """The JSON object ``name``, or None when it does not exist."""
     try:
-        data = reader.get(name)
+        return _parse_json(name, reader.get(name))
     except ObjectNotFound:
         return None
+
+
+def _get_json(storage: ObjectStore, region: str, bucket: str, name: str) -> Any:
+    """The JSON object ``name`` read through the store's API, or None when it does not
+    exist."""
+    try:
+        return _parse_json(name, storage.read(region, bucket, name))
+    except ObjectNotFound:
+        return None
+
+
+def _parse_json(name: str, data: bytes) -> Any:
     try:
         return json.loads(data)
     except ValueError as exc:
         raise ModelRepoError(f"{name}: not valid JSON") from exc
-
-
-class _Json(ObjectReader):
-    """Whole-object reads through the store's API (errors worded "reading <name>")."""
-
-    def __init__(self, storage: ObjectStore, region: str, bucket: str) -> None:
-        self.storage, self.region, self.bucket, self.hint = storage, region, bucket, ""
-
-    def get(self, name: str, start: int | None = None, end: int | None = None) -> bytes:
-        return self.storage.read(self.region, self.bucket, name)
-
-
-def _get_json(storage: ObjectStore, region: str, bucket: str, name: str) -> Any:
-    """The JSON object ``name``, or None when it does not exist."""
-    return read_json(_Json(storage, region, bucket), name)
 
 
 # --- list, promote ------------------------------------------------------------------------
