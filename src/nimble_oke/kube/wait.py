@@ -25,8 +25,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nimble_oke.errors import KubeError
+from nimble_oke.kube.podstate import UNSCHEDULABLE_EVENT, containers, is_ready, is_scheduled
+from nimble_oke.nim_logformat import (
+    DOWNLOAD_COMPLETE,
+    DOWNLOAD_PROGRESS_RE,
+    DOWNLOAD_START_RE,
+    download_percent,
+)
 
-PROGRESS_RE = re.compile(r"Downloading model files:\s+(\d{1,3})%")
+PROGRESS_RE = DOWNLOAD_PROGRESS_RE  # the old name (nimble_oke.nim_logformat)
 LOADING_RE = re.compile(r"Loading safetensors checkpoint shards|Loading model weights|loading")
 PHASES = (
     "scheduling",
@@ -41,12 +48,11 @@ HYDRATE_CONTAINER = "hydrate-cache"  # the chart's object-storage init container
 # NIM's log line prefix: "INFO 2026-11-27 13:00:05.123 ngc_download.py:88] ..." (UTC)
 STAMP_RE = re.compile(r"^[A-Z]+ (\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2})(?:\.(\d{1,6}))? ")
 # where each container phase begins, by the first log line that says so
-DOWNLOAD_START_RE = re.compile(r"Downloading \d+ files|Downloading model files")
 _LOG_MARKS = (
     ("model download", DOWNLOAD_START_RE),
     (
         "model load",
-        re.compile(r"Loading model weights|Loading safetensors|Model download complete"),
+        re.compile(rf"Loading model weights|Loading safetensors|{DOWNLOAD_COMPLETE}"),
     ),
     ("ready", re.compile(r"Application startup complete")),
 )
@@ -82,40 +88,33 @@ def _events_for(client: Any, namespace: str, pod: str) -> list[Any]:
 def classify(client: Any, namespace: str, pod: Any) -> PodView:
     """Map a pod's status, events and log to a phase (and a fatal cause, if any)."""
     name = pod.metadata.name
-    status = pod.status
-    conditions = {c.type: c for c in (status.conditions or [])} if status else {}
-    statuses = list((status.containerStatuses or []) if status else [])
-    init_statuses = list((status.initContainerStatuses or []) if status else [])
-    restarts = sum(int(s.restartCount or 0) for s in statuses)
-    ready = conditions.get("Ready")
-    if ready is not None and ready.status == "True":
+    view = pod.to_dict()
+    running = containers(view, init=False)
+    restarts = sum(c.restarts for c in running)
+    if is_ready(view):
         return PodView(name, "ready", restarts=restarts)
-    scheduled = conditions.get("PodScheduled")
-    if scheduled is None or scheduled.status != "True":
+    if not is_scheduled(view):
         reason = ""
         for event in _events_for(client, namespace, name):
-            if event.reason == "FailedScheduling":
+            if event.reason == UNSCHEDULABLE_EVENT:
                 reason = event.message or ""
         return PodView(name, "scheduling", reason)
-    for cs in [*init_statuses, *statuses]:
-        waiting = cs.state.waiting if cs.state else None
-        terminated = cs.lastState.terminated if cs.lastState else None
-        if waiting and waiting.reason in ("ErrImagePull", "ImagePullBackOff", "InvalidImageName"):
-            return PodView(name, "image pull", fatal=f"{waiting.reason}: {waiting.message or ''}")
-        if waiting and waiting.reason == "CrashLoopBackOff":
-            last = (
-                f" (last exit: {terminated.reason}, code {terminated.exitCode})"
-                if terminated
-                else ""
-            )
-            return PodView(name, "model load", fatal=f"CrashLoopBackOff{last}", restarts=restarts)
-        if terminated and terminated.reason == "OOMKilled":
+    for cs in containers(view):
+        if cs.image_pull_failed:
+            return PodView(name, "image pull", fatal=f"{cs.waiting_reason}: {cs.waiting_message}")
+        if cs.crash_looping:
+            fatal = f"CrashLoopBackOff{cs.last_exit}"
+            return PodView(name, "model load", fatal=fatal, restarts=restarts)
+        if cs.last_exit_reason == "OOMKilled":
             return PodView(
                 name,
                 "model load",
                 fatal="OOMKilled: the memory limit is below what the model needs",
                 restarts=restarts,
             )
+    status = pod.status
+    statuses = list((status.containerStatuses or []) if status else [])
+    init_statuses = list((status.initContainerStatuses or []) if status else [])
     started = any(cs.state and cs.state.running for cs in statuses)
     for cs in init_statuses:
         if not started and cs.state and cs.state.running:
@@ -138,12 +137,12 @@ def container_phase(lines: Sequence[str]) -> tuple[str, str]:
     loading = False
     started_download = False
     for line in lines:
-        match = PROGRESS_RE.search(line)
-        if match:
-            percent = int(match.group(1))
+        found = download_percent(line)
+        if found is not None:
+            percent = found
         if DOWNLOAD_START_RE.search(line):
             started_download = True
-        if "Loading" in line or "Model download complete" in line:
+        if "Loading" in line or DOWNLOAD_COMPLETE in line:
             loading = True
     # the download begins at its first line, before the first progress line
     downloading = (percent is not None and percent < 100) or (started_download and percent is None)

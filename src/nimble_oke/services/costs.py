@@ -24,14 +24,11 @@ def session_clock(store: StateStore, record: SessionRecord) -> Callable[[], floa
     """The clock a session's lifetimes were recorded on: real time for oci; for sim the
     running simulator's clock, or — when the simulator is stopped, so its cloud is frozen —
     the last time recorded for the session."""
-    if record.target != "sim":
-        return time.time
-    from nimble_oke.services.sim_service import status
-    from nimble_oke.services.targets import SimClockClient
+    from nimble_oke.services.targets import target_kind
 
-    current = status(store.home)
-    if current["running"] and current["endpoints"]:
-        return SimClockClient(str(current["endpoints"]["admin"])).now
+    live = target_kind(record.target).live_clock(store.home)
+    if live is not None:
+        return live
     times = [record.updated_at]
     for r in store.resources(record.name):
         times += [t for t in (r.created_at, r.deleted_at) if t is not None]

@@ -39,12 +39,11 @@ def ensure_model_par(
     from lightkube.resources.core_v1 import Secret
 
     from nimble_oke.kube.deploy import FIELD_MANAGER, SESSION_LABEL
-    from nimble_oke.services.models import Storage, create_par
+    from nimble_oke.services.models import create_par
+    from nimble_oke.services.targets import target_storage
 
     source = values["cache"]["objectStorage"]
-    regions = target.endpoints.get("oci_regions") or None
-    storage = Storage.from_provider(target.provider, regions)
-    with storage:
+    with target_storage(target) as storage:
         url = create_par(
             storage, str(source["bucket"]), str(source["prefix"]), MODEL_PAR_TTL_S, now=target.now
         )

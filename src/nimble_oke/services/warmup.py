@@ -28,6 +28,7 @@ from nimble_oke.domain.cost import cpu_pool_meters
 from nimble_oke.domain.plan import Plan, WarmUp, cache_fill_phase
 from nimble_oke.domain.profiles import list_profiles, parse_profile
 from nimble_oke.errors import NimbleError
+from nimble_oke.kube.podstate import CONFIG_FAILURES, IMAGE_PULL_FAILURES, stuck_reason
 from nimble_oke.polling import PollTimeoutError, poll_until, wait_quietly
 from nimble_oke.services.deployment import ensure_model_par, release_name
 from nimble_oke.services.preflight import Rung
@@ -40,9 +41,7 @@ POOL_LABEL = "oke.oraclecloud.com/pool.name"
 STEP = "cache-warmup/cpu-pool"
 NIM_CACHE_PATH = "/opt/nim/.cache"
 LOW_CAPACITY = ("OUT_OF_HOST_CAPACITY", "HARDWARE_NOT_SUPPORTED")
-STUCK_REASONS = frozenset(
-    {"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "CreateContainerConfigError"}
-)
+STUCK_REASONS = IMAGE_PULL_FAILURES | CONFIG_FAILURES  # kube/podstate.py
 
 
 class WarmUpUnavailableError(NimbleError):
@@ -466,10 +465,9 @@ class CacheWarmUp:
 
         ns = self.cfg.nim.namespace
         for pod in self.client.list(Pod, namespace=ns, labels={ROLE_LABEL: job}):
-            for status in (pod.status.containerStatuses or []) if pod.status else []:
-                waiting = status.state.waiting if status.state else None
-                if waiting is not None and waiting.reason in STUCK_REASONS:
-                    return f"{waiting.reason}: {waiting.message or ''}".strip(": ")
+            stuck = stuck_reason(pod.to_dict(), init=False)
+            if stuck is not None:
+                return stuck
         return None
 
     def _delete_job(self, name: str, *, wait: bool) -> None:
