@@ -203,7 +203,8 @@ def _summary(run: _DemoRun, plan: Plan, wall: float) -> dict[str, Any]:
         "endpoint": result.endpoint,
         "smoke": {
             "passed": sum(1 for c in checks if c.get("passed")),
-            "failed": sum(1 for c in checks if not c.get("passed")),
+            "failed": sum(1 for c in checks if not c.get("passed") and not c.get("skipped")),
+            "skipped": sum(1 for c in checks if c.get("skipped")),
         },
         "bench": result.bench,
         "bench_line": bench_line(result.bench) if result.bench else None,
