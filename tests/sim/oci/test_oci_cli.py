@@ -56,6 +56,10 @@ def test_identity_reads(cli: OciCli, sim: OciSimulator) -> None:
         ("iam", "compartment", "get", "--compartment-id", "ocid1.compartment.oc1..nosuch"),
     )
     assert [ad["name"] for ad in ads.data()] == sim.world.ads()
+    # an AD's OCID is fixed, as in OCI: the SDK sees the ids the CLI saw
+    identity = oci.identity.IdentityClient(sim.oci_config(), **client_kwargs(sim))
+    again = identity.list_availability_domains(comp).data
+    assert [ad.id for ad in again] == [ad["id"] for ad in ads.data()]
     assert own.data()["name"] == "nimble-sim" and own.data()["lifecycle-state"] == "ACTIVE"
     assert {"used", "available"} <= set(gpus.data())
     assert _refusal(bogus) == NOT_FOUND
