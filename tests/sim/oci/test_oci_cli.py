@@ -11,6 +11,7 @@ from typing import Any
 
 import oci
 import pytest
+import yaml
 from ocisim_helpers import client_kwargs, create_active_cluster, make_network
 
 from nimble_oke.sim.oci import FaultPlan, FaultRule, OciSimulator
@@ -55,6 +56,10 @@ def test_identity_reads(cli: OciCli, sim: OciSimulator) -> None:
         ("iam", "compartment", "get", "--compartment-id", "ocid1.compartment.oc1..nosuch"),
     )
     assert [ad["name"] for ad in ads.data()] == sim.world.ads()
+    # an AD's OCID is fixed, as in OCI: the SDK sees the ids the CLI saw
+    identity = oci.identity.IdentityClient(sim.oci_config(), **client_kwargs(sim))
+    again = identity.list_availability_domains(comp).data
+    assert [ad.id for ad in again] == [ad["id"] for ad in ads.data()]
     assert own.data()["name"] == "nimble-sim" and own.data()["lifecycle-state"] == "ACTIVE"
     assert {"used", "available"} <= set(gpus.data())
     assert _refusal(bogus) == NOT_FOUND
@@ -238,27 +243,43 @@ def test_object_storage(cli: OciCli, sim: OciSimulator, tmp_path: Path) -> None:
     )
 
 
-def test_container_engine_reads(cli: OciCli, sim: OciSimulator, clients: dict[str, Any]) -> None:
+def test_container_engine_reads(
+    cli: OciCli, sim: OciSimulator, clients: dict[str, Any], tmp_path: Path
+) -> None:
     comp = sim.compartment_id
     net = make_network(sim, clients["vn"])
     cluster_id = create_active_cluster(sim, clients["ce"], net)
-    clusters, cluster, pools, wrs = cli.many(
+    (wr_id,) = [w.id for w in clients["ce"].list_work_requests(comp).data]
+    kubeconfig = tmp_path / "kubeconfig"
+    clusters, cluster, pools, wrs, wr, made, token = cli.many(
         ("ce", "cluster", "list", "-c", comp, "--all"),
         ("ce", "cluster", "get", "--cluster-id", cluster_id),
         ("ce", "node-pool", "list", "-c", comp, "--cluster-id", cluster_id, "--all"),
         ("ce", "work-request", "list", "-c", comp, "--cluster-id", cluster_id, "--all"),
+        ("ce", "work-request", "get", "--work-request-id", wr_id),
+        (
+            *("ce", "cluster", "create-kubeconfig", "--cluster-id", cluster_id),
+            *("--file", str(kubeconfig), "--token-version", "2.0.0"),
+        ),
+        ("ce", "cluster", "generate-token", "--cluster-id", cluster_id, "--region", sim.region),
     )
     assert [c["id"] for c in clusters.data()] == [cluster_id]
     assert cluster.data()["lifecycle-state"] == "ACTIVE"
     assert pools.data() is None  # the CLI prints nothing for an empty list
+    assert [(w["id"], w["operation-type"], w["status"]) for w in wrs.data()] == [
+        (wr_id, "CLUSTER_CREATE", "SUCCEEDED")
+    ]
+    assert wr.data()["resources"][0]["identifier"] == cluster_id
+    # the kubeconfig runs `oci ce cluster generate-token`; the token that command makes
+    # (signed by the CLI, no call to the simulator) is one the simulated cluster accepts
+    assert made.returncode == 0, made.stderr
+    user = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["exec"]
+    assert user["command"] == "oci" and cluster_id in user["args"]
+    assert sim.verify_cluster_token(json.loads(token.stdout)["status"]["token"]) == cluster_id
     # OCI answers with the caller's opc-request-id as the first of three groups
     sent = clients["ce"].list_clusters(comp, opc_request_id="nimble-test-1")
     client_part, *server_parts = sent.request_id.split("/")
     assert client_part == "nimble-test-1" and len(server_parts) == 2
-    (wr,) = wrs.data()
-    assert (wr["operation-type"], wr["status"]) == ("CLUSTER_CREATE", "SUCCEEDED")
-    got = cli.ok("ce", "work-request", "get", "--work-request-id", wr["id"])
-    assert got["resources"][0]["identifier"] == cluster_id
 
 
 def test_throttling_as_the_cli_sees_it(tmp_path: Path, tenancy_identity: Path) -> None:

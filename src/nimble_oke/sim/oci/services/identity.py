@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import string
 from typing import Any
 
 from nimble_oke.sim.oci.api_error import not_found
 from nimble_oke.sim.oci.http import Ctx, Reply, Router, ok, paginate, tags
-from nimble_oke.sim.oci.ids import region_key
+from nimble_oke.sim.oci.ids import REGION_KEYS, region_key
 from nimble_oke.sim.oci.world import World
 
 V = "/20160918"
@@ -43,13 +45,22 @@ def _tenancy_as_compartment(world: World) -> dict[str, Any]:
     }
 
 
+def stable_ocid(world: World, kind: str, region: str, name: str) -> str:
+    """The OCID of a fixed thing (an AD, a fault domain): the same on every call, as in OCI
+    (and drawing nothing from the seeded id stream, so listing ADs shifts no other OCID)."""
+    digest = hashlib.sha256(f"{world.tenancy}|{kind}|{region}|{name}".encode()).digest()
+    alphabet = string.ascii_lowercase + string.digits
+    body = "".join(alphabet[b % len(alphabet)] for b in (digest + digest)[:52])
+    return f"ocid1.{kind}.oc1.{REGION_KEYS.get(region, region)}.aaaaaaaa{body}"
+
+
 def list_ads(ctx: Ctx) -> Reply:
     comp = ctx.world.compartment_ok(ctx.q("compartmentId"))
     ads = ctx.world.ads(ctx.region)
     items = [
         {
             "name": ad,
-            "id": ctx.world.ids.ocid("availabilitydomain", ctx.region),
+            "id": stable_ocid(ctx.world, "availabilitydomain", ctx.region, ad),
             "compartmentId": comp,
         }
         for ad in ads
@@ -63,7 +74,7 @@ def list_fds(ctx: Ctx) -> Reply:
     items = [
         {
             "name": f"FAULT-DOMAIN-{n}",
-            "id": ctx.world.ids.ocid("faultdomain", ctx.region),
+            "id": stable_ocid(ctx.world, "faultdomain", ctx.region, f"{ad}|{n}"),
             "compartmentId": comp,
             "availabilityDomain": ad,
         }
