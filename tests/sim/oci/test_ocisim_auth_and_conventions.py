@@ -126,3 +126,37 @@ def test_unknown_resource_is_not_authorized_or_not_found(clients: dict[str, Any]
     with pytest.raises(oci.exceptions.ServiceError) as info:
         clients["ce"].get_cluster("ocid1.cluster.oc1.iad.nope")
     assert (info.value.status, info.value.code) == (404, "NotAuthorizedOrNotFound")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code", "message"),
+    [
+        (
+            "GET",
+            "/20160918/nosuchthing",
+            404,
+            "NotFound",
+            "There is no operation supported at the URI path and HTTP method you specified "
+            "in the request.",
+        ),
+        (
+            "PATCH",
+            "/20160918/vcns",
+            405,
+            "MethodNotAllowed",
+            "The target resource does not support the HTTP method.",
+        ),
+    ],
+)
+def test_a_path_or_method_with_no_operation_gets_ocis_words(
+    sim: OciSimulator, method: str, path: str, status: int, code: str, message: str
+) -> None:
+    """OCI's API errors page: no operation at that path → 404 NotFound, a method the
+    resource does not support → 405 MethodNotAllowed (not a resource that is missing)."""
+    request = urllib.request.Request(f"{sim.endpoint}{path}", method=method)
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=5)
+    err = info.value
+    body = json.loads(err.read())
+    err.close()
+    assert (err.code, body["code"], body["message"]) == (status, code, message)

@@ -100,8 +100,16 @@ class Router:
                     return route, m.groupdict()
                 allowed = True
         if allowed:
-            raise ApiError("MethodNotAllowed", f"{method} is not allowed on {path}", 405)
-        raise ApiError("NotAuthorizedOrNotFound", f"Unknown resource {path}", 404)
+            # OCI's API errors page, word for word
+            raise ApiError(
+                "MethodNotAllowed", "The target resource does not support the HTTP method.", 405
+            )
+        raise ApiError(
+            "NotFound",
+            "There is no operation supported at the URI path and HTTP method you specified "
+            "in the request.",
+            404,
+        )
 
 
 def ok(body: Any, res: Resource | None = None, status: int = 200) -> Reply:

@@ -48,6 +48,16 @@ def _fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + body).hexdigest()
 
 
+def _request_id(world: World, client_rid: str | None) -> str:
+    """The opc-request-id of an answer: OCI keeps the caller's id as the first of the three
+    groups (e.g. "f14a70.../5053FB.../D3F2FE..." for a client id "f14a70...")."""
+    with world.lock:
+        request_id = world.ids.request_id()
+    if client_rid:
+        request_id = client_rid + request_id[request_id.index("/") :]
+    return request_id
+
+
 def make_app(world: World, router: Router, region: str) -> web.Application:
     async def dispatch(request: web.Request) -> web.Response:
         with world.clock.busy():  # the simulated clock does not jump while a call runs
@@ -58,13 +68,7 @@ def make_app(world: World, router: Router, region: str) -> web.Application:
                     world.clock.notify("oci")
 
     async def _dispatch(request: web.Request) -> web.Response:
-        client_rid = request.headers.get("opc-request-id")
-        with world.lock:
-            request_id = world.ids.request_id()
-        if client_rid:
-            # OCI keeps the caller's id as the first of the three groups (e.g.
-            # "f14a70.../5053FB.../D3F2FE..." for a client id "f14a70...")
-            request_id = client_rid + request_id[request_id.index("/") :]
+        request_id = _request_id(world, request.headers.get("opc-request-id"))
         try:
             route, params = router.match(request.method, request.path)
             body = await request.read()
