@@ -163,3 +163,21 @@ def test_down_finds_the_schedule_by_its_tags_and_deletes_it(rig: Rig) -> None:
     assert down.failed == [] and down.remaining == []
     assert provider.state("schedule", schedule.resource_id) is None
     assert rig.live() == {}
+
+
+@pytest.mark.parametrize(
+    ("shape", "preemptible", "says"),
+    [
+        ("VM.GPU.A10.1", False, "stops billing when stopped"),
+        ("BM.GPU.A10.4", False, "only the in-cluster watchdog (pool to zero) stops its bill"),
+        ("VM.GPU.A10.1", True, "cannot be stopped (OCI only terminates preemptible instances)"),
+    ],
+)
+def test_up_says_what_the_guard_can_do_for_the_pool_it_creates(
+    shape: str, preemptible: bool, says: str
+) -> None:
+    """OCI stops billing a stopped VM.GPU.A10 only, and cannot stop a preemptible instance at
+    all (it can only be terminated): the line `up` prints must not promise more."""
+    from nimble_oke.services.cloud_guard import guard_note
+
+    assert says in guard_note(shape, preemptible=preemptible)

@@ -137,6 +137,13 @@ def plan(
     cache_size: Annotated[int | None, typer.Option(help="Model cache volume size in GB.")] = None,
     cache_mode: Annotated[str | None, typer.Option(help="pvc, object-storage or ngc.")] = None,
     warm: Annotated[bool, typer.Option(help="Plan as if the model cache were warm.")] = False,
+    gap: Annotated[
+        str | None,
+        typer.Option(
+            help="Expected time between sessions (16h, 1d, 2w): compare hibernate, standby "
+            "and cold for it."
+        ),
+    ] = None,
     output: OutputOpt = "table",
 ) -> None:
     """Show what a session would create, its timeline and every billed line.
@@ -144,9 +151,16 @@ def plan(
     Exits 3 when the budget guard would refuse the session (its worst case exceeds the
     budget); a session that needs confirmation shows '?' (up asks, or takes --yes)."""
     from nimble_oke.errors import BudgetError
-    from nimble_oke.services.planning import plan_session, session_warmth
+    from nimble_oke.services.planning import (
+        parse_gap,
+        plan_session,
+        session_warmth,
+        sleep_comparison,
+        sleep_lines,
+    )
 
     check_output_format(output)
+    gap_hours = parse_gap(gap) if gap is not None else None  # a bad --gap exits 2 first
     flags = session_flags(
         target,
         name,
@@ -165,15 +179,20 @@ def plan(
     planned = plan_session(
         config or OPTIONS.config, flags, interactive=True, cache_warm=warm, warmth=session_warmth
     )
+    between = sleep_comparison(planned.config, gap_hours) if gap_hours is not None else None
     if output == "json":
         data = planned.plan.as_dict()
         data["budget_usd"] = planned.config.budget.max_usd
         data["guard"] = {"action": planned.guard.action, "reason": planned.guard.reason}
+        if between is not None:
+            data["between_sessions"] = between
         print_json(data)
     else:
         from nimble_oke.cli.render import render_plan
 
         render_plan(planned.plan, planned.guard, planned.config.budget.max_usd)
+        for line in sleep_lines(between) if between is not None else []:
+            typer.echo(line)
     if planned.guard.action == "refuse":
         raise BudgetError(f"the budget guard would refuse this session: {planned.guard.reason}")
 

@@ -75,7 +75,15 @@ def schedule_spec(session: str, lease_end: float, tags: dict[str, str]) -> dict[
     }
 
 
-def guard_note(shape: str) -> str:
+def guard_note(shape: str, *, preemptible: bool = False) -> str:
+    if preemptible:
+        # OCI's preemptible-instance limitations: once created it cannot be started, stopped
+        # or rebooted — only terminated (the pool to zero, which is the watchdog's action)
+        return (
+            f"stops on-demand GPU nodes {GRACE_S / 60:.0f} min after the lease's end; a "
+            f"preemptible {shape} cannot be stopped (OCI only terminates preemptible "
+            "instances): for it the in-cluster watchdog alone stops the bill"
+        )
     if stop_ends_billing(shape):
         return (
             f"GPU nodes stop {GRACE_S / 60:.0f} min after the lease's end even without the "
@@ -170,8 +178,9 @@ class CloudGuard:
         if entry is not None and entry.resource_id == schedule_id:
             provider.update_schedule(schedule_id, spec)  # an earlier run's: the lease may be new
         run.provisioner.node_defined_tags = defined_tags(session)
-        shape = run.report.ladder[0].shape if run.report and run.report.ladder else ""
-        run.say(f"cloud guard {guard_note(shape)}")
+        first = run.report.ladder[0] if run.report and run.report.ladder else None
+        shape, preemptible = (first.shape, first.preemptible) if first else ("", False)
+        run.say(f"cloud guard {guard_note(shape, preemptible=preemptible)}")
 
     def undo(self, run: Any) -> None:
         run.remove_owned((KIND,))
