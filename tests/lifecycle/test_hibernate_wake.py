@@ -79,7 +79,7 @@ def test_a_failed_wake_is_undone_to_hibernated(tmp_path, monkeypatch) -> None:
         assert "load_balancer" not in live_kinds(store)
         # the journal's GPU meters are closed again: it accrues storage only, like the bill
         at = stack.clock.now()
-        target.sleep(3600)
+        stack.clock.advance(3600)
         _usd, gpu_s = priced_usd(stack.oci.billing(), start=at, end=stack.clock.now())
         assert gpu_s == 0.0
         woken = up(plan.config, plan.plan, target, store, say=quiet, bench=False)
