@@ -40,7 +40,6 @@ from nimble_oke.nim_logformat import (
 )
 from nimble_oke.sim.clock import SimClock
 from nimble_oke.sim.nim.catalog import GB, PRECISION_MIN_CC
-from nimble_oke.sim.nim.management import profile_name
 from nimble_oke.sim.nim.settings import NimSettings
 
 # The progress pattern the readers use (nimble_oke.nim_logformat), under its old name.
@@ -84,10 +83,7 @@ def parse_download_percent(line: str) -> int | None:
 
 
 def profile_id(settings: NimSettings) -> str:
-    """The profile the log names as selected and the cache snapshot is filed under: the
-    pinned one, else the one /v1/metadata reports (a 2.x name ends in ``-pp1``), so the
-    log, the cache path and the metadata agree."""
-    return settings.model_profile or profile_name(settings)
+    return settings.model_profile or f"vllm-{settings.precision}-tp{settings.gpu_count}"
 
 
 def model_dir(settings: NimSettings) -> Path:
