@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -19,10 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from nimble_oke.cli.app import app
-from nimble_oke.errors import EXIT_CODES
 
 runner = CliRunner()
-README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def nimble(
@@ -50,29 +47,6 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def test_the_readme_table_is_the_code() -> None:
-    """The README's sentence and errors.EXIT_CODES say the same thing."""
-    text = " ".join(README.read_text(encoding="utf-8").split())
-    found = re.search(r"non-zero exit code \(([^)]*)\)", text)
-    assert found, "the README's exit-code sentence moved"
-    documented = {words: int(code) for code, words in re.findall(r"(\d+) ([^,]+)", found[1])}
-    kinds = {
-        "config/catalog": ("config", "catalog"),
-        "budget": ("budget",),
-        "state": ("state",),
-        "cloud API": ("cloud",),
-        "Kubernetes": ("kubernetes",),
-        "endpoint": ("endpoint",),
-        "benchmark INVALID": ("benchmark-invalid",),
-        "benchmark FAILED": ("benchmark-failed",),
-        "internal bug": ("internal",),
-    }
-    assert set(documented) == set(kinds)
-    for words, code in documented.items():
-        for kind in kinds[words]:
-            assert EXIT_CODES[kind] == code, (words, kind)
 
 
 def test_2_config() -> None:

@@ -15,7 +15,7 @@ from hibernate_session import (
     session,
 )
 
-from nimble_oke.services import hibernate_wake
+from nimble_oke.services import up_steps
 from nimble_oke.services.hibernate import hibernate
 from nimble_oke.services.lifecycle import down, up
 from nimble_oke.sim.oci import FaultPlan, FaultRule
@@ -70,7 +70,7 @@ def test_a_failed_wake_is_undone_to_hibernated(tmp_path, monkeypatch) -> None:
             raise KubeError("NIM pod not ready: the API server is unavailable")
 
         with monkeypatch.context() as patch:
-            patch.setattr(hibernate_wake.WaitReady, "do", broken)
+            patch.setattr(up_steps.WaitReady, "do", broken)  # the step the wake shares with up
             failed = up(plan.config, plan.plan, target, store, say=quiet, bench=False)
         assert not failed.ok and failed.failed_step == "wait ready"
         assert failed.rollback_failed == []

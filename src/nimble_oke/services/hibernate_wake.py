@@ -40,18 +40,12 @@ from nimble_oke.services.hibernate import (
 from nimble_oke.services.preflight import PreflightReport, Rung
 from nimble_oke.services.saga import NoUndo, Step
 from nimble_oke.services.up_steps import (
-    Bench,
     Budget,
-    Endpoint,
     LeaseBeforeGpu,
-    MarkReady,
-    RecordKubeCreated,
     RecordSession,
-    Smoke,
     UpOptions,
     UpRun,
-    WaitReady,
-    Watchdog,
+    serving_steps,
 )
 from nimble_oke.state.status import SessionStatus
 from nimble_oke.state.store import StateStore
@@ -303,15 +297,8 @@ def wake_steps(options: UpOptions) -> list[Step[UpRun]]:
         WaitNodeReady(woken),
         Uncordon(woken),
         Redeploy(),
-        WaitReady(),
-        Endpoint(),
-        RecordKubeCreated(),
-        Watchdog(),
-        MarkReady(),
-        Smoke(),
+        *serving_steps(options),
     ]
-    if options.bench:
-        steps.append(Bench())
     return steps
 
 

@@ -559,6 +559,15 @@ def up_steps(options: UpOptions) -> list[Step[UpRun]]:
         GpuPool(),
         Deploying(),
         Deploy(),
+        *serving_steps(options),
+    ]
+    return steps
+
+
+def serving_steps(options: UpOptions) -> list[Step[UpRun]]:
+    """From a deployed NIM to a served, enforced, smoke-tested endpoint: the tail that
+    ``up`` and the wake from hibernation share."""
+    steps: list[Step[UpRun]] = [
         WaitReady(),
         Endpoint(),
         RecordKubeCreated(),
